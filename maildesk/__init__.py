@@ -1,0 +1,3 @@
+"""maildesk: a mail-first helpdesk daemon."""
+
+__version__ = "0.1.0"
