@@ -1,0 +1,132 @@
+"""Which ticket a mail belongs to (SPEC 4). First hit wins:
+
+1. In-Reply-To / References naming a Message-ID maildesk received or sent for a ticket
+   (an id we only received must come from a participant: ids of inbound mail travel
+   further than ours do);
+2. a reply token in a sub-address (`support+TOKEN@`) or in a Message-ID we sent;
+3. the subject tag `[Ticket#N]`, only when the sender is a participant; a stranger quoting
+   a tag gets a new ticket linked to the old one;
+4. otherwise a new ticket.
+Merged tickets hand their mail on to the ticket they were merged into.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from maildesk.config import Config
+from maildesk.intake.message import Envelope, ParsedMail
+from maildesk.store.models import Article, MessageIdRow, Ticket
+from maildesk.tokens import TokenRef, find_token, verify_token
+
+__all__ = ["Thread", "find_ticket", "is_participant", "subject_tag", "tag_pattern"]
+
+
+@dataclass
+class Thread:
+    ticket: Ticket | None
+    via: str  # message-id | token | subject | new
+    linked_to: Ticket | None = None  # a stranger quoted this ticket's tag or id
+    token: TokenRef | None = None
+
+
+@lru_cache(maxsize=16)
+def tag_pattern(hook: str) -> re.Pattern[str]:
+    """`[Ticket#N]` with any spacing and case, anywhere in the subject."""
+    parts = r"\s*".join(re.escape(c) for c in hook.strip() if not c.isspace())
+    return re.compile(r"\[\s*" + parts + r"\s*:?\s*(\d{1,32})\s*\]", re.IGNORECASE)
+
+
+def subject_tag(hook: str, number: str) -> str:
+    return f"[{hook}{number}]"
+
+
+def find_ticket(session: Session, config: Config, secret: bytes, mail: ParsedMail,
+                envelope: Envelope) -> Thread:
+    sender = (mail.from_addr or envelope.sender or "").lower()
+    stranger_of: Ticket | None = None
+
+    ids = [i[:191] for i in (mail.in_reply_to + list(reversed(mail.references))) if i]
+    if ids:
+        rows = session.execute(
+            select(MessageIdRow.message_id, MessageIdRow.ticket_id, MessageIdRow.direction)
+            .where(MessageIdRow.message_id.in_(ids[:200]))
+        ).all()
+        order = {mid: n for n, mid in enumerate(ids)}
+        for _mid, ticket_id, direction in sorted(rows, key=lambda r: order.get(r[0], 1 << 30)):
+            ticket = _survivor(session, ticket_id)
+            if ticket is None:
+                continue
+            if direction == "out" or is_participant(session, config, ticket, sender):
+                return Thread(ticket, "message-id")
+            stranger_of = stranger_of or ticket
+
+    token_ref = _token(config, secret, mail, envelope)
+    if token_ref is not None:
+        ticket = _survivor(session, token_ref.ticket_id)
+        if ticket is not None:
+            return Thread(ticket, "token", token=token_ref)
+
+    m = tag_pattern(config.instance.ticket_hook).search(mail.subject or "")
+    if m:
+        ticket = session.execute(
+            select(Ticket).where(Ticket.number == m.group(1))
+        ).scalar_one_or_none()
+        if ticket is not None:
+            ticket = _survivor(session, ticket.id)
+        if ticket is not None:
+            if is_participant(session, config, ticket, sender):
+                return Thread(ticket, "subject")
+            stranger_of = stranger_of or ticket
+
+    return Thread(None, "new", linked_to=stranger_of)
+
+
+def is_participant(session: Session, config: Config, ticket: Ticket, address: str) -> bool:
+    """The customer, a cc of the ticket, an agent, or someone the customer wrote along with."""
+    address = address.lower()
+    if not address:
+        return False
+    if address == ticket.customer or address in ticket.cc or config.agent(address) is not None:
+        return True
+    for to_json, cc_json in session.execute(
+        select(Article.to_json, Article.cc_json).where(
+            Article.ticket_id == ticket.id, Article.sender_type == "customer"
+        )
+    ):
+        if address in json.loads(to_json) or address in json.loads(cc_json):
+            return True
+    return False
+
+
+def _survivor(session: Session, ticket_id: int) -> Ticket | None:
+    ticket = session.get(Ticket, ticket_id)
+    for _ in range(20):  # merged chains are short; the bound keeps a cycle harmless
+        if ticket is None or ticket.merged_into_id is None:
+            return ticket
+        ticket = session.get(Ticket, ticket.merged_into_id)
+    return ticket
+
+
+def _token(config: Config, secret: bytes, mail: ParsedMail, envelope: Envelope) -> TokenRef | None:
+    agents = [a.address for a in config.agents]
+    candidates: list[str] = []
+    for addr in list(envelope.recipients) + mail.to + mail.cc:
+        local = addr.partition("@")[0]
+        if "+" in local and config.queue_for_address(addr) is not None:
+            candidates.append(local.split("+", 1)[1])
+    for mid in mail.in_reply_to + mail.references:
+        token = find_token(mid)
+        if token:
+            candidates.append(token)
+    for candidate in candidates:
+        ref = verify_token(secret, candidate, agents)
+        if ref is not None:
+            return ref
+    return None

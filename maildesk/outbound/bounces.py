@@ -1,0 +1,28 @@
+"""Match a DSN to the ticket whose outbound mail bounced (VERP id, or a Message-ID we sent)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from maildesk.classify import Bounce
+from maildesk.config import Config
+from maildesk.store.models import MessageIdRow, OutboxMail, Ticket
+
+__all__ = ["match_bounce"]
+
+
+def match_bounce(session: Session, config: Config, bounce: Bounce) -> Ticket | None:
+    if bounce.verp_id is not None:
+        mail = session.get(OutboxMail, bounce.verp_id)
+        if mail is not None and mail.ticket_id is not None:
+            return session.get(Ticket, mail.ticket_id)
+    for mid in bounce.message_ids:
+        ticket_id = session.execute(
+            select(MessageIdRow.ticket_id).where(
+                MessageIdRow.message_id == mid[:191], MessageIdRow.direction == "out"
+            )
+        ).scalar()
+        if ticket_id is not None:
+            return session.get(Ticket, ticket_id)
+    return None

@@ -1,0 +1,232 @@
+"""The mail pipeline, top to bottom: parse, classify, thread, route, apply, respond.
+
+`process` runs one mail through it in one database transaction: the raw bytes reach the
+article store (fsynced) before the commit that points at them, and the outbox rows of the
+responses are written by that same commit. It raises on database trouble; `App.ingest`
+turns that into a spooled 250 or a 451.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from maildesk.classify import Classification, classify
+from maildesk.events import TicketEvent
+from maildesk.followup import Thread, find_ticket
+from maildesk.intake.message import Envelope, ParsedMail
+from maildesk.intake.parse import looks_like_mail, parse_message
+from maildesk.outcome import Outcome, stored
+from maildesk.routing import Route, route
+from maildesk.store.articles import sha256
+from maildesk.store.models import Article, Customer, Ticket, utcnow
+from maildesk.tickets import add_article, create_ticket, record, set_state
+
+__all__ = ["Context", "process"]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+
+@dataclass
+class Context:
+    """Everything one mail's trip through the pipeline knows."""
+
+    app: App
+    session: Session
+    raw: bytes
+    digest: str
+    mail: ParsedMail
+    envelope: Envelope
+    classification: Classification
+    events: list[TicketEvent] = field(default_factory=list)
+
+
+def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
+    config = app.config
+    if envelope.recipients and not any(app.accepts(r) for r in envelope.recipients):
+        return Outcome("unknown_recipient", 550, "5.1.1 No such recipient here")
+    if not looks_like_mail(raw):
+        return Outcome("rejected", 554, "5.6.0 This is not an Internet mail message")
+    mail = parse_message(raw, config.limits)  # parse
+    classification = classify(mail, envelope, config)  # classify
+    digest = sha256(raw)
+    try:
+        with app.db.transaction() as session:
+            duplicate = _already_stored(session, digest)
+            if duplicate is not None:
+                return stored(duplicate, "duplicate")
+            ctx = Context(app, session, raw, digest, mail, envelope, classification)
+            outcome = _apply(ctx)
+            if ctx.events:
+                from maildesk.outbound.respond import respond
+
+                respond(session, app, ctx.events)  # respond
+            return outcome
+    except IntegrityError:
+        # Two deliveries of the same bytes raced; the other one's commit won.
+        with app.db.transaction() as session:
+            duplicate = _already_stored(session, digest)
+        if duplicate is None:
+            raise
+        return stored(duplicate, "duplicate")
+
+
+def _already_stored(session: Session, digest: str) -> str | None:
+    return session.execute(
+        select(Ticket.number).join(Article, Article.ticket_id == Ticket.id)
+        .where(Article.raw_sha256 == digest)
+    ).scalar_one_or_none()
+
+
+def _apply(ctx: Context) -> Outcome:
+    config, session, mail = ctx.app.config, ctx.session, ctx.mail
+
+    if ctx.classification.kind == "bounce":
+        return _bounce(ctx)
+
+    thread = find_ticket(session, config, ctx.app.secret, mail, ctx.envelope)  # thread
+    if thread.ticket is not None and config.agent(mail.from_addr or "") is not None:
+        return _agent_mail(ctx, thread)
+    if thread.ticket is not None and ctx.classification.kind == "autoreply":
+        _article(ctx, thread.ticket, kind="autoreply", visibility="internal")
+        return stored(thread.ticket.number)
+    if thread.ticket is not None:
+        return _followup(ctx, thread.ticket)
+
+    known = mail.from_addr is not None and session.execute(
+        select(Customer.id).where(Customer.address == mail.from_addr)
+    ).first() is not None
+    decision = route(config, mail, ctx.envelope, known_customer=known, followup=False)  # route
+    if decision.reject:
+        return Outcome("rejected", 550, "5.7.1 " + _one_line(decision.reject))
+    if decision.ignore:
+        return Outcome("ignored", 250, "2.0.0 Ok: discarded by rule " + decision.matched[-1])
+    queue = config.queue(decision.queue)
+    if queue is not None and queue.require_known_customer and not known:
+        return Outcome("rejected", 550,
+                       "5.7.1 This address only takes mail from registered customers")
+    ticket = _new_ticket(ctx, decision, linked_to=thread.linked_to)  # apply
+    return stored(ticket.number)
+
+
+def _new_ticket(ctx: Context, decision: Route, linked_to: Ticket | None = None) -> Ticket:
+    config, mail = ctx.app.config, ctx.mail
+    queue = config.queue(decision.queue)
+    ticket = create_ticket(
+        ctx.session, config,
+        title=mail.subject or "(no subject)",
+        queue=decision.queue,
+        customer=(mail.from_addr or ctx.envelope.sender or "").lower(),
+        priority=decision.priority,
+        state=decision.state,
+        owner=decision.owner,
+        tags=decision.tags,
+        language=decision.language or (queue.language if queue else None),
+        linked_to=linked_to,
+    )
+    if decision.matched:
+        record(ctx.session, ticket, "routed", rules=decision.matched, queue=decision.queue)
+    article = _article(ctx, ticket)
+    kind = "autoreply_received" if ctx.classification.kind == "autoreply" else "new"
+    ctx.events.append(_event(ctx, kind, ticket, article, autoresponse=decision.autoresponse))
+    return ticket
+
+
+def _followup(ctx: Context, ticket: Ticket) -> Outcome:
+    config, session = ctx.app.config, ctx.session
+    queue = config.queue(ticket.queue)
+    if ticket.is_closed:
+        policy = queue.on_closed_followup if queue else "reopen"
+        recent = ticket.closed_at is None or (
+            utcnow() - ticket.closed_at <= timedelta(days=config.instance.reopen_days)
+        )
+        if policy == "new_ticket" or (policy == "reopen" and not recent):
+            decision = route(config, ctx.mail, ctx.envelope, known_customer=True, followup=False)
+            if decision.reject:
+                return Outcome("rejected", 550, "5.7.1 " + _one_line(decision.reject))
+            new = _new_ticket(ctx, decision, linked_to=ticket)
+            return stored(new.number)
+        if policy == "reject":
+            article = _article(ctx, ticket)
+            record(session, ticket, "closed follow-up refused", policy="reject")
+            ctx.events.append(_event(ctx, "reject", ticket, article))
+            return stored(ticket.number)
+        set_state(session, ticket, "open", reason="customer follow-up to a closed ticket")
+        article = _article(ctx, ticket)
+        ctx.events.append(_event(ctx, "closed_followup", ticket, article))
+        return stored(ticket.number)
+
+    decision = route(config, ctx.mail, ctx.envelope, known_customer=True, followup=True)
+    _apply_followup_rules(ctx, ticket, decision)
+    if ticket.state.startswith("pending"):
+        set_state(session, ticket, "open", reason="customer follow-up")
+    article = _article(ctx, ticket)
+    ctx.events.append(_event(ctx, "followup", ticket, article, autoresponse=decision.autoresponse))
+    return stored(ticket.number)
+
+
+def _apply_followup_rules(ctx: Context, ticket: Ticket, decision: Route) -> None:
+    if not decision.matched:
+        return
+    session = ctx.session
+    if decision.queue != ticket.queue and ctx.app.config.queue(decision.queue) is not None:
+        old, ticket.queue = ticket.queue, decision.queue
+        record(session, ticket, "queue", old=old, new=decision.queue, rules=decision.matched)
+        ctx.events.append(_event(ctx, "moved", ticket, None, old=old))
+    if decision.priority and decision.priority != ticket.priority:
+        old_p, ticket.priority = ticket.priority, decision.priority
+        record(session, ticket, "priority", old=old_p, new=decision.priority)
+    if decision.state:
+        set_state(session, ticket, decision.state, rules=decision.matched)
+    if decision.tags:
+        ticket.tags = ticket.tags + list(decision.tags)
+
+
+def _agent_mail(ctx: Context, thread: Thread) -> Outcome:
+    """An agent writing to a ticket. Commands and answers come with the agents work; until
+    then the mail is kept as an internal, unverified note and nothing is applied."""
+    try:
+        from maildesk.agents import handle_agent_mail
+    except ImportError:
+        ticket = thread.ticket
+        assert ticket is not None
+        _article(ctx, ticket, sender_type="agent", visibility="internal", verified=False)
+        return stored(ticket.number)
+    return handle_agent_mail(ctx, thread)
+
+
+def _bounce(ctx: Context) -> Outcome:
+    """A DSN: recorded on the ticket whose mail bounced; never a new ticket."""
+    from maildesk.outbound.bounces import match_bounce
+
+    bounce = ctx.classification.bounce
+    ticket = match_bounce(ctx.session, ctx.app.config, bounce) if bounce else None
+    if ticket is None:
+        spool_id = ctx.app.unmatched.put(ctx.raw, ctx.envelope, "bounce matching no ticket")
+        return Outcome("quarantined", 250, f"2.0.0 Ok: bounce kept as {spool_id}")
+    _article(ctx, ticket, kind="bounce", visibility="internal", sender_type="system")
+    record(ctx.session, ticket, "bounce", status=bounce.status if bounce else None,
+           recipients=bounce.recipients if bounce else [])
+    return stored(ticket.number)
+
+
+def _article(ctx: Context, ticket: Ticket, **kwargs: object) -> Article:
+    return add_article(ctx.session, ctx.app.store, ticket, mail=ctx.mail, raw=ctx.raw,
+                       envelope=ctx.envelope, raw_sha256=ctx.digest, **kwargs)  # type: ignore[arg-type]
+
+
+def _event(ctx: Context, kind: str, ticket: Ticket, article: Article | None,
+           autoresponse: bool = True, **details: object) -> TicketEvent:
+    return TicketEvent(kind=kind, ticket=ticket, article=article, mail=ctx.mail,
+                       envelope=ctx.envelope, classification=ctx.classification,
+                       autoresponse=autoresponse, details=dict(details))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:400]

@@ -1,0 +1,79 @@
+"""The article store: raw mails and attachments, byte for byte, addressed by sha256.
+
+Filesystem mode writes to a temporary file, fsyncs it, renames it into place and fsyncs
+the folder, all before the database commit that points at it; a crash in between leaves
+at worst an unreferenced file, never a reference to a missing one. Database mode keeps
+the bytes in the `blobs` table, inside the caller's transaction, for several daemons
+without a shared disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from maildesk.store.models import Blob
+
+__all__ = ["ArticleStore", "fsync_dir", "sha256"]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ArticleStore:
+    def __init__(self, root: Path, mode: str = "filesystem") -> None:
+        self.root = root / "articles"
+        self.mode = mode
+
+    def put(self, session: Session, data: bytes) -> str:
+        """Store durably (before the caller commits); return the key."""
+        key = sha256(data)
+        if self.mode == "database":
+            if session.get(Blob, key) is None:
+                session.add(Blob(key=key, data=data))
+            return key
+        path = self._path(key)
+        if path.exists() and path.stat().st_size == len(data):
+            return key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        fsync_dir(path.parent)
+        return key
+
+    def get(self, session: Session, key: str) -> bytes:
+        if self.mode == "database":
+            data = session.execute(select(Blob.data).where(Blob.key == key)).scalar_one_or_none()
+            if data is not None:
+                return bytes(data)
+        return self._path(key).read_bytes()
+
+    def _path(self, key: str) -> Path:
+        if len(key) != 64 or not all(c in "0123456789abcdef" for c in key):
+            raise ValueError(f"not a sha256 key: {key!r}")
+        return self.root / key[:2] / key[2:4] / key

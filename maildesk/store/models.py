@@ -1,0 +1,253 @@
+"""The schema: tickets and what hangs off them, the Message-ID index, customers, the outbox.
+
+Portable SQL only (SQLite, PostgreSQL, MariaDB): no JSON column types, no partial indexes;
+lists are stored as JSON text, times as naive UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "Article",
+    "AttachmentRow",
+    "AutoResponseCount",
+    "Base",
+    "Blob",
+    "Counter",
+    "Customer",
+    "History",
+    "MessageIdRow",
+    "OutboxAttempt",
+    "OutboxMail",
+    "Ticket",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """Naive UTC: the one form every backend stores the same way."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# MariaDB needs a length on indexed strings; 191 chars fits utf8mb4 index limits.
+ADDR = 191
+MSGID = 191
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(512), default="")
+    queue: Mapped[str] = mapped_column(String(100), index=True)
+    state: Mapped[str] = mapped_column(String(32), default="new", index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=3)
+    owner: Mapped[str | None] = mapped_column(String(ADDR), nullable=True)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    customer: Mapped[str] = mapped_column(String(ADDR), default="", index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    cc_json: Mapped[str] = mapped_column(Text, default="[]")
+    tags_json: Mapped[str] = mapped_column(Text, default="[]")
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    pending_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
+    linked_to_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # Bumped on every change: concurrent writers on one ticket conflict instead of
+    # silently overwriting each other (SQLAlchemy raises StaleDataError).
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    articles: Mapped[list[Article]] = relationship(
+        back_populates="ticket", order_by="Article.id", foreign_keys="Article.ticket_id"
+    )
+    history: Mapped[list[History]] = relationship(
+        back_populates="ticket", order_by="History.id", foreign_keys="History.ticket_id"
+    )
+
+    @property
+    def cc(self) -> list[str]:
+        return list(json.loads(self.cc_json or "[]"))
+
+    @cc.setter
+    def cc(self, value: list[str]) -> None:
+        self.cc_json = dumps(sorted(set(value)))
+
+    @property
+    def tags(self) -> list[str]:
+        return list(json.loads(self.tags_json or "[]"))
+
+    @tags.setter
+    def tags(self, value: list[str]) -> None:
+        self.tags_json = dumps(sorted(set(value)))
+
+    @property
+    def is_closed(self) -> bool:
+        return self.state.startswith("closed") or self.state == "merged"
+
+
+class Article(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_id: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    from_addr: Mapped[str] = mapped_column(String(512), default="")
+    to_json: Mapped[str] = mapped_column(Text, default="[]")
+    cc_json: Mapped[str] = mapped_column(Text, default="[]")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    sender_type: Mapped[str] = mapped_column(String(16), default="customer")
+    visibility: Mapped[str] = mapped_column(String(16), default="public")
+    kind: Mapped[str] = mapped_column(String(32), default="mail")  # mail|autoreply|bounce|...
+    body: Mapped[str] = mapped_column(Text, default="")
+    # sha256 of the bytes as received; unique for inbound mail, which is what makes a
+    # redelivery of identical bytes a no-op. Outbound articles leave it NULL.
+    raw_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    raw_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    raw_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    envelope_json: Mapped[str] = mapped_column(Text, default="{}")
+    notes_json: Mapped[str] = mapped_column(Text, default="[]")
+    verified: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="articles", foreign_keys=[ticket_id])
+    attachments: Mapped[list[AttachmentRow]] = relationship(order_by="AttachmentRow.id")
+
+
+class AttachmentRow(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class History(Base):
+    __tablename__ = "history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(ADDR), default="system")
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    details_json: Mapped[str] = mapped_column(Text, default="{}")
+
+    ticket: Mapped[Ticket] = relationship(back_populates="history", foreign_keys=[ticket_id])
+
+
+class MessageIdRow(Base):
+    """Every Message-ID seen or sent for a ticket: the first threading rule looks here."""
+
+    __tablename__ = "message_ids"
+    __table_args__ = (UniqueConstraint("message_id", "ticket_id", name="uq_message_ids"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(MSGID), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(8), default="in")  # in | out
+    outbox_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(ADDR), unique=True)
+    customer_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Counter(Base):
+    """Database-backed counters (ticket numbers): one row, incremented under a row lock."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Blob(Base):
+    """Article store in `database` mode: raw mails and attachments by sha256."""
+
+    __tablename__ = "blobs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary().with_variant(LargeBinary(2**32 - 1), "mysql"))
+
+
+class OutboxMail(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))  # autoreply|answer|notification|result
+    mail_from: Mapped[str] = mapped_column(String(ADDR))  # envelope sender (VERP)
+    rcpt_json: Mapped[str] = mapped_column(Text)  # envelope recipients
+    to_addr: Mapped[str] = mapped_column(String(512), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(MSGID), index=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary().with_variant(LargeBinary(2**32 - 1), "mysql"))
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class OutboxAttempt(Base):
+    __tablename__ = "outbox_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AutoResponseCount(Base):
+    """Auto-responses sent per sender per day (SPEC 8's cap)."""
+
+    __tablename__ = "autoresponse_counts"
+
+    address: Mapped[str] = mapped_column(String(ADDR), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    count: Mapped[int] = mapped_column(Integer, default=0)
