@@ -23,7 +23,8 @@ def _next(session: Session, name: str) -> int:
             update(Counter).where(Counter.name == name).values(value=Counter.value + 1)
         )
         if result.rowcount:
-            return int(session.execute(select(Counter.value).where(Counter.name == name)).scalar_one())
+            value = session.execute(select(Counter.value).where(Counter.name == name))
+            return int(value.scalar_one())
         try:
             with session.begin_nested():
                 session.add(Counter(name=name, value=1))

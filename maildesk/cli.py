@@ -1,0 +1,312 @@
+"""The `maildesk` command (SPEC 11). Imports are lazy: `deliver` runs once per mail from an
+MTA, so start-up time is throughput.
+
+`deliver` speaks sysexits to the MTA and never exits 1 or with a traceback: anything that
+goes wrong before the mail is durable is 75 (EX_TEMPFAIL), which the MTA retries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from maildesk.outcome import EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_USAGE
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+    from maildesk.config import Config
+
+__all__ = ["main"]
+
+log = logging.getLogger("maildesk")
+
+
+class _Parser(argparse.ArgumentParser):
+    usage_exit = EX_USAGE
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(self.usage_exit, f"maildesk: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="maildesk", description="A mail-first helpdesk daemon.")
+    p.add_argument("--config", help="config file (else $MAILDESK_CONFIG, ./maildesk.yaml, "
+                                    "/etc/maildesk/maildesk.yaml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("init", help="write an example config and secret, create the database")
+    sub.add_parser("check-config", help="validate the config; errors as file:line: message")
+    sub.add_parser("migrate", help="create or upgrade the database schema")
+    sub.add_parser("serve", help="run the SMTP/LMTP daemon and the outbound sender")
+    d = sub.add_parser("deliver", help="take one mail on stdin (MTA pipe transport)")
+    d.add_argument("--sender", default=None, help="envelope sender (MAIL FROM)")
+    d.add_argument("--recipient", action="append", default=[], help="envelope recipient")
+    t = sub.add_parser("tickets", help="list tickets")
+    t.add_argument("--queue")
+    t.add_argument("--state")
+    t.add_argument("--json", action="store_true")
+    s = sub.add_parser("show", help="show one ticket with its articles and history")
+    s.add_argument("number")
+    s.add_argument("--json", action="store_true")
+    o = sub.add_parser("outbox", help="list outbound mail")
+    o.add_argument("--state", choices=["queued", "sent", "failed"])
+    o.add_argument("--json", action="store_true")
+    r = sub.add_parser("route-test", help="show where a mail would go; stores nothing")
+    r.add_argument("file")
+    sp = sub.add_parser("spool", help="mails kept aside: list, or retry after a fix")
+    sp_sub = sp.add_subparsers(dest="spool_command", required=True, parser_class=_Parser)
+    sp_sub.add_parser("list")
+    retry = sp_sub.add_parser("retry")
+    retry.add_argument("id", nargs="?")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "deliver" in argv:
+        _Parser.usage_exit = EX_TEMPFAIL  # a usage slip in master.cf must not bounce mail
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="maildesk[%(name)s] %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command == "deliver":
+        return _deliver(args)
+    handler = _COMMANDS[args.command]
+    try:
+        return handler(args)
+    except _Exit as exc:
+        return exc.code
+
+
+class _Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def _config(args: argparse.Namespace) -> Config:
+    from maildesk.config import ConfigError, find_config, load_config
+
+    path = find_config(args.config)
+    try:
+        return load_config(path)
+    except FileNotFoundError:
+        print(f"maildesk: no config at {path} (run `maildesk init`)", file=sys.stderr)
+    except ConfigError as exc:
+        for message in exc.messages:
+            print(message, file=sys.stderr)
+    raise _Exit(EX_CONFIG)
+
+
+def _app(args: argparse.Namespace, *, need_schema: bool = True) -> App:
+    from maildesk.app import open_app
+
+    app = open_app(_config(args))
+    if need_schema and not app.db.has_schema():
+        print("maildesk: the database has no schema yet (run `maildesk migrate`)",
+              file=sys.stderr)
+        raise _Exit(EX_CONFIG)
+    return app
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+def _init(args: argparse.Namespace) -> int:
+    from maildesk.app import ensure_secret, open_app
+    from maildesk.config import find_config, load_config
+    from maildesk.store.migrate import upgrade
+
+    path = find_config(args.config)
+    if path.exists():
+        print(f"{path} exists; keeping it")
+    else:
+        example = (Path(__file__).parent / "example.yaml").read_text()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(example)
+        print(f"wrote {path}")
+    config = load_config(path)
+    ensure_secret(config.instance.secret_file)
+    app = open_app(config)
+    upgrade(app.db)
+    print(f"database ready: {config.database}")
+    return EX_OK
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = _config(args)
+    print(f"{config.path}: ok ({len(config.queues)} queues, {len(config.agents)} agents, "
+          f"{len(config.rules)} rules)")
+    return EX_OK
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from maildesk.store.migrate import upgrade
+
+    app = _app(args, need_schema=False)
+    upgrade(app.db)
+    print("database schema is up to date")
+    return EX_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from maildesk.config import find_config
+    from maildesk.daemon import serve
+
+    _config(args)  # refuse to start on a broken config, with file:line messages
+    return serve(find_config(args.config))
+
+
+def _deliver(args: argparse.Namespace) -> int:
+    """Never raises: every failure before the mail is durable is EX_TEMPFAIL."""
+    try:
+        raw = sys.stdin.buffer.read()
+    except BaseException as exc:  # noqa: BLE001
+        print(f"maildesk: cannot read the message: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    try:
+        from maildesk.intake.message import Envelope
+
+        app = _app(args)
+        envelope = Envelope(sender=args.sender or "",
+                            recipients=tuple(r.lower() for r in args.recipient))
+        outcome = app.ingest(raw, envelope)
+    except _Exit:
+        return EX_TEMPFAIL
+    except BaseException as exc:  # noqa: BLE001
+        log.error("deliver failed before the mail was stored: %r", exc)
+        return EX_TEMPFAIL
+    if outcome.code >= 400:
+        print(outcome.text, file=sys.stderr)  # Postfix shows this in its bounce or log
+    return outcome.exit_code
+
+
+def _tickets(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from maildesk.store.models import Ticket
+    from maildesk.views import ticket_summary, tickets_table
+
+    app = _app(args)
+    with app.db.reading() as session:
+        query = select(Ticket).order_by(Ticket.id)
+        if args.queue:
+            query = query.where(Ticket.queue == args.queue)
+        if args.state:
+            query = query.where(Ticket.state == args.state)
+        rows = [ticket_summary(t) for t in session.execute(query).scalars()]
+    print(json.dumps(rows, ensure_ascii=False, indent=1) if args.json else tickets_table(rows))
+    return EX_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    from maildesk.views import ticket_detail, ticket_text
+
+    app = _app(args)
+    with app.db.reading() as session:
+        data = ticket_detail(session, args.number)
+    if data is None:
+        print(f"maildesk: no ticket {args.number}", file=sys.stderr)
+        return 66
+    print(json.dumps(data, ensure_ascii=False, indent=1) if args.json else ticket_text(data))
+    return EX_OK
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    from maildesk.outbound.outbox import outbox_rows
+
+    app = _app(args)
+    with app.db.reading() as session:
+        rows = outbox_rows(session, args.state)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    else:
+        if not rows:
+            print("outbox empty")
+        for r in rows:
+            print(f"{r['id']:>6} {r['state']:<7} {r['kind']:<12} tries={r['attempts']} "
+                  f"ticket={r['ticket'] or '-'} to={r['to']} {r['subject']}"
+                  + (f"  [{r['last_error']}]" if r["last_error"] else ""))
+    return EX_OK
+
+
+def _route_test(args: argparse.Namespace) -> int:
+    from maildesk.intake.message import Envelope
+    from maildesk.intake.parse import parse_message
+    from maildesk.routing import format_route, route
+
+    config = _config(args)
+    try:
+        raw = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"maildesk: {exc}", file=sys.stderr)
+        return 66
+    mail = parse_message(raw, config.limits)
+    envelope = Envelope(recipients=tuple(mail.to + mail.cc))
+    print(format_route(route(config, mail, envelope, known_customer=False, followup=False)))
+    return EX_OK
+
+
+def _spool(args: argparse.Namespace) -> int:
+    app = _app(args, need_schema=args.spool_command == "list")
+    spools = {"inbound": app.inbound, "failed": app.failed, "unmatched": app.unmatched}
+    if args.spool_command == "list":
+        found = False
+        for name, spool in spools.items():
+            for spool_id in spool.ids():
+                mail = spool.get(spool_id)
+                found = True
+                print(f"{name:<9} {spool_id}  from=<{mail.envelope.sender}> "
+                      f"size={len(mail.raw)}  {mail.reason}")
+        if not found:
+            print("spools empty")
+        return EX_OK
+    from maildesk.pipeline import process
+
+    retried = 0
+    failures = 0
+    for name in ("inbound", "failed", "unmatched"):
+        spool = spools[name]
+        for spool_id in spool.ids():
+            if args.id and spool_id != args.id:
+                continue
+            mail = spool.get(spool_id)
+            try:
+                outcome = process(app, mail.raw, mail.envelope)
+            except Exception as exc:  # still broken: keep it where it is
+                print(f"{spool_id}: still failing: {type(exc).__name__}: {exc}", file=sys.stderr)
+                failures += 1
+                continue
+            if outcome.result == "quarantined" and name == "unmatched":
+                app.unmatched.remove(spool_id)  # process() kept a fresh copy
+            elif outcome.code >= 400 and outcome.code < 500:
+                print(f"{spool_id}: {outcome.reply}", file=sys.stderr)
+                failures += 1
+                continue
+            else:
+                spool.remove(spool_id)
+            retried += 1
+            print(f"{spool_id}: {outcome.reply}")
+    if args.id and not retried and not failures:
+        print(f"maildesk: no spooled mail {args.id}", file=sys.stderr)
+        return 66
+    return EX_OK if not failures else EX_TEMPFAIL
+
+
+_COMMANDS = {
+    "init": _init,
+    "check-config": _check_config,
+    "migrate": _migrate,
+    "serve": _serve,
+    "tickets": _tickets,
+    "show": _show,
+    "outbox": _outbox,
+    "route-test": _route_test,
+    "spool": _spool,
+}
