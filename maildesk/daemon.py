@@ -1,0 +1,322 @@
+"""`maildesk serve`: the asyncio main of the daemon.
+
+One event loop owns the sockets (SMTP, LMTP, signals, systemd notifications); every
+blocking step runs in threads:
+
+* `maildesk-ingest`: `App.ingest` for each mail, sized for the database (SQLite has one
+  writer, so one thread; a server database gets a few, up to its connection pool);
+* `maildesk-drain`: the inbound spool, drained in arrival order before the listeners open
+  (a crash or a database outage leaves mail there) and then every second;
+* the outbound sender coroutine, when `maildesk.outbound.sender` is part of the build.
+
+SIGHUP reloads the config (a broken one is refused and logged `file:line`, the old one stays),
+SIGTERM/SIGINT stop accepting, let transactions in flight finish (bounded by GRACE_SECONDS),
+and exit 0. See docs/daemon.md for the reasons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from maildesk.outcome import EX_CONFIG, Outcome
+from maildesk.smtp.handler import Handler
+from maildesk.smtp.lmtp import MaildeskLMTP
+from maildesk.smtp.server import MaildeskSMTP, Sessions, make_tls_context
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+    from maildesk.config import Config
+
+__all__ = ["Daemon", "notify", "serve"]
+
+log = logging.getLogger("maildesk.daemon")
+
+EX_OSERR = 71  # sysexits: cannot bind, cannot open the data folder
+GRACE_SECONDS = float(os.environ.get("MAILDESK_GRACE_SECONDS", "30"))
+DRAIN_EVERY = 1.0  # seconds between looks at the inbound spool
+DRAIN_BATCH = 200  # mails per drain run, so a shutdown never waits on a huge spool
+
+
+def serve(config_path: Path) -> int:
+    """Run the daemon until SIGTERM; the return value is the process exit code."""
+    from maildesk.config import ConfigError, load_config
+
+    _setup_logging()
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        for message in exc.messages:
+            log.error("%s", message)
+        return EX_CONFIG
+    try:
+        return asyncio.run(Daemon(config_path, config).run())
+    except KeyboardInterrupt:  # a second ^C while stopping
+        return 130
+
+
+def notify(*fields: str) -> bool:
+    """sd_notify(3) with the standard library: one datagram to $NOTIFY_SOCKET, if set."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address or not hasattr(socket, "AF_UNIX"):
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # abstract namespace
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall("\n".join(fields).encode())
+    except OSError as exc:
+        log.warning("cannot notify systemd at %s: %s", address, exc)
+        return False
+    return True
+
+
+def ingest_workers(database_url: str) -> int:
+    """SQLite serialises writers: more threads would only queue on its lock (and its busy
+    handler sleeps, which costs latency). A server database takes a few in parallel; five
+    stays inside SQLAlchemy's default pool."""
+    return 1 if database_url.startswith("sqlite") else 5
+
+
+class Daemon:
+    def __init__(self, config_path: Path, config: Config) -> None:
+        from maildesk.app import open_app
+
+        self.config_path = config_path
+        self.app: App = open_app(config)
+        self.sessions = Sessions()
+        self.ingest_pool = ThreadPoolExecutor(ingest_workers(config.database), "maildesk-ingest")
+        self.drain_pool = ThreadPoolExecutor(1, "maildesk-drain")
+        self.handler = Handler(self.app, self.ingest_pool, self._after_ingest)
+        self.servers: list[asyncio.Server] = []
+        self.hostname = socket.gethostname()
+        self._tls: ssl.SSLContext | None = None
+        self._spool_may_hold_mail = True  # unknown until the first drain
+        self._stop = asyncio.Event()
+        self._drain_now = asyncio.Event()
+        self._reloading = asyncio.Lock()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        try:
+            self._tls = make_tls_context(self.app.config.listen)
+        except (OSError, ssl.SSLError) as exc:
+            log.error("cannot load the TLS certificate or key: %s", exc)
+            await self._close()
+            return EX_CONFIG
+        try:
+            drained = await loop.run_in_executor(self.drain_pool, self._drain_all)
+        except Exception:  # a bug here must not keep new mail out: it can still be spooled
+            log.exception("draining the inbound spool at start-up failed")
+        else:
+            if drained:
+                log.info("drained %d spooled mails before listening", drained)
+        try:
+            await self._listen()
+        except OSError as exc:
+            log.error("cannot listen: %s", exc)
+            await self._close()
+            return EX_OSERR
+        self._install_signals(loop)
+        tasks = [asyncio.create_task(self._drain_loop(), name="spool-drain")]
+        sender = _start_sender(self.app, self._stop)
+        if sender is not None:
+            tasks.append(sender)
+        where = ", ".join(_where(s) for s in self.servers)
+        log.info("listening on %s", where)
+        notify("READY=1", f"STATUS=listening on {where}", f"MAINPID={os.getpid()}")
+        await self._stop.wait()
+        notify("STOPPING=1", "STATUS=finishing sessions in flight")
+        log.info("stopping: no new connections; finishing sessions in flight")
+        await self._shutdown(tasks)
+        log.info("stopped")
+        return 0
+
+    # -- listeners -------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        loop = asyncio.get_running_loop()
+        listen = self.app.config.listen
+        for address, cls in ((listen.smtp, MaildeskSMTP), (listen.lmtp, MaildeskLMTP)):
+            if address is None:
+                continue
+            host, port = address
+            server = await loop.create_server(self._factory(cls), host, port,
+                                              reuse_address=True)
+            self.servers.append(server)
+
+    def _factory(self, cls: type[MaildeskSMTP]) -> Callable[[], MaildeskSMTP]:
+        def make() -> MaildeskSMTP:
+            # The config of the moment: a reload applies to the sessions that open after it.
+            return cls(self.handler, self.sessions, self.app.config.listen, self._tls,
+                       self.hostname)
+        return make
+
+    # -- spool -----------------------------------------------------------------------------
+
+    def _drain_all(self) -> int:
+        """Start-up: the spool in order, before any new mail can overtake it."""
+        total = 0
+        while True:
+            done = self.app.drain_inbound(DRAIN_BATCH)
+            total += done
+            if done < DRAIN_BATCH:
+                self._spool_may_hold_mail = len(self.app.inbound) > 0
+                return total
+
+    async def _drain_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._drain_now.wait(), DRAIN_EVERY)
+            except TimeoutError:
+                pass
+            self._drain_now.clear()
+            if self._stop.is_set():
+                return
+            try:
+                done = await loop.run_in_executor(self.drain_pool, self.app.drain_inbound,
+                                                  DRAIN_BATCH)
+            except Exception:
+                log.exception("draining the inbound spool failed")
+                continue
+            if done == DRAIN_BATCH:
+                self._drain_now.set()  # more waiting: go on at once
+            elif done:
+                self._spool_may_hold_mail = await loop.run_in_executor(
+                    self.drain_pool, lambda: len(self.app.inbound) > 0)
+
+    def _after_ingest(self, outcome: Outcome) -> None:
+        """A mail committed means the database is back: drain what waited for it now."""
+        if outcome.result == "spooled":
+            self._spool_may_hold_mail = True
+        elif outcome.result == "stored" and self._spool_may_hold_mail:
+            self._drain_now.set()
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        handlers: list[tuple[str, Callable[[], object]]] = [
+            ("SIGTERM", self._stop.set),
+            ("SIGINT", self._stop.set),
+            ("SIGHUP", lambda: asyncio.ensure_future(self.reload())),
+        ]
+        for name, callback in handlers:
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            try:
+                loop.add_signal_handler(sig, callback)
+            except (NotImplementedError, RuntimeError):  # not on this platform
+                log.debug("no handler for %s on this platform", name)
+
+    async def reload(self) -> bool:
+        """Load the config file again; only a config that passes every check replaces the one
+        in force, so an admin's typo never takes the service down."""
+        async with self._reloading:
+            notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+            try:
+                return await self._reload()
+            finally:
+                notify("READY=1")
+
+    async def _reload(self) -> bool:
+        from maildesk.config import ConfigError, load_config
+
+        loop = asyncio.get_running_loop()
+        try:
+            config = await loop.run_in_executor(None, load_config, self.config_path)
+            tls = make_tls_context(config.listen)
+        except ConfigError as exc:
+            log.error("reload refused, the config in force stays: %d problem(s)",
+                      len(exc.messages))
+            for message in exc.messages:
+                log.error("%s", message)
+            return False
+        except (OSError, ssl.SSLError) as exc:
+            log.error("reload refused, the config in force stays: %s", exc)
+            return False
+        old = self.app.config.listen
+        if (config.listen.smtp, config.listen.lmtp) != (old.smtp, old.lmtp):
+            log.warning("listen addresses changed in %s: they take effect at restart",
+                        self.config_path)
+        await loop.run_in_executor(None, self.app.reload, config)
+        self._tls = tls
+        log.info("config reloaded from %s", self.config_path)
+        return True
+
+    # -- shutdown --------------------------------------------------------------------------
+
+    async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
+        for server in self.servers:
+            server.close()
+        self.sessions.begin_shutdown()
+        deadline = time.monotonic() + GRACE_SECONDS
+        while self.sessions.live and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.sessions.live:
+            log.warning("%d sessions still open after %.0f s: closing them",
+                        len(self.sessions.live), GRACE_SECONDS)
+            self.sessions.close_all()
+        self._drain_now.set()  # wake the drain loop so it sees the stop
+        _, pending = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
+        for task in pending:
+            task.cancel()
+        await self._close()
+
+    async def _close(self) -> None:
+        """Mails already handed to a worker finish (their sender may retry; dedupe makes it
+        harmless); then the database goes."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.ingest_pool.shutdown, True)
+        await loop.run_in_executor(None, self.drain_pool.shutdown, True)
+        self.app.close()
+
+
+def _start_sender(app: App, stop: asyncio.Event) -> asyncio.Task[None] | None:
+    """Hook for the outbound sender (auto-responses, notifications): started when the module
+    is part of the build; it must return once `stop` is set."""
+    try:
+        from maildesk.outbound.sender import run_sender
+    except ModuleNotFoundError as exc:
+        if exc.name != "maildesk.outbound.sender":
+            raise
+        log.info("no outbound sender in this build: outbound mail stays queued")
+        return None
+    task = asyncio.create_task(run_sender(app, stop), name="outbound-sender")
+    task.add_done_callback(_log_crash)
+    return task
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped with an error", task.get_name(), exc_info=task.exception())
+
+
+def _where(server: asyncio.Server) -> str:
+    return ", ".join(
+        f"{sock.getsockname()[0]}:{sock.getsockname()[1]}" for sock in server.sockets
+    )
+
+
+def _setup_logging() -> None:
+    """One line per event on stderr (journald adds its own timestamps under systemd)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
+        handler.setFormatter(logging.Formatter(stamp + "%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per command
