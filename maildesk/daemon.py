@@ -85,7 +85,10 @@ def notify(*fields: str) -> bool:
 def ingest_workers(database_url: str) -> int:
     """SQLite serialises writers: more threads would only queue on its lock (and its busy
     handler sleeps, which costs latency). A server database takes a few in parallel; five
-    stays inside SQLAlchemy's default pool."""
+    stays inside SQLAlchemy's default pool. $MAILDESK_INGEST_WORKERS overrides (measuring)."""
+    override = os.environ.get("MAILDESK_INGEST_WORKERS", "")
+    if override.isdigit() and int(override) > 0:
+        return int(override)
     return 1 if database_url.startswith("sqlite") else 5
 
 
@@ -167,6 +170,14 @@ class Daemon:
 
     def _drain_all(self) -> int:
         """Start-up: the spool in order, before any new mail can overtake it."""
+        try:
+            if not self.app.db.has_schema():
+                log.error("the database has no schema yet: run `maildesk migrate`; until then "
+                          "mail is accepted into the inbound spool and waits there")
+                return 0
+        except Exception as exc:  # down: mail is spooled until it is back
+            log.warning("database unavailable at start-up (%s): mail will be spooled", exc)
+            return 0
         total = 0
         while True:
             done = self.app.drain_inbound(DRAIN_BATCH)
