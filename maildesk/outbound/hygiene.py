@@ -1,0 +1,110 @@
+"""Whether one event may get an auto-response (SPEC 8), and the per-sender daily cap.
+
+The classification says what the mail itself forbids (null sender, Auto-Submitted, lists,
+our own loop marks); this adds what only the outbound side knows: the queue's switch for
+the event, the routing rule's veto, the recipient, and how many auto-responses that
+address already had today. The cap is the last line against a ping-pong with a robot that
+ignores every header, and against using maildesk as a reflector to mail-bomb a victim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from maildesk.classify import is_system_sender
+from maildesk.config import AUTORESPONSE_DEFAULTS, Config, Queue
+from maildesk.events import TicketEvent
+from maildesk.outbound.render import InvalidAddress, check_address
+from maildesk.store.models import AutoResponseCount, utcnow
+
+__all__ = ["Decision", "autoresponse_decision", "take_daily_slot"]
+
+# event kind -> the queue's autoresponse switch
+EVENT_SWITCH = {
+    "new": "new",
+    "followup": "followup",
+    "closed_followup": "closed_followup",
+    "reject": "reject",
+}
+
+
+@dataclass
+class Decision:
+    send: bool
+    to: str = ""
+    reasons: list[str] = field(default_factory=list)
+    switched_off: bool = False  # the queue does not answer this event: nothing to record
+
+
+def autoresponse_decision(session: Session, config: Config, queue: Queue | None,
+                          event: TicketEvent) -> Decision:
+    """Decide, and when the answer is yes take one slot of the recipient's daily cap."""
+    switch = EVENT_SWITCH.get(event.kind)
+    if switch is None or queue is None:
+        return Decision(False, switched_off=True)
+    if not queue.autoresponse.get(switch, AUTORESPONSE_DEFAULTS.get(switch, False)):
+        return Decision(False, switched_off=True)
+    reasons: list[str] = []
+    if not event.autoresponse:
+        reasons.append("a routing rule turned the auto-response off")
+    if event.classification is not None:
+        reasons += event.classification.no_autoresponse
+    # RFC 3834 answers the sender of this very mail; for a new ticket that is the customer.
+    mail = event.mail
+    to = ((mail.from_addr if mail else None) or event.ticket.customer or "").lower()
+    if not to:
+        reasons.append("no sender address to answer")
+    else:
+        try:
+            to = check_address(to)
+        except InvalidAddress as exc:
+            reasons.append(str(exc))
+        if config.is_system_address(to):
+            reasons.append(f"our own address: {to}")
+        elif is_system_sender(to):
+            reasons.append(f"system sender: {to}")
+        elif config.agent(to) is not None:
+            reasons.append(f"an agent: {to}")
+    if reasons:
+        return Decision(False, to, reasons)
+    cap = config.instance.autoresponse_daily_cap
+    if not take_daily_slot(session, to, cap):
+        return Decision(False, to, [f"daily cap of {cap} auto-responses reached for {to}"])
+    return Decision(True, to)
+
+
+def take_daily_slot(session: Session, address: str, cap: int) -> bool:
+    """Count one auto-response to `address` today, unless `cap` is reached.
+
+    A conditional UPDATE is atomic on every backend, so daemons sharing a database never
+    exceed the cap together; the first of the day is an INSERT inside a savepoint, and a
+    concurrent first INSERT falls back to the UPDATE."""
+    if cap <= 0:
+        return False
+    address = address.lower()[:191]
+    day = utcnow().strftime("%Y-%m-%d")
+    for _ in range(2):
+        bumped = session.execute(
+            update(AutoResponseCount)
+            .where(AutoResponseCount.address == address, AutoResponseCount.day == day,
+                   AutoResponseCount.count < cap)
+            .values(count=AutoResponseCount.count + 1)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if bumped == 1:
+            return True
+        exists = session.get(AutoResponseCount, (address, day))
+        if exists is not None:
+            return False
+        try:
+            with session.begin_nested():
+                session.execute(insert(AutoResponseCount).values(address=address, day=day,
+                                                                 count=1))
+            return True
+        except IntegrityError:
+            continue  # another daemon inserted the day's row first: count against it
+    return False

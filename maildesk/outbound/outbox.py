@@ -1,0 +1,227 @@
+"""The durable outbox: rows written in the ticket's transaction, claimed and settled by
+the sender outside of any transaction that sends.
+
+A row is one message to one envelope recipient, so a permanent refusal of one address
+fails exactly that row and nothing else. Claiming is a conditional UPDATE with a rowcount
+check (`claimed_until` is a lease): portable across SQLite, PostgreSQL and MariaDB, and
+two daemons on one database never both hold a row. A daemon that dies holding a lease
+lets it expire; the row is sent again with the same Message-ID (at least once, never lost).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from maildesk.config import Config
+from maildesk.outbound.render import check_address
+from maildesk.store.db import Database
+from maildesk.store.models import OutboxAttempt, OutboxMail, Ticket, utcnow
+from maildesk.tickets import index_message_id, record
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+__all__ = [
+    "Claimed",
+    "Outcome",
+    "backoff",
+    "claim_due",
+    "enqueue",
+    "outbox_rows",
+    "settle",
+    "verp_address",
+    "worker_name",
+]
+
+LEASE = timedelta(minutes=10)
+
+
+def worker_name() -> str:
+    import os
+
+    return f"{socket.gethostname()}:{os.getpid()}"[:128]
+
+
+def verp_address(config: Config, outbox_id: int) -> str:
+    local, _, domain = config.outbound.bounce_address.partition("@")
+    return f"{local}+{outbox_id}@{domain}"
+
+
+def enqueue(session: Session, config: Config, *, ticket: Ticket | None, kind: str,
+            message: EmailMessage, recipients: list[str]) -> list[OutboxMail]:
+    """One queued row per recipient; the Message-ID goes into the ticket's index.
+
+    The envelope sender is the VERP address of the row itself, known after the flush."""
+    raw = message.as_bytes(policy=SMTP)
+    message_id = str(message["Message-ID"]).strip().strip("<>")
+    rows: list[OutboxMail] = []
+    seen: set[str] = set()
+    for rcpt in recipients:
+        address = check_address(rcpt)
+        if address.lower() in seen:
+            continue
+        seen.add(address.lower())
+        row = OutboxMail(
+            ticket_id=ticket.id if ticket is not None else None,
+            kind=kind,
+            mail_from=config.outbound.bounce_address,
+            rcpt_json=json.dumps([address]),
+            to_addr=address,
+            subject=str(message["Subject"] or ""),
+            message_id=message_id,
+            raw=raw,
+            state="queued",
+            attempts=0,
+            next_attempt_at=utcnow(),
+            created_at=utcnow(),
+        )
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    for row in rows:
+        row.mail_from = verp_address(config, row.id)
+    if ticket is not None and rows:
+        index_message_id(session, ticket, message_id, "out", rows[0].id)
+    return rows
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    ticket_id: int | None
+    kind: str
+    mail_from: str
+    recipients: list[str]
+    raw: bytes
+    attempts: int
+    created_at: datetime
+
+
+def claim_due(db: Database, worker: str, limit: int = 100,
+              lease: timedelta = LEASE) -> list[Claimed]:
+    """Take up to `limit` due rows for this worker; commits before returning."""
+    now = utcnow()
+    claimed: list[Claimed] = []
+    with db.transaction() as session:
+        ids = session.execute(
+            select(OutboxMail.id)
+            .where(OutboxMail.state == "queued", OutboxMail.next_attempt_at <= now,
+                   or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now))
+            .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+            .limit(limit)
+        ).scalars().all()
+        for outbox_id in ids:
+            taken = session.execute(
+                update(OutboxMail)
+                .where(OutboxMail.id == outbox_id, OutboxMail.state == "queued",
+                       or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now))
+                .values(claimed_by=worker, claimed_until=now + lease)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if taken != 1:
+                continue  # another daemon was faster
+            row = session.execute(
+                select(OutboxMail.id, OutboxMail.ticket_id, OutboxMail.kind,
+                       OutboxMail.mail_from, OutboxMail.rcpt_json, OutboxMail.raw,
+                       OutboxMail.attempts, OutboxMail.created_at)
+                .where(OutboxMail.id == outbox_id)
+            ).one()
+            claimed.append(Claimed(row.id, row.ticket_id, row.kind, row.mail_from,
+                                   json.loads(row.rcpt_json), bytes(row.raw), row.attempts,
+                                   row.created_at))
+    return claimed
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt came to: sent, retry later (temporary), or failed for good."""
+
+    id: int
+    result: str  # sent | retry | failed
+    error: str | None = None
+
+
+def backoff(config: Config, attempts: int) -> float:
+    """Seconds before the next try: retry_first, doubling, capped at retry_max."""
+    first = max(config.outbound.retry_first, 0.0)
+    return min(first * (2 ** max(attempts - 1, 0)), config.outbound.retry_max)
+
+
+def settle(app: App, outcomes: list[Outcome]) -> list[int]:
+    """Record the attempts and move rows on, in one transaction; returns the ids that
+    failed for good (for logging). A row that failed gets a history entry; a failed
+    answer also gets a note to the owner (see `respond.queue_failure_note`)."""
+    from maildesk.outbound.respond import queue_failure_note
+
+    config = app.config
+    failed: list[int] = []
+    now = utcnow()
+    with app.db.transaction() as session:
+        for outcome in outcomes:
+            row = session.get(OutboxMail, outcome.id)
+            if row is None:
+                continue
+            session.add(OutboxAttempt(outbox_id=row.id, at=now, ok=outcome.result == "sent",
+                                      error=outcome.error))
+            row.attempts += 1
+            row.claimed_by = row.claimed_until = None
+            if row.state != "queued":
+                continue  # settled by someone else while our lease had run out
+            if outcome.result == "sent":
+                row.state, row.sent_at = "sent", now
+                row.last_error = outcome.error  # e.g. a note from the relay; usually None
+                continue
+            row.last_error = outcome.error
+            give_up = now - row.created_at >= timedelta(seconds=config.outbound.give_up_after)
+            if outcome.result == "retry" and not give_up:
+                row.next_attempt_at = now + timedelta(seconds=backoff(config, row.attempts))
+                continue
+            row.state = "failed"
+            failed.append(row.id)
+            ticket = session.get(Ticket, row.ticket_id) if row.ticket_id else None
+            if ticket is not None:
+                why = "gave up after retries" if outcome.result == "retry" else "refused"
+                record(session, ticket, "delivery failed", outbox=row.id, kind=row.kind,
+                       to=row.to_addr, error=(outcome.error or "")[:500], reason=why)
+                if row.kind == "answer":
+                    queue_failure_note(session, app, ticket, row)
+    return failed
+
+
+def outbox_rows(session: Session, state: str | None = None) -> list[dict[str, object]]:
+    """The outbox as `maildesk outbox` prints it (SPEC 11), oldest first."""
+    query = (select(OutboxMail, Ticket.number)
+             .outerjoin(Ticket, Ticket.id == OutboxMail.ticket_id)
+             .order_by(OutboxMail.id))
+    if state:
+        query = query.where(OutboxMail.state == state)
+    out: list[dict[str, object]] = []
+    for row, number in session.execute(query):
+        out.append({
+            "id": row.id,
+            "ticket": number,
+            "to": row.to_addr,
+            "subject": row.subject,
+            "message_id": row.message_id,
+            "kind": row.kind,
+            "state": row.state,
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+            "next_attempt_at": _iso(row.next_attempt_at) if row.state == "queued" else None,
+            "created_at": _iso(row.created_at),
+            "sent_at": _iso(row.sent_at),
+        })
+    return out
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"

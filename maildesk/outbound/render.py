@@ -1,0 +1,187 @@
+"""Templates to mail: Jinja2 bodies, and headers that mail content can never break.
+
+Every header value passes `clean_header` (CR, LF, NUL and other line breaks become spaces)
+and every address passes `check_address` before it reaches a header or an SMTP envelope:
+Python 3.11's email package re-emits an encoded newline as a real one (CVE-2024-6923), and
+aiosmtplib before 5.1.1 passed CR/LF in envelope addresses on to the server.
+
+Templates live in `<lang>/<audience>/<purpose>.txt`; a folder named by `templates:` in
+the config overrides the shipped ones file by file. A missing language falls back to the
+instance default, then to English.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, parseaddr
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from maildesk.config import Config
+
+__all__ = [
+    "SHIPPED_TEMPLATES",
+    "InvalidAddress",
+    "build_message",
+    "check_address",
+    "clean_header",
+    "clean_message_id",
+    "environment",
+    "new_message_id",
+    "render_text",
+    "template_languages",
+]
+
+
+def _shipped() -> Path:
+    """`<repo>/templates` in a checkout; `maildesk/templates` when installed as package data."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[2] / "templates", here.parents[1] / "templates"):
+        if (candidate / "en").is_dir():
+            return candidate
+    return here.parents[2] / "templates"
+
+
+SHIPPED_TEMPLATES = _shipped()
+
+
+class InvalidAddress(ValueError):
+    """An address that must not go into a header or an SMTP envelope."""
+
+
+# dot-atom local part and a DNS host name: nothing else ever reaches a header or the relay.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
+# C0 controls, DEL, and what str.splitlines also treats as line breaks.
+_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_MSGID = re.compile(r"[!-;=?-~]{1,250}")  # printable ASCII without <, > and spaces
+
+
+def check_address(address: str) -> str:
+    """The address, lowercased domain, when it is one plain addr-spec; else InvalidAddress."""
+    text = address or ""
+    if len(text) > 254 or not _ADDRESS.fullmatch(text):
+        raise InvalidAddress(f"not a deliverable address: {text[:80]!r}")
+    name, parsed = parseaddr(text)
+    if name or parsed != text or text.count("@") != 1:
+        raise InvalidAddress(f"not a deliverable address: {text[:80]!r}")
+    local, _, domain = text.partition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def clean_header(value: str | None, limit: int = 900) -> str:
+    """One line of text: every control character and line break becomes a space."""
+    return " ".join(_BREAKS.sub(" ", value or "").split())[:limit]
+
+
+def clean_message_id(value: str | None) -> str | None:
+    """A Message-ID (without <>) safe to echo in In-Reply-To/References, or None."""
+    text = (value or "").strip().strip("<>")
+    return text if _MSGID.fullmatch(text) else None
+
+
+def new_message_id(domain: str, prefix: str = "") -> str:
+    """A fresh id (without <>) in the shape `classify` recognises as ours: `md-` + 16 hex.
+    Short, so that with a reply token in front it still fits one header line."""
+    return f"{prefix + '.' if prefix else ''}md-{secrets.token_hex(8)}@{domain}"
+
+
+def _address_header(name: str, address: str) -> Address:
+    local, _, domain = check_address(address).partition("@")
+    return Address(display_name=clean_header(name, 200), username=local, domain=domain)
+
+
+def build_message(
+    *,
+    from_name: str,
+    from_addr: str,
+    to: list[tuple[str, str]],
+    subject: str,
+    body: str,
+    message_id: str,
+    cc: list[tuple[str, str]] | None = None,
+    reply_to: str | None = None,
+    in_reply_to: str | None = None,
+    references: list[str] | None = None,
+    extra: dict[str, str] | None = None,
+) -> EmailMessage:
+    """An RFC 5322 message whose every header went through the cleaning above."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = _address_header(from_name, from_addr)
+    msg["To"] = [_address_header(n, a) for n, a in to]
+    if cc:
+        msg["Cc"] = [_address_header(n, a) for n, a in cc]
+    if reply_to:
+        msg["Reply-To"] = _address_header("", reply_to)
+    msg["Subject"] = clean_header(subject) or "(no subject)"
+    msg["Date"] = format_datetime(datetime.now(UTC), usegmt=True)
+    mid = clean_message_id(message_id)
+    if mid is None:
+        raise ValueError(f"bad Message-ID {message_id!r}")
+    msg["Message-ID"] = f"<{mid}>"
+    parent = clean_message_id(in_reply_to)
+    if parent:
+        msg["In-Reply-To"] = f"<{parent}>"
+    refs = [r for r in (clean_message_id(x) for x in (references or [])) if r]
+    if parent and parent not in refs:
+        refs.append(parent)
+    if refs:
+        # RFC 5322 allows trimming the middle; keep the first and the latest ones.
+        refs = refs[:1] + refs[1:][-19:] if len(refs) > 20 else refs
+        msg["References"] = " ".join(f"<{r}>" for r in refs)
+    for name, value in (extra or {}).items():
+        msg[name] = clean_header(value)
+    msg["MIME-Version"] = "1.0"
+    msg.set_content(body if body.endswith("\n") else body + "\n", charset="utf-8")
+    return msg
+
+
+@lru_cache(maxsize=8)
+def _environment(override: Path | None, shipped: Path) -> SandboxedEnvironment:
+    folders = [str(p) for p in (override, shipped) if p is not None]
+    return SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(folders),
+        autoescape=False,  # plain-text mail; no HTML is ever rendered
+        undefined=jinja2.ChainableUndefined,  # an organisation's template may be sloppy
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def environment(config: Config) -> SandboxedEnvironment:
+    """The Jinja2 environment for this config: its `templates:` folder first, then ours.
+
+    Sandboxed, because template authors are admins, not Python programmers: a template can
+    read the plain values it is given and nothing behind them."""
+    return _environment(config.templates, SHIPPED_TEMPLATES)
+
+
+def template_languages(config: Config, language: str | None) -> list[str]:
+    """The fall-back chain: `de-AT` → `de` → the instance default → `en`."""
+    chain: list[str] = []
+    for lang in (language, (language or "").replace("_", "-").split("-")[0],
+                 config.instance.default_language, "en"):
+        if lang and lang.lower() not in chain:
+            chain.append(lang.lower())
+    return chain
+
+
+def render_text(config: Config, name: str, language: str | None, /,
+                **context: object) -> str:
+    """Render `<lang>/<name>` for the first language in the chain that has it."""
+    env = environment(config)
+    names = [f"{lang}/{name}" for lang in template_languages(config, language)]
+    template = env.select_template(names)
+    # `folder` lets a template include its siblings in the language it was found in.
+    folder = (template.name or names[-1]).split("/", 1)[0]
+    return template.render(**{"folder": folder, **context})
