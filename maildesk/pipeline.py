@@ -56,18 +56,23 @@ def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
     mail = parse_message(raw, config.limits)  # parse
     classification = classify(mail, envelope, config)  # classify
     digest = sha256(raw)
-    try:
-        with app.db.transaction() as session:
-            duplicate = _already_stored(session, digest)
-            if duplicate is not None:
-                return stored(duplicate, "duplicate")
-            ctx = Context(app, session, raw, digest, mail, envelope, classification)
-            outcome = _apply(ctx)
-            if ctx.events:
-                from maildesk.outbound.respond import respond
 
-                respond(session, app, ctx.events)  # respond
-            return outcome
+    def attempt(session: Session) -> Outcome:
+        duplicate = _already_stored(session, digest)
+        if duplicate is not None:
+            return stored(duplicate, "duplicate")
+        ctx = Context(app, session, raw, digest, mail, envelope, classification)
+        outcome = _apply(ctx)
+        if ctx.events:
+            from maildesk.outbound.respond import respond
+
+            respond(session, app, ctx.events)  # respond
+        return outcome
+
+    try:
+        # Another daemon changing the same ticket at once (stale version, deadlock): the
+        # whole mail runs again on what the winner committed, so both mails land.
+        return app.db.run(attempt)
     except IntegrityError:
         # Two deliveries of the same bytes raced; the other one's commit won.
         with app.db.transaction() as session:

@@ -3,21 +3,32 @@
 SQLite runs in WAL mode with synchronous=FULL (a commit reported is a commit kept) and
 takes its write lock at BEGIN (BEGIN IMMEDIATE), so two processes delivering at once wait
 for each other instead of failing on a lock upgrade.
+
+PostgreSQL (psycopg 3) and MariaDB/MySQL (PyMySQL) run at READ COMMITTED: row locks and the
+tickets' version column keep writers apart, and `retry_conflicts` re-runs a transaction that
+lost a race (a stale version, a serialization failure, a deadlock) instead of failing a mail.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
-__all__ = ["Database", "TRANSIENT_ERRORS"]
+__all__ = ["Database", "TRANSIENT_ERRORS", "is_conflict", "normalise_url", "retry_conflicts"]
 
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+log = logging.getLogger("maildesk.db")
+T = TypeVar("T")
 
 # Errors that mean "the database is not there right now", not "this mail is bad".
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -26,11 +37,61 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     DisconnectionError,
 )
 
+# Lost a race with another transaction; running the whole transaction again is the cure.
+PG_CONFLICTS = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+MYSQL_CONFLICTS = frozenset({1213, 1205})  # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+CONNECT_TIMEOUT = 5  # seconds: a database that is away must not hold an SMTP session long
+MYSQL_PACKET_WANTED = 64 * 1024 * 1024  # a 25 MiB mail plus headroom, as one INSERT
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True for errors that a retry of the same transaction can cure."""
+    if isinstance(exc, StaleDataError):
+        return True
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+        if getattr(orig, "sqlstate", None) in PG_CONFLICTS:
+            return True
+        args = getattr(orig, "args", ())
+        if args and isinstance(args[0], int) and args[0] in MYSQL_CONFLICTS:
+            return True
+    return False
+
+
+def retry_conflicts(work: Callable[[], T], *, attempts: int = 5, pause: float = 0.02) -> T:
+    """Run `work` (one whole transaction) again when it lost a race, with jittered backoff.
+
+    `work` must open and commit its own transaction, so each attempt starts afresh and
+    re-reads what the winner committed. The last failure propagates unchanged; a deadlock
+    or lock timeout is an OperationalError and then counts as transient (spooled)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except Exception as exc:
+            if attempt >= attempts or not is_conflict(exc):
+                raise
+            log.info("transaction lost a race (%s), retry %d/%d",
+                     type(exc).__name__, attempt, attempts - 1)
+            time.sleep(random.uniform(0, pause * 2**attempt))
+    raise AssertionError("unreachable")
+
+
+def normalise_url(url: str) -> str:
+    """Pick the drivers we ship when the URL names none (`postgresql://`, `mysql://`)."""
+    if url.startswith("sqlite"):
+        return url
+    parsed = make_url(url)
+    driver = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
+              "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}.get(parsed.drivername)
+    if driver is None:
+        return url
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
 
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
-        self.url = url
-        self.engine = _make_engine(url, echo=echo)
+        self.url = normalise_url(url)
+        self.engine = _make_engine(self.url, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -46,6 +107,15 @@ class Database:
                 yield session
         finally:
             session.close()
+
+    def run(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
+        """`work` in one transaction, run again if it lost a race with another writer."""
+
+        def once() -> T:
+            with self.transaction() as session:
+                return work(session)
+
+        return retry_conflicts(once, attempts=attempts)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -77,7 +147,33 @@ def _make_engine(url: str, *, echo: bool) -> Engine:
     if url.startswith("mysql") or url.startswith("mariadb"):
         kwargs["isolation_level"] = "READ COMMITTED"
         kwargs["pool_recycle"] = 3600
+        # PyMySQL refuses to send more than 16 MiB by default; the server has its own
+        # limit (max_allowed_packet), checked once below.
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT, "charset": "utf8mb4",
+                                  "max_allowed_packet": 1024 * 1024 * 1024}
+        engine = create_engine(url, **kwargs)
+        _mysql_checks(engine)
+        return engine
+    if url.startswith("postgresql"):
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
     return create_engine(url, **kwargs)
+
+
+def _mysql_checks(engine: Engine) -> None:
+    """Warn once when the server would refuse a large mail in `database` article mode."""
+
+    @event.listens_for(engine, "first_connect")
+    def _on_first(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("SELECT @@max_allowed_packet")
+            row = cur.fetchone()
+        finally:
+            cur.close()
+        if row and int(row[0]) < MYSQL_PACKET_WANTED:
+            log.warning("MariaDB/MySQL max_allowed_packet is %d bytes: a mail larger than "
+                        "that cannot be stored in the database (set max_allowed_packet=64M)",
+                        int(row[0]))
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
