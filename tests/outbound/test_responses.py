@@ -272,4 +272,7 @@ def test_outbox_rows_for_the_cli(odesk: Desk, sink: Sink) -> None:
                 "last_error", "created_at", "sent_at", "next_attempt_at"} <= row.keys()
         assert row["ticket"] == number and row["state"] == "sent"
         assert str(row["sent_at"]).endswith("Z")
-    json.dumps(rows)
+    # the same rows through the real CLI (SPEC 11)
+    result = odesk.cli("outbox", "--state", "sent", "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    assert [r["id"] for r in json.loads(result.stdout)] == [r["id"] for r in rows]
