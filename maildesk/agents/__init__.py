@@ -1,0 +1,219 @@
+"""An agent's mail to a ticket: authenticate, run the command block, send the answer.
+
+`handle_agent_mail` is what the pipeline calls when a mail threads to a ticket and comes
+from an agent's address (or through an agent's reply token). In one transaction, the
+pipeline's:
+
+1. the mail is stored as an agent article, internal until it proves to be an answer;
+2. `auth.authenticate` decides whether the agent really sent it; if not, nothing is
+   applied, the article stays internal and `verified=False`, history records
+   `command refused` with the reason, and the real agent's configured address is told;
+3. the command block runs inside a SAVEPOINT, followed by the answer (the text above the
+   quote, `quotes.reply_text`) to the customer, or an internal note with `/note`; if any
+   line fails the savepoint rolls back, so all of it applies or none does, while the
+   article and the history of the refusal commit;
+4. the agent gets a transcript, Debian control-server style, when the mail had commands or
+   something failed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from maildesk.agents.auth import AuthResult, authenticate
+from maildesk.agents.quotes import reply_text
+from maildesk.commands import LineResult, Work, run_commands, split_commands
+from maildesk.outcome import Outcome, stored
+from maildesk.store.models import Article, History, Ticket, utcnow
+from maildesk.tickets import add_article, record
+
+if TYPE_CHECKING:
+    from maildesk.followup import Thread
+    from maildesk.pipeline import Context
+
+__all__ = ["AuthResult", "authenticate", "handle_agent_mail", "reply_text", "transcript"]
+
+NOTICE_INTERVAL = timedelta(minutes=10)  # refusal notices per ticket and agent, at most
+
+
+def handle_agent_mail(ctx: Context, thread: Thread) -> Outcome:
+    ticket = thread.ticket
+    assert ticket is not None
+    session, app, mail = ctx.session, ctx.app, ctx.mail
+    # Two agents' commands on one ticket serialise here: the row lock (PostgreSQL, MySQL;
+    # SQLite's BEGIN IMMEDIATE already holds the database) makes the second wait and then
+    # read what the first committed. Writers that skip it lose on the version column.
+    session.refresh(ticket, with_for_update=True)
+
+    if ctx.classification.kind != "mail":  # an agent's vacation notice: never an answer
+        _store(ctx, ticket, kind=ctx.classification.kind, verified=False)
+        return stored(ticket.number)
+
+    auth = authenticate(ctx.raw, mail, ctx.envelope, app.config, app.secret, ticket)
+    if not auth.ok:
+        return _refuse(ctx, ticket, thread, auth)
+    agent = auth.agent
+    assert agent is not None
+
+    commands, rest = split_commands(mail.body)
+    text = reply_text(rest)
+    article = _store(ctx, ticket, verified=True, actor=agent.address,
+                     body=text or "\n".join(commands))
+
+    work = Work(app, session, ticket, agent)
+    savepoint = session.begin_nested()
+    try:
+        if commands and mail.body_from_html:
+            results = [LineResult(line, False, "commands are read only from the plain-text "
+                                  "part of a mail; send it as plain text") for line in commands]
+        else:
+            results = run_commands(work, commands)
+        answer = _answer_check(work, text)
+        failed = [r for r in results if not r.ok] + ([answer] if answer and not answer.ok
+                                                     else [])
+        if not failed and text:
+            target = work.merged_into or ticket
+            if work.note:
+                work.record("note", article=article.id)
+            else:
+                from maildesk.outbound.respond import queue_answer
+
+                queue_answer(session, app, target, text, agent.address)
+                article.visibility = "public"
+        if failed:
+            savepoint.rollback()
+        else:
+            savepoint.commit()
+    except BaseException:
+        if savepoint.is_active:
+            savepoint.rollback()
+        raise
+    if failed:
+        record(session, ticket, "command refused", agent.address,
+               reason="; ".join(f"{r.line}: {r.text}" for r in failed)[:2000],
+               article=article.id)
+    else:
+        ctx.events.extend(work.events)
+    if commands or failed:
+        _send_transcript(ctx, ticket, agent.address, results, answer, bool(failed))
+    return stored(ticket.number)
+
+
+def _answer_check(work: Work, text: str) -> LineResult | None:
+    """The text as one more step: it needs `reply` (or `note` with /note) in the queue."""
+    if not text:
+        return None
+    queue = (work.merged_into or work.ticket).queue
+    needed = "note" if work.note else "reply"
+    what = "internal note" if work.note else "answer to the customer"
+    if needed not in work.config.permissions(work.agent, queue):
+        return LineResult("(your text)", False,
+                          f"you do not have the '{needed}' permission in queue {queue}")
+    return LineResult("(your text)", True, f"sent as the {what}" if not work.note
+                      else f"kept as an {what}")
+
+
+def _store(ctx: Context, ticket: Ticket, *, verified: bool, kind: str = "mail",
+           actor: str = "system", body: str | None = None) -> Article:
+    from_agent = ctx.app.config.agent(ctx.mail.from_addr or "") is not None
+    return add_article(ctx.session, ctx.app.store, ticket, mail=ctx.mail, raw=ctx.raw,
+                       envelope=ctx.envelope, raw_sha256=ctx.digest,
+                       sender_type="agent" if from_agent else "customer",
+                       visibility="internal", kind=kind, verified=verified, actor=actor,
+                       body=body)
+
+
+def _refuse(ctx: Context, ticket: Ticket, thread: Thread, auth: AuthResult) -> Outcome:
+    """Keep the mail for the record, apply nothing, send nothing to the customer, and tell
+    the agent it claims to be (or whose token it carries) at their configured address."""
+    session, config = ctx.session, ctx.app.config
+    commands, _ = split_commands(ctx.mail.body)
+    article = _store(ctx, ticket, verified=False)
+    actor = auth.claimed or "unknown"
+    record(session, ticket, "command refused", actor, reason=auth.reason,
+           article=article.id, commands=len(commands), envelope_sender=ctx.envelope.sender)
+    agent = config.agent(auth.claimed or "") or config.agent(auth.token_agent or "")
+    if agent is not None and not _recently_told(session, ticket, agent.address):
+        from maildesk.outbound.render import clean_header
+        from maildesk.outbound.respond import queue_result
+
+        subject = clean_header(ctx.mail.subject or ticket.title, 200)
+        body = (
+            f"A mail to ticket {ticket.number} that names you could not be verified, so it\n"
+            "was kept as an internal, unverified note: no command was applied and nothing\n"
+            "was sent to the customer.\n\n"
+            f"  From:            {clean_header(ctx.mail.from_addr or '(none)', 200)}\n"
+            f"  Envelope sender: {clean_header(ctx.envelope.sender or '<>', 200)}\n"
+            f"  Subject:         {subject}\n"
+            f"  Why:             {clean_header(auth.reason, 500)}\n\n"
+            "If it was you: reply to the notification mail itself, from your own address,\n"
+            "so that the reply goes to your personal reply address. If it was not you,\n"
+            "somebody is writing in your name.\n"
+        )
+        queue_result(session, ctx.app, agent.address, f"Refused: {subject}", body,
+                     None, ticket)
+        record(session, ticket, "refusal notice", to=agent.address)
+    return stored(ticket.number)
+
+
+def _recently_told(session: object, ticket: Ticket, address: str) -> bool:
+    """Forged mail must not become a way to flood an agent with notices."""
+    from sqlalchemy.orm import Session
+
+    assert isinstance(session, Session)
+    since = utcnow() - NOTICE_INTERVAL
+    rows = session.execute(
+        select(History.details_json).where(History.ticket_id == ticket.id,
+                                           History.event == "refusal notice",
+                                           History.at >= since)
+    ).scalars()
+    return any(f'"to":"{address}"' in row for row in rows)
+
+
+def transcript(results: list[LineResult], answer: LineResult | None, failed: bool) -> str:
+    """`> /cmd` then its result, one block per line, as Debian's control@ answers."""
+    out: list[str] = []
+    for r in results:
+        out.append(f"> {r.line}")
+        if not r.ok:
+            out.append(f"Error: {r.text}")
+        elif failed:
+            out.append(f"Not applied (another line failed): {r.text}")
+        else:
+            out.append(r.text)
+        out.append("")
+    if answer is not None:
+        out.append("> (your text)")
+        if not answer.ok:
+            out.append(f"Error: {answer.text}")
+        elif failed:
+            out.append("Not sent: another line failed. The text is kept as an internal note.")
+        else:
+            out.append(answer.text[0].upper() + answer.text[1:] + ".")
+        out.append("")
+    if failed:
+        out.append("Nothing was applied, and nothing was sent to the customer. Correct the")
+        out.append("lines marked Error and send the whole mail again.")
+    else:
+        out.append("All done.")
+    return "\n".join(out) + "\n"
+
+
+def _send_transcript(ctx: Context, ticket: Ticket, to: str, results: list[LineResult],
+                     answer: LineResult | None, failed: bool) -> None:
+    from maildesk.outbound.render import clean_header
+    from maildesk.outbound.respond import queue_result
+
+    errors = sum(not r.ok for r in results) + (1 if answer is not None and not answer.ok
+                                               else 0)
+    subject = clean_header(ctx.mail.subject or ticket.title, 300)
+    if errors:
+        prefix = f"Processed (with {errors} error{'s' if errors != 1 else ''}): "
+    else:
+        prefix = "Processed: "
+    body = transcript(results, answer, failed)
+    queue_result(ctx.session, ctx.app, to, prefix + subject, body, ctx.mail.message_id,
+                 ticket, references=list(ctx.mail.references))

@@ -1,0 +1,73 @@
+"""What every mail command shares: the work it runs in, its errors, its shape.
+
+Commands follow Mailman's `IEmailCommand` (STYLE 9): a small class with `name`,
+`argument_description`, `description` and one `process` method, found through the registry
+in `maildesk.commands`. `process` changes the ticket and returns the line the transcript
+shows, or raises `CommandError` with a reason the agent can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from sqlalchemy.orm import Session
+
+from maildesk.config import Agent, Config
+from maildesk.events import TicketEvent
+from maildesk.store.models import History, Ticket
+from maildesk.tickets import record
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+__all__ = ["Command", "CommandError", "Work"]
+
+
+class CommandError(Exception):
+    """A command line that cannot apply; the message is what the agent reads."""
+
+
+@dataclass
+class Work:
+    """One mail's commands in progress: the ticket they change and what they decided."""
+
+    app: App
+    session: Session
+    ticket: Ticket
+    agent: Agent
+    events: list[TicketEvent] = field(default_factory=list)
+    note: bool = False  # /note: the text stays internal
+    merged_into: Ticket | None = None  # /merge ran: nothing may follow it
+
+    @property
+    def config(self) -> Config:
+        return self.app.config
+
+    def permissions(self, queue: str | None = None) -> frozenset[str]:
+        return self.config.permissions(self.agent, queue or self.ticket.queue)
+
+    def require(self, permission: str, queue: str | None = None) -> None:
+        queue = queue or self.ticket.queue
+        if permission not in self.permissions(queue):
+            raise CommandError(f"you do not have the '{permission}' permission in queue "
+                               f"{queue}")
+
+    def require_unlocked(self) -> None:
+        """A lock means only its owner changes the ticket."""
+        ticket = self.ticket
+        if ticket.locked and ticket.owner and ticket.owner.lower() != self.agent.address:
+            raise CommandError(f"the ticket is locked by {ticket.owner}; only they can change "
+                               "it (ask them to /unlock)")
+
+    def record(self, event: str, **details: object) -> History:
+        return record(self.session, self.ticket, event, self.agent.address, via="mail",
+                      **details)
+
+
+class Command(Protocol):
+    name: ClassVar[str]
+    argument_description: ClassVar[str]
+    description: ClassVar[str]
+
+    def process(self, work: Work, args: list[str]) -> str: ...
