@@ -96,7 +96,7 @@ def _apply(ctx: Context) -> Outcome:
         return _bounce(ctx)
 
     thread = find_ticket(session, config, ctx.app.secret, mail, ctx.envelope)  # thread
-    if thread.ticket is not None and config.agent(mail.from_addr or "") is not None:
+    if thread.ticket is not None and _for_agents(ctx, thread):
         return _agent_mail(ctx, thread)
     if thread.ticket is not None and ctx.classification.kind == "autoreply":
         _article(ctx, thread.ticket, kind="autoreply", visibility="internal")
@@ -193,16 +193,23 @@ def _apply_followup_rules(ctx: Context, ticket: Ticket, decision: Route) -> None
         ticket.tags = ticket.tags + list(decision.tags)
 
 
+def _for_agents(ctx: Context, thread: Thread) -> bool:
+    """From an agent's address, or an answer to an agent's notification (its reply token
+    in the recipient or in a referenced Message-ID) whoever wrote it: a forwarded
+    notification's reply must not pass for a customer's follow-up."""
+    from maildesk.agents.auth import carries_token
+
+    return (ctx.app.config.agent(ctx.mail.from_addr or "") is not None
+            or thread.via == "token"
+            or carries_token(ctx.app.config, ctx.app.secret, ctx.mail, ctx.envelope))
+
+
 def _agent_mail(ctx: Context, thread: Thread) -> Outcome:
-    """An agent writing to a ticket. Commands and answers come with the agents work; until
-    then the mail is kept as an internal, unverified note and nothing is applied."""
-    try:
-        from maildesk.agents import handle_agent_mail
-    except ImportError:
-        ticket = thread.ticket
-        assert ticket is not None
-        _article(ctx, ticket, sender_type="agent", visibility="internal", verified=False)
-        return stored(ticket.number)
+    """An agent writing to a ticket, or anyone writing through an agent's reply token (a
+    forwarded notification): `maildesk.agents` authenticates, applies the commands and
+    sends the answer; what it cannot verify stays an internal, unverified note."""
+    from maildesk.agents import handle_agent_mail
+
     return handle_agent_mail(ctx, thread)
 
 
