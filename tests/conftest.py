@@ -208,7 +208,7 @@ ADMIN_URLS = {
 # Tests of opted-in modules that only make sense on SQLite, with the reason shown on skip.
 SQLITE_ONLY = {
     "tests/test_pipeline.py::test_database_away_spools_and_drains_in_order":
-        "simulates the outage by moving the SQLite file; tests/db/test_outage.py drills "
+        "simulates the outage by moving the SQLite file; tests/db/test_daemons.py drills "
         "a stopped PostgreSQL",
 }
 SERVICE_HINT = {

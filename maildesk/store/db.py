@@ -133,7 +133,7 @@ class Database:
         self.engine.dispose()
 
 
-def _make_engine(url: str, *, echo: bool) -> Engine:
+def _make_engine(url: str, *, echo: bool, **pool: Any) -> Engine:
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
@@ -144,6 +144,7 @@ def _make_engine(url: str, *, echo: bool) -> Engine:
         _sqlite_pragmas(engine)
         return engine
     kwargs["pool_pre_ping"] = True
+    kwargs.update(pool)
     if url.startswith("mysql") or url.startswith("mariadb"):
         kwargs["isolation_level"] = "READ COMMITTED"
         kwargs["pool_recycle"] = 3600
