@@ -254,7 +254,7 @@ def _route_test(args: argparse.Namespace) -> int:
 
 
 def _spool(args: argparse.Namespace) -> int:
-    app = _app(args, need_schema=args.spool_command == "list")
+    app = _app(args, need_schema=args.spool_command == "retry")
     spools = {"inbound": app.inbound, "failed": app.failed, "unmatched": app.unmatched}
     if args.spool_command == "list":
         found = False

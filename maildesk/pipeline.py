@@ -54,7 +54,7 @@ def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
     if not looks_like_mail(raw):
         return Outcome("rejected", 554, "5.6.0 This is not an Internet mail message")
     mail = parse_message(raw, config.limits)  # parse
-    classification = classify(mail, envelope, config)  # classify
+    classification = classify(mail, envelope, config, raw)  # classify
     digest = sha256(raw)
 
     def attempt(session: Session) -> Outcome:
