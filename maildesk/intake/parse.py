@@ -416,8 +416,19 @@ def _fill_headers(msg: Message, mail: ParsedMail) -> None:
 
 @dataclass
 class _Piece:
+    """Body text of one part. HTML is converted only when the piece is used: the HTML half
+    of a multipart/alternative costs more to convert than the whole rest of the parse."""
+
     text: str
     from_html: bool
+    html: str | None = None
+    deadline: float | None = None
+
+    def value(self) -> str:
+        if self.html is not None:
+            self.text = html_to_text(self.html, deadline=self.deadline)
+            self.html = None
+        return self.text
 
 
 @dataclass
@@ -528,7 +539,7 @@ def _leaf(walk: _Walk, part: Message, ctype: str) -> list[_Piece]:
         if ctype == "text/html":
             if len(text) > MAX_HTML_CHARS:
                 walk.note(f"HTML body longer than {MAX_HTML_CHARS} characters: cut")
-            return [_Piece(html_to_text(text, deadline=walk.deadline), True)]
+            return [_Piece("", True, html=text, deadline=walk.deadline)]
         return [_Piece(_extract_uuencoded(walk, text), False)]
     _add_attachment(walk, hdrs, ctype, data, filename, index)
     return []
@@ -636,7 +647,7 @@ def _visit(walk: _Walk, part: Message, depth: int) -> list[_Piece]:
                 if (
                     pieces
                     and all(p.from_html == wanted for p in pieces)
-                    and any(p.text.strip() for p in pieces)
+                    and any(p.value().strip() for p in pieces)
                 ):
                     return pieces
         return next((p for p in options if p), [])
@@ -704,11 +715,11 @@ def _parse(raw: bytes, limits: Limits, mail: ParsedMail, started: float) -> None
         return
     walk = _Walk(limits=limits, deadline=started + limits.parse_seconds, mail=mail)
     pieces = _visit(walk, msg, 0)
-    texts = [p.text for p in pieces if p.text.strip()]
+    texts = [p.value() for p in pieces if p.value().strip()]
     body = "\n".join(t if t.endswith("\n") else t + "\n" for t in texts)
     # One newline convention for everything downstream; NUL never reaches a text column.
     mail.body = _NEWLINES.sub("\n", body).replace("\x00", "\ufffd")
-    mail.body_from_html = any(p.from_html for p in pieces if p.text.strip())
+    mail.body_from_html = any(p.from_html for p in pieces if p.value().strip())
     if walk.defects:
         mail.notes.append("defects: " + ", ".join(sorted(walk.defects)[:10]))
 

@@ -73,6 +73,16 @@ def test_body_prefers_text_plain_over_html() -> None:
     assert "<div" not in m.body and "&quot;" not in m.body
 
 
+def test_blank_plain_alternative_falls_back_to_html() -> None:
+    alt = (
+        b"Content-Type: multipart/alternative; boundary=a1\r\n\r\n"
+        b"--a1\r\nContent-Type: text/plain\r\n\r\n \r\n"
+        b"--a1\r\nContent-Type: text/html\r\n\r\n<p>Only &amp; here</p>\r\n--a1--\r\n"
+    )
+    m = parse_message(multipart([alt]))
+    assert m.body == "Only & here\n" and m.body_from_html
+
+
 def test_body_newlines_are_lf() -> None:
     m = mail("outlook_reply_de.eml")  # CRLF on disk, quoted-printable
     assert "\r" not in m.body
