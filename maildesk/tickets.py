@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
 from maildesk.intake.message import Envelope, ParsedMail
 from maildesk.store.articles import ArticleStore
+from maildesk.store.db import insert_ignore
 from maildesk.store.models import (
     Article,
     AttachmentRow,
@@ -79,14 +79,8 @@ def index_message_id(session: Session, ticket: Ticket, message_id: str | None,
                      direction: str = "in", outbox_id: int | None = None) -> None:
     if not message_id:
         return
-    mid = message_id[:191]
-    exists = session.execute(
-        select(MessageIdRow.id).where(MessageIdRow.message_id == mid,
-                                      MessageIdRow.ticket_id == ticket.id)
-    ).first()
-    if exists is None:
-        session.add(MessageIdRow(message_id=mid, ticket_id=ticket.id, direction=direction,
-                                 outbox_id=outbox_id))
+    insert_ignore(session, MessageIdRow, message_id=message_id[:191], ticket_id=ticket.id,
+                  direction=direction, outbox_id=outbox_id, created_at=utcnow())
 
 
 def add_article(session: Session, store: ArticleStore, ticket: Ticket, *,

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from maildesk.classify import is_system_sender
 from maildesk.config import AUTORESPONSE_DEFAULTS, Config, Queue
 from maildesk.events import TicketEvent
 from maildesk.outbound.render import InvalidAddress, check_address
+from maildesk.store.db import insert_ignore
 from maildesk.store.models import AutoResponseCount, utcnow
 
 __all__ = ["Decision", "autoresponse_decision", "take_daily_slot"]
@@ -81,8 +81,8 @@ def take_daily_slot(session: Session, address: str, cap: int) -> bool:
     """Count one auto-response to `address` today, unless `cap` is reached.
 
     A conditional UPDATE is atomic on every backend, so daemons sharing a database never
-    exceed the cap together; the first of the day is an INSERT inside a savepoint, and a
-    concurrent first INSERT falls back to the UPDATE."""
+    exceed the cap together; the first of the day is an INSERT that ignores a conflict,
+    and a concurrent first INSERT falls back to the UPDATE."""
     if cap <= 0:
         return False
     address = address.lower()[:191]
@@ -97,14 +97,7 @@ def take_daily_slot(session: Session, address: str, cap: int) -> bool:
         ).rowcount
         if bumped == 1:
             return True
-        exists = session.get(AutoResponseCount, (address, day))
-        if exists is not None:
-            return False
-        try:
-            with session.begin_nested():
-                session.execute(insert(AutoResponseCount).values(address=address, day=day,
-                                                                 count=1))
+        if insert_ignore(session, AutoResponseCount, address=address, day=day, count=1):
             return True
-        except IntegrityError:
-            continue  # another daemon inserted the day's row first: count against it
+        # the day's row exists (perhaps another daemon's, just now): count against it
     return False

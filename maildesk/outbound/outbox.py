@@ -14,15 +14,14 @@ import json
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.policy import SMTP
+from email.message import Message
 from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
-from maildesk.outbound.render import check_address
+from maildesk.outbound.render import WIRE, check_address
 from maildesk.store.db import Database
 from maildesk.store.models import OutboxAttempt, OutboxMail, Ticket, utcnow
 from maildesk.tickets import index_message_id, record
@@ -57,11 +56,11 @@ def verp_address(config: Config, outbox_id: int) -> str:
 
 
 def enqueue(session: Session, config: Config, *, ticket: Ticket | None, kind: str,
-            message: EmailMessage, recipients: list[str]) -> list[OutboxMail]:
+            message: Message, recipients: list[str]) -> list[OutboxMail]:
     """One queued row per recipient; the Message-ID goes into the ticket's index.
 
     The envelope sender is the VERP address of the row itself, known after the flush."""
-    raw = message.as_bytes(policy=SMTP)
+    raw = message.as_bytes(policy=WIRE)
     message_id = str(message["Message-ID"]).strip().strip("<>")
     rows: list[OutboxMail] = []
     seen: set[str] = set()

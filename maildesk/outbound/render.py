@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.policy import compat32
+from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from maildesk.config import Config
 
 __all__ = [
     "SHIPPED_TEMPLATES",
+    "WIRE",
     "InvalidAddress",
     "build_message",
     "check_address",
@@ -95,9 +97,19 @@ def new_message_id(domain: str, prefix: str = "") -> str:
     return f"{prefix + '.' if prefix else ''}md-{secrets.token_hex(8)}@{domain}"
 
 
-def _address_header(name: str, address: str) -> Address:
-    local, _, domain = check_address(address).partition("@")
-    return Address(display_name=clean_header(name, 200), username=local, domain=domain)
+def _address(name: str, address: str) -> str:
+    """`Name <addr>` with the name RFC 2047-encoded when it is not ASCII, quoted when it
+    holds specials; the address itself passed `check_address`."""
+    return formataddr((clean_header(name, 200), check_address(address)), charset="utf-8")
+
+
+def _text_header(value: str) -> str | Header:
+    return value if value.isascii() else Header(value, "utf-8")
+
+
+_BODY_CHARSET = Charset("utf-8")
+_BODY_CHARSET.body_encoding = QP  # readable in any client, 7-bit safe for any relay
+WIRE = compat32.clone(linesep="\r\n", max_line_length=78)
 
 
 def build_message(
@@ -113,16 +125,20 @@ def build_message(
     in_reply_to: str | None = None,
     references: list[str] | None = None,
     extra: dict[str, str] | None = None,
-) -> EmailMessage:
-    """An RFC 5322 message whose every header went through the cleaning above."""
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = _address_header(from_name, from_addr)
-    msg["To"] = [_address_header(n, a) for n, a in to]
+) -> Message:
+    """An RFC 5322 message whose every header went through the cleaning above.
+
+    Built with the compat32 classes: `EmailMessage` with `policy.SMTP` re-parses every
+    header it is given, which cost more than the rest of an auto-response together. Safety
+    does not depend on the policy: no value that reaches a header holds a line break."""
+    msg = Message()
+    msg["From"] = _address(from_name, from_addr)
+    msg["To"] = ", ".join(_address(n, a) for n, a in to)
     if cc:
-        msg["Cc"] = [_address_header(n, a) for n, a in cc]
+        msg["Cc"] = ", ".join(_address(n, a) for n, a in cc)
     if reply_to:
-        msg["Reply-To"] = _address_header("", reply_to)
-    msg["Subject"] = clean_header(subject) or "(no subject)"
+        msg["Reply-To"] = _address("", reply_to)
+    msg["Subject"] = _text_header(clean_header(subject) or "(no subject)")
     msg["Date"] = format_datetime(datetime.now(UTC), usegmt=True)
     mid = clean_message_id(message_id)
     if mid is None:
@@ -139,9 +155,9 @@ def build_message(
         refs = refs[:1] + refs[1:][-19:] if len(refs) > 20 else refs
         msg["References"] = " ".join(f"<{r}>" for r in refs)
     for name, value in (extra or {}).items():
-        msg[name] = clean_header(value)
+        msg[name] = _text_header(clean_header(value))
     msg["MIME-Version"] = "1.0"
-    msg.set_content(body if body.endswith("\n") else body + "\n", charset="utf-8")
+    msg.set_payload(body if body.endswith("\n") else body + "\n", _BODY_CHARSET)
     return msg
 
 

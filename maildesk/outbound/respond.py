@@ -100,12 +100,13 @@ def respond(session: Session, app: App, events: list[TicketEvent]) -> None:
 
 
 def _guarded(session: Session, ticket: Ticket, failure: str, work: Callable[[], None]) -> None:
-    """Run one mail's queuing in a savepoint: a broken template, a bad address or a bug
-    here costs that mail only (logged, and recorded on the ticket), never the ingestion
-    of the customer's mail. Database errors still propagate: the pipeline spools."""
+    """Run one mail's queuing so that a broken template, a bad address or a bug costs that
+    mail only (logged, and recorded on the ticket), never the ingestion of the customer's
+    mail. Each piece of work renders and checks everything before its first write, so no
+    savepoint is needed (one per mail cost a fifth of the pipeline). Database errors still
+    propagate: the pipeline spools."""
     try:
-        with session.begin_nested():
-            work()
+        work()
     except SQLAlchemyError:
         raise
     except _RENDER_ERRORS as exc:

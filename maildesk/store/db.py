@@ -25,7 +25,14 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-__all__ = ["Database", "TRANSIENT_ERRORS", "is_conflict", "normalise_url", "retry_conflicts"]
+__all__ = [
+    "Database",
+    "TRANSIENT_ERRORS",
+    "insert_ignore",
+    "is_conflict",
+    "normalise_url",
+    "retry_conflicts",
+]
 
 log = logging.getLogger("maildesk.db")
 T = TypeVar("T")
@@ -74,6 +81,26 @@ def retry_conflicts(work: Callable[[], T], *, attempts: int = 5, pause: float = 
                      type(exc).__name__, attempt, attempts - 1)
             time.sleep(random.uniform(0, pause * 2**attempt))
     raise AssertionError("unreachable")
+
+
+def insert_ignore(session: Session, table: Any, **values: Any) -> bool:
+    """INSERT a row unless its key exists; True when inserted. One statement on every
+    backend (ON CONFLICT DO NOTHING / INSERT IGNORE), where a savepoint and a caught
+    IntegrityError cost three round trips and a flush."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(table).values(**values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+    else:
+        from sqlalchemy import insert
+
+        stmt = insert(table).values(**values).prefix_with("IGNORE")
+    return bool(session.execute(stmt).rowcount)
 
 
 def normalise_url(url: str) -> str:
