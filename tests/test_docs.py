@@ -1,0 +1,36 @@
+"""The README is the user's manual: these tests keep it true to the code."""
+
+from __future__ import annotations
+
+import re
+
+from maildesk.cli import _COMMANDS
+from maildesk.commands import COMMANDS
+from maildesk.config import MATCH_CONDITIONS
+from tests.conftest import REPO
+
+README = (REPO / "README.md").read_text()
+
+
+def test_readme_starts_with_the_two_fresh_machine_commands() -> None:
+    blocks = re.findall(r"```sh\n(.*?)```", README, re.S)
+    assert "maildesk init" in blocks[0] and "maildesk serve" in blocks[0]
+    assert "pytest" in blocks[1]
+    ci = (REPO / ".ci" / "run").read_text()
+    assert blocks[1].strip() in ci, "`.ci/run` must run the README's test command"
+
+
+def test_every_cli_command_is_documented() -> None:
+    for name in [*_COMMANDS, "deliver"]:
+        assert f"maildesk [--config PATH] {name}" in README or f"| {name}" in README or \
+            re.search(rf"\b{name}\b", README.split("## The command line")[1][:1500]), name
+
+
+def test_every_agent_command_is_documented() -> None:
+    for name in COMMANDS:
+        assert f"/{name}" in README, name
+
+
+def test_every_match_condition_is_documented() -> None:
+    for name in MATCH_CONDITIONS:
+        assert f"`{name}" in README, name
