@@ -344,14 +344,16 @@ def parse_priority(value: str | int) -> int:
     raise ValueError(f"not a priority: {value!r} (1-5 or {names})")
 
 
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]"
-_LETTER = r"[A-Za-z0-9\u0080-\U0010ffff]"
-_LABEL = rf"{_LETTER}(?:[A-Za-z0-9\-\u0080-\U0010ffff]*{_LETTER})?"
+# Written as negated ASCII classes: the same sets as `[A-Za-z0-9...\u0080-\U0010ffff]`,
+# but they compile in microseconds instead of ~10 ms each (paid by every `deliver`).
+_ATEXT = r"[^\x00-\x20\x7f()<>\[\]:;@\\,.\"]"  # atext, and any non-ASCII letter
+_LETTER = r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]"  # letter or digit, any script
+_LABEL = rf"{_LETTER}(?:[^\x00-\x2c\x2e\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]*{_LETTER})?"
 _DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*"
+_ADDR = rf"(?:{_ATEXT}+(?:\.{_ATEXT}+)*|\"[^\"\\\r\n]*\")@(?:{_DOMAIN}|\[[0-9A-Fa-f:.]+\])"
+
 _DOMAIN_RE = re.compile(_DOMAIN)
-_ADDR_RE = re.compile(
-    rf"(?:{_ATEXT}+(?:\.{_ATEXT}+)*|\"[^\"\\\r\n]*\")@(?:{_DOMAIN}|\[[0-9A-Fa-f:.]+\])"
-)
+_ADDR_RE = re.compile(_ADDR)
 _LANG_RE = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*")
 _HEADER_NAME_RE = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII but ':'
 
