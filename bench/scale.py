@@ -10,6 +10,7 @@ look-ups hit cold parts of the big indexes, not just the rows the run itself mad
     python bench/scale.py                      # 1,000 and 1,000,000 tickets, 15 s each
     python bench/scale.py --quick              # 1,000 and 100,000, 3 s each
     python bench/scale.py --tickets 1000,200000 --seconds 10
+    python bench/scale.py --profile DIR        # also: py-spy of each run, side by side
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from common import (  # noqa: E402
     run_load,
     sources,
     start_maildesk,
+    start_profile,
+    summarize_profile,
 )
 
 SYSTEM_ID = 10  # as in common.CONFIG
@@ -113,7 +116,8 @@ def old_ticket_reply(tickets: int, seed: int) -> Callable[[int], tuple[str, str]
     return pick
 
 
-def measure(tickets: int, seconds: float, conc: int, pin: bool, folder: Path) -> dict[str, float]:
+def measure(tickets: int, seconds: float, conc: int, pin: bool, folder: Path,
+            profile: Path | None = None) -> dict[str, float]:
     config = make_desk(folder, free_port())
     filled = fill(db_path(config), tickets)
     size_mb = db_path(config).stat().st_size / 2**20
@@ -122,11 +126,16 @@ def measure(tickets: int, seconds: float, conc: int, pin: bool, folder: Path) ->
         run_load(server.port, sources(conc, 2000, f"w{tickets}",
                                       extra_reply=old_ticket_reply(tickets, 1)),
                  seconds=seconds, messages=4 * conc + 40)
+        spy = None
+        if profile is not None:
+            spy = start_profile(server.pid, profile / f"scale-{tickets}.folded", seconds)
         cpu0 = cpu_seconds(server.pid)
         load = run_load(server.port, sources(conc, 2000, f"s{tickets}",
                                              extra_reply=old_ticket_reply(tickets, 2)),
                         seconds=seconds)
         cpu = cpu_seconds(server.pid) - cpu0
+        if spy is not None:
+            spy.wait(60)
     finally:
         server.stop()
     return {"tickets": tickets, "fill_s": filled, "db_mb": size_mb, "rate": load.rate,
@@ -142,7 +151,10 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--quick", action="store_true", help="1,000 and 100,000 tickets, 3 s")
     ap.add_argument("--no-pin", action="store_true")
+    ap.add_argument("--profile", type=Path, help="folder: py-spy each size's run (wall time)")
     args = ap.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     sizes = [1000, 100_000] if args.quick else [int(x) for x in args.tickets.split(",")]
     seconds = 3.0 if args.quick else args.seconds
     pin = not args.no_pin and can_pin()
@@ -157,12 +169,18 @@ def main() -> None:
     base = None
     with tempfile.TemporaryDirectory(prefix="maildesk-scale-") as tmp:
         for n in sizes:
-            r = measure(n, seconds, args.concurrency, pin, Path(tmp) / f"desk{n}")
+            r = measure(n, seconds, args.concurrency, pin, Path(tmp) / f"desk{n}",
+                        args.profile)
             base = base or r["rate"]
             print(f"| {n:,} | {r['fill_s']:.1f} | {r['db_mb']:.0f} | {r['rate']:.0f} "
                   f"| {r['p50']:.1f} | {r['p99']:.1f} | {r['accepted']:.0f} | {r['bad']:.0f} "
                   f"| {r['cpu_us']:.0f} | {r['rate'] / base:.0%} |", flush=True)
     print("\ntarget: the largest at >= 90% of the smallest's rate")
+    for n in sizes if args.profile else []:
+        folded = args.profile / f"scale-{n}.folded"
+        if folded.exists():
+            print(f"\n# {n:,} tickets: where the wall time goes ({folded})")
+            print(summarize_profile(folded, top=15))
 
 
 if __name__ == "__main__":
