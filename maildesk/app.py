@@ -7,12 +7,15 @@ only once the mail is durable, in the database or in a spool, and never raises.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
 import time
 import traceback
 from pathlib import Path
+
+from sqlalchemy import text as sql_text
 
 from maildesk.config import Config
 from maildesk.intake.message import Envelope
@@ -62,21 +65,22 @@ class App:
 
     # -- intake --------------------------------------------------------------------------
 
-    def ingest(self, raw: bytes, envelope: Envelope) -> Outcome:
-        """Process one mail; durable before any 2xx; never raises."""
+    def ingest(self, raw: bytes, envelope: Envelope, *, spool_transient: bool = True) -> Outcome:
+        """Process one mail; durable before any 2xx; never raises.
+
+        A temporary failure (database away, disk full) spools the mail for the daemon to
+        drain, or with `spool_transient=False` answers 451 for the sender to retry."""
         from maildesk.pipeline import process
 
         started = time.perf_counter()
         try:
             outcome = process(self, raw, envelope)
-        except TRANSIENT_ERRORS as exc:
-            outcome = self._spool(self.inbound, raw, envelope, f"database unavailable: {exc}",
-                                  "spooled", "2.0.0 Ok: queued (database busy or away)")
-        except Exception as exc:  # a bug must not lose the mail nor punish the sender
-            log.error("processing failed, mail moved to the failed-spool: %s\n%s",
-                      exc, traceback.format_exc())
-            outcome = self._spool(self.failed, raw, envelope, f"{type(exc).__name__}: {exc}",
-                                  "quarantined", "2.0.0 Ok: kept for review")
+        except Exception as exc:
+            if is_transient(exc) and not spool_transient:
+                log.warning("temporary failure, the sender will retry: %s", exc)
+                outcome = deferred("Temporary failure storing the message, try again later")
+            else:
+                outcome = self._after_failure(raw, envelope, exc)
         ms = (time.perf_counter() - started) * 1000
         log.info(
             "mail result=%s ticket=%s code=%d sender=<%s> rcpt=%s size=%d ms=%.1f",
@@ -84,6 +88,16 @@ class App:
             ",".join(envelope.recipients), len(raw), ms,
         )
         return outcome
+
+    def _after_failure(self, raw: bytes, envelope: Envelope, exc: Exception) -> Outcome:
+        if is_transient(exc):  # the database or the disk, not the mail: try again later
+            return self._spool(self.inbound, raw, envelope, f"temporary failure: {exc}",
+                               "spooled", "2.0.0 Ok: queued (storage busy or away)")
+        # A bug must not lose the mail nor punish the sender.
+        log.error("processing failed, mail moved to the failed-spool: %s\n%s",
+                  exc, traceback.format_exc())
+        return self._spool(self.failed, raw, envelope, f"{type(exc).__name__}: {exc}",
+                           "quarantined", "2.0.0 Ok: kept for review")
 
     def _spool(self, spool: Spool, raw: bytes, envelope: Envelope, reason: str,
                result: str, text: str) -> Outcome:
@@ -107,23 +121,51 @@ class App:
                 mail = self.inbound.get(spool_id)
                 try:
                     outcome = process(self, mail.raw, mail.envelope)
-                except TRANSIENT_ERRORS:
-                    break
                 except Exception as exc:
+                    if is_transient(exc) and not self._healthy():
+                        break  # still away: keep the order, try again later
+                    # The database answers, so this mail itself fails (a bug, or e.g. a
+                    # packet over MariaDB's limit): aside, so it cannot block the rest.
                     log.error("spooled mail %s failed: %s", spool_id, exc)
                     self.failed.put(mail.raw, mail.envelope, f"{type(exc).__name__}: {exc}")
                     outcome = None
-                if outcome is not None and outcome.code >= 400 and outcome.code < 500:
+                if outcome is not None and 400 <= outcome.code < 500:
                     break
                 if outcome is not None and outcome.code >= 500:
+                    # Acknowledged with 250 before a rule refused it: kept, never dropped.
                     log.warning("spooled mail %s refused after acceptance: %s", spool_id,
                                 outcome.reply)
+                    self.failed.put(mail.raw, mail.envelope, f"refused: {outcome.reply}")
                 self.inbound.remove(spool_id)
                 done += 1
         return done
 
+    def _healthy(self) -> bool:
+        """The database answers and the data folder takes a write."""
+        try:
+            with self.db.reading() as session:
+                session.execute(sql_text("SELECT 1"))
+            probe = self.config.storage.path / ".probe"
+            probe.write_bytes(b"x")
+            probe.unlink()
+        except Exception:
+            return False
+        return True
+
     def close(self) -> None:
         self.db.dispose()
+
+
+# Errors of the machine, not of the mail: a full disk, a dead device, too many files open.
+_RESOURCE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM,
+                    errno.EMFILE, errno.ENFILE}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth a retry later: the database is away or busy, or the disk cannot take it."""
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS
 
 
 def open_app(config: Config) -> App:

@@ -106,9 +106,18 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _app(args: argparse.Namespace, *, need_schema: bool = True) -> App:
     from maildesk.app import open_app
+    from maildesk.store.db import TRANSIENT_ERRORS
 
     app = open_app(_config(args))
-    if need_schema and not app.db.has_schema():
+    if not need_schema:
+        return app
+    try:
+        has_schema = app.db.has_schema()
+    except TRANSIENT_ERRORS as exc:
+        print(f"maildesk: cannot open the database: {getattr(exc, 'orig', exc)}",
+              file=sys.stderr)
+        raise _Exit(EX_TEMPFAIL) from exc
+    if not has_schema:
         print("maildesk: the database has no schema yet (run `maildesk migrate`)",
               file=sys.stderr)
         raise _Exit(EX_CONFIG)
@@ -176,7 +185,9 @@ def _deliver(args: argparse.Namespace) -> int:
         app = _app(args)
         envelope = Envelope(sender=args.sender or "",
                             recipients=tuple(r.lower() for r in args.recipient))
-        outcome = app.ingest(raw, envelope)
+        # No spooling here: only the daemon drains the spool, and an MTA's own queue holds
+        # the mail just as well. Exit 0 means the ticket is there (SPEC 2), else 75.
+        outcome = app.ingest(raw, envelope, spool_transient=False)
     except _Exit:
         return EX_TEMPFAIL
     except BaseException as exc:  # noqa: BLE001

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -153,6 +154,13 @@ class Database:
             session.rollback()
             session.close()
 
+    def create(self) -> None:
+        """Make the SQLite file (and its folder) when missing; `init` and `migrate` do."""
+        path = sqlite_path(self.url)
+        if path is not None and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sqlite3.connect(path).close()
+
     def has_schema(self) -> bool:
         return inspect(self.engine).has_table("tickets")
 
@@ -160,12 +168,22 @@ class Database:
         self.engine.dispose()
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a `sqlite:///` URL; None for other backends and in-memory databases."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
+    return Path(path) if path and path != ":memory:" else None
+
+
 def _make_engine(url: str, *, echo: bool, **pool: Any) -> Engine:
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        if path is not None:
+            # Open, never create: a database missing (a volume not mounted yet) must be an
+            # error, not a new empty database in its place. `create()` makes the file.
+            url = f"sqlite:///file:{path}?mode=rw&uri=true"
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         engine = create_engine(url, **kwargs)
         _sqlite_pragmas(engine)

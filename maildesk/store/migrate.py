@@ -22,6 +22,7 @@ def alembic_config(url: str) -> AlembicConfig:
 
 
 def upgrade(db: Database, revision: str = "head") -> None:
+    db.create()
     cfg = alembic_config(db.url)
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn

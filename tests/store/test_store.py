@@ -64,6 +64,7 @@ def test_article_store_database_mode(tmp_path) -> None:  # noqa: ANN001
 
 def test_sqlite_is_wal_with_full_sync(tmp_path) -> None:  # noqa: ANN001
     db = Database(f"sqlite:///{tmp_path}/t.db")
+    db.create()
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
@@ -79,3 +80,12 @@ def test_migration_creates_the_schema_the_models_describe(tmp_path) -> None:  # 
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.check(cfg)  # raises when models and migrations disagree
+
+
+def test_a_missing_sqlite_database_is_an_error_not_a_new_empty_one(desk: Desk) -> None:
+    db_file = desk.root / "var" / "maildesk.db"
+    for suffix in ("", "-wal", "-shm"):
+        db_file.with_name(db_file.name + suffix).unlink(missing_ok=True)
+    assert desk.deliver(simple_mail()) == 75  # the MTA keeps the mail
+    assert desk.cli("tickets").returncode == 75
+    assert not db_file.exists()
