@@ -44,13 +44,22 @@ STATES = (
 PRIORITY_NAMES = {"very low": 1, "low": 2, "normal": 3, "high": 4, "very high": 5}
 
 
+_INSERT_HISTORY = History.__table__.insert()
+
+
 def record(session: Session, ticket: Ticket, event: str, actor: str = "system",
-           **details: object) -> History:
-    entry = History(ticket=ticket, event=event, actor=actor, details_json=dumps(details),
-                    at=utcnow())
-    session.add(entry)
-    ticket.updated_at = utcnow()
-    return entry
+           **details: object) -> None:
+    """One history event, written at once with a cached Core INSERT: a mail leaves five or
+    more, and going through the ORM's unit of work for each cost a tenth of the pipeline."""
+    if ticket.id is None:
+        session.flush()
+    now = utcnow()
+    session.execute(_INSERT_HISTORY, {"ticket_id": ticket.id, "event": event, "actor": actor,
+                                      "at": now, "details_json": dumps(details)})
+    if ticket.updated_at is None or (now - ticket.updated_at).total_seconds() >= 1:
+        # Not on every event: each change is an UPDATE of the ticket (and its version)
+        # at the next flush, several per mail for one timestamp.
+        ticket.updated_at = now
 
 
 def create_ticket(session: Session, config: Config, *, title: str, queue: str, customer: str,
@@ -109,6 +118,7 @@ def add_article(session: Session, store: ArticleStore, ticket: Ticket, *,
         created_at=utcnow(),
     )
     session.add(article)
+    article.attachments = []  # a new, known-empty collection: no lazy load later
     for att in mail.attachments:
         store.put(session, att.data)
         article.attachments.append(AttachmentRow(filename=att.filename,

@@ -11,6 +11,7 @@ lost a race (a stale version, a serialization failure, a deadlock) instead of fa
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import sqlite3
@@ -88,20 +89,25 @@ def insert_ignore(session: Session, table: Any, **values: Any) -> bool:
     """INSERT a row unless its key exists; True when inserted. One statement on every
     backend (ON CONFLICT DO NOTHING / INSERT IGNORE), where a savepoint and a caught
     IntegrityError cost three round trips and a flush."""
-    dialect = session.get_bind().dialect.name
+    stmt = _insert_ignore(session.get_bind().dialect.name, table.__table__)
+    return bool(session.execute(stmt, values).rowcount)
+
+
+@functools.cache
+def _insert_ignore(dialect: str, table: Any) -> Any:
+    """Built once per table: a statement with bound parameters is compiled once and then
+    found in SQLAlchemy's cache, where `.values(...)` made a new statement every time."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        stmt: Any = pg_insert(table).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
+        return pg_insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt = sqlite_insert(table).values(**values).on_conflict_do_nothing()
-    else:
-        from sqlalchemy import insert
+        return sqlite_insert(table).on_conflict_do_nothing()
+    from sqlalchemy import insert
 
-        stmt = insert(table).values(**values).prefix_with("IGNORE")
-    return bool(session.execute(stmt).rowcount)
+    return insert(table).prefix_with("IGNORE")
 
 
 def normalise_url(url: str) -> str:
