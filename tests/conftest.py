@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -397,7 +398,8 @@ def database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -
 def empty_database(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator[str]:
     """A database of this test's backend with no schema at all (migration tests)."""
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path}/empty.db"
+        sqlite3.connect(tmp_path / "empty.db").close()  # empty, but there: maildesk never
+        yield f"sqlite:///{tmp_path}/empty.db"           # creates a database on open
         return
     srv = server(request, backend)
     url = srv.create(migrate=False)

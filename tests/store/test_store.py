@@ -82,6 +82,7 @@ def test_migration_creates_the_schema_the_models_describe(tmp_path) -> None:  # 
         command.check(cfg)  # raises when models and migrations disagree
 
 
+@pytest.mark.backends("sqlite")
 def test_a_missing_sqlite_database_is_an_error_not_a_new_empty_one(desk: Desk) -> None:
     db_file = desk.root / "var" / "maildesk.db"
     for suffix in ("", "-wal", "-shm"):
