@@ -32,17 +32,6 @@ __all__ = [
     "set_state",
 ]
 
-STATES = (
-    "new",
-    "open",
-    "pending reminder",
-    "pending auto-close",
-    "closed successful",
-    "closed unsuccessful",
-    "merged",
-)
-PRIORITY_NAMES = {"very low": 1, "low": 2, "normal": 3, "high": 4, "very high": 5}
-
 
 _INSERT_HISTORY = History.__table__.insert()
 

@@ -9,15 +9,13 @@ final name is complete.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from maildesk.intake.message import Envelope
-from maildesk.store.articles import fsync_dir
+from maildesk.store.articles import fsync_dir, write_durably
 
 __all__ = ["Spool", "SpooledMail"]
 
@@ -40,21 +38,7 @@ class Spool:
         now = time.time()
         spool_id = f"{time.time_ns():020d}-{secrets.token_hex(4)}"
         meta = {"envelope": asdict(envelope), "reason": reason, "spooled_at": now}
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(json.dumps(meta).encode() + b"\n")
-                f.write(raw)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.folder / f"{spool_id}.mail")
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        fsync_dir(self.folder)
+        write_durably(self.folder / f"{spool_id}.mail", json.dumps(meta).encode() + b"\n", raw)
         return spool_id
 
     def ids(self) -> list[str]:

@@ -19,11 +19,31 @@ from sqlalchemy.orm import Session
 
 from maildesk.store.models import Blob
 
-__all__ = ["ArticleStore", "fsync_dir", "sha256"]
+__all__ = ["ArticleStore", "fsync_dir", "sha256", "write_durably"]
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def write_durably(path: Path, *chunks: bytes) -> None:
+    """Temporary file, fsync, rename into place, fsync the folder: a file that has its
+    final name is complete and survives a crash; a failure leaves no partial file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(path.parent)
 
 
 def fsync_dir(path: Path) -> None:
@@ -50,20 +70,7 @@ class ArticleStore:
         if path.exists() and path.stat().st_size == len(data):
             return key
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        fsync_dir(path.parent)
+        write_durably(path, data)
         return key
 
     def get(self, session: Session, key: str) -> bytes:
