@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         format="maildesk[%(name)s] %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin list is noise here
     if args.command == "deliver":
         return _deliver(args)
     handler = _COMMANDS[args.command]
