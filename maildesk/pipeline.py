@@ -26,7 +26,9 @@ from maildesk.store.articles import sha256
 from maildesk.store.models import Article, Customer, Ticket, utcnow
 from maildesk.tickets import add_article, create_ticket, record, set_state
 
-__all__ = ["Context", "process"]
+__all__ = ["Context", "MAX_HOPS", "process"]
+
+MAX_HOPS = 50  # Received headers; Postfix's hop_count_limit default
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,6 +56,9 @@ def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
     if not looks_like_mail(raw):
         return Outcome("rejected", 554, "5.6.0 This is not an Internet mail message")
     mail = parse_message(raw, config.limits)  # parse
+    hops = len(mail.header_all("Received"))
+    if hops > MAX_HOPS:  # RFC 5321 6.3: a mail loop between MTAs; refuse, never answer it
+        return Outcome("rejected", 554, f"5.4.6 Too many hops ({hops}): mail loop?")
     classification = classify(mail, envelope, config, raw)  # classify
     digest = sha256(raw)
 

@@ -231,3 +231,15 @@ def test_raw_bytes_are_kept_exactly(desk: Desk) -> None:
         assert app.store.get(s, row.raw_key) == raw
         assert json.loads(row.envelope_json)["sender"] == "carol@example.org"
     app.close()
+
+
+def test_a_mail_loop_is_refused_by_hop_count(desk: Desk) -> None:
+    received = {"Received": "from a.example by b.example; Wed, 25 Nov 2026 10:00:00 +0000"}
+    looping = simple_mail(headers=received)
+    hops = b"".join(b"Received: from hop%d.example by x.example; Wed, 25 Nov 2026\r\n" % i
+                    for i in range(60))
+    outcome = desk.ingest(hops + looping)
+    assert outcome.code == 554 and outcome.text.startswith("5.4.6")
+    assert desk.deliver(hops + looping) == 65
+    assert desk.tickets() == []
+    assert desk.ingest(looping).code == 250  # one Received header is ordinary mail
