@@ -36,6 +36,11 @@ __all__ = ["Sessions", "MaildeskSMTP", "make_tls_context"]
 log = logging.getLogger("maildesk.smtp")
 
 IDENT = "maildesk ESMTP"  # no version: nothing for a scanner to match
+# Per session. A client may send as many mails on one connection as it likes, but NOOP
+# every few minutes would hold a connection slot forever (reliability plan, case 9), and
+# HELP/VRFY/EXPN/greetings have no business being repeated: past these, 421 and close.
+CALL_LIMITS = {"*": 10**9, "NOOP": 100, "HELP": 10, "VRFY": 10, "EXPN": 10,
+               "HELO": 20, "EHLO": 20, "LHLO": 20, "STARTTLS": 5}
 _SIZE_PARAM = re.compile(r"(?:^|\s)SIZE=(\d+)", re.IGNORECASE)
 
 
@@ -110,6 +115,7 @@ class MaildeskSMTP(SMTP):
             tls_context=tls_context,
             require_starttls=bool(tls_context) and listen.require_starttls,
             timeout=listen.idle_timeout,
+            command_call_limit=CALL_LIMITS,
         )
 
     # -- connection accounting ---------------------------------------------------------------

@@ -238,6 +238,23 @@ def slot_free(port: int) -> bool:
         c.close()
 
 
+def test_endless_noop_is_cut_off_but_many_mails_per_connection_are_fine(
+        daemon: Daemon) -> None:
+    c = session(daemon.port("smtp"))
+    for _ in range(3):  # mails on one connection are not limited by the NOOP budget
+        c.send("MAIL FROM:<carol@customer.example>\r\nRCPT TO:<support@example.com>\r\n"
+               "DATA\r\n")
+        assert [r[:3] for r in c.replies(3)] == ["250", "250", "354"]
+        c.send(mail(mid()) + b".\r\n")
+        assert c.replies()[0].startswith("250 ")
+    c.send("NOOP\r\n" * 100)
+    assert all(r.startswith("250") for r in c.replies(100))
+    c.send("NOOP\r\n")
+    assert c.replies()[0].startswith("421 4.7.0")
+    assert c.closed_by_peer()
+    c.close()
+
+
 def test_idle_client_is_dropped(daemon: Daemon) -> None:
     c = session(daemon.port("smtp"))
     started = time.monotonic()
