@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -197,7 +198,7 @@ def _make_engine(url: str, *, echo: bool, **pool: Any) -> Engine:
         if path is not None:
             # Open, never create: a database missing (a volume not mounted yet) must be an
             # error, not a new empty database in its place. `create()` makes the file.
-            url = f"sqlite:///file:{path}?mode=rw&uri=true"
+            url = f"sqlite:///file:{quote(str(path))}?mode=rw&uri=true"  # %, #, ? in paths
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         engine = create_engine(url, **kwargs)
         _sqlite_pragmas(engine)
