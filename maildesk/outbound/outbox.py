@@ -6,6 +6,9 @@ fails exactly that row and nothing else. Claiming is a conditional UPDATE with a
 check (`claimed_until` is a lease): portable across SQLite, PostgreSQL and MariaDB, and
 two daemons on one database never both hold a row. A daemon that dies holding a lease
 lets it expire; the row is sent again with the same Message-ID (at least once, never lost).
+Leases are short and renewed while the sender works on them (`renew`); a daemon that
+restarts takes back its own at once (`reclaim`), and one that stops hands back what it did
+not start (`release`), so a restart never waits a lease out.
 """
 
 from __future__ import annotations
@@ -37,18 +40,27 @@ __all__ = [
     "claim_due",
     "enqueue",
     "outbox_rows",
+    "reclaim",
+    "release",
+    "renew",
     "settle",
     "verp_address",
     "worker_name",
 ]
 
-LEASE = timedelta(minutes=10)
+LEASE = timedelta(seconds=60)  # renewed every third of it while the rows are worked on
 
 
-def worker_name() -> str:
+def worker_name(config: Config | None = None) -> str:
+    """Who claims: `host:pid` for a one-off pass; with `config`, the daemon's stable name
+    (host and data folder), which a restarted daemon recognises as its own."""
+    import hashlib
     import os
 
-    return f"{socket.gethostname()}:{os.getpid()}"[:128]
+    if config is None:
+        return f"{socket.gethostname()}:{os.getpid()}"[:128]
+    folder = str(config.storage.path.resolve()).encode()
+    return f"{socket.gethostname()[:80]}:serve:{hashlib.sha256(folder).hexdigest()[:12]}"
 
 
 def verp_address(config: Config, outbox_id: int) -> str:
@@ -104,6 +116,7 @@ class Claimed:
     raw: bytes
     attempts: int
     created_at: datetime
+    claim: str = ""  # the pass's mark on the row (for renew and release)
 
 
 def claim_due(db: Database, worker: str, limit: int = 100,
@@ -141,8 +154,52 @@ def claim_due(db: Database, worker: str, limit: int = 100,
         for row in rows:
             claimed.append(Claimed(row.id, row.ticket_id, row.kind, row.mail_from,
                                    json.loads(row.rcpt_json), bytes(row.raw), row.attempts,
-                                   row.created_at))
+                                   row.created_at, claim))
     return claimed
+
+
+def renew(db: Database, claim: str, ids: list[int], lease: timedelta = LEASE) -> int:
+    """Extend the lease of rows this pass still holds; the number renewed."""
+    if not ids:
+        return 0
+    with db.transaction() as session:
+        result = session.execute(
+            update(OutboxMail)
+            .where(OutboxMail.id.in_(ids), OutboxMail.claimed_by == claim,
+                   OutboxMail.state == "queued")
+            .values(claimed_until=utcnow() + lease)
+            .execution_options(synchronize_session=False))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def release(db: Database, claim: str, ids: list[int]) -> None:
+    """Hand back rows this pass claimed but never tried (a stop): due again at once."""
+    if not ids:
+        return
+    with db.transaction() as session:
+        session.execute(
+            update(OutboxMail)
+            .where(OutboxMail.id.in_(ids), OutboxMail.claimed_by == claim)
+            .values(claimed_by=None, claimed_until=None)
+            .execution_options(synchronize_session=False))
+
+
+def reclaim(db: Database, worker: str) -> int:
+    """At start-up: leases held under this daemon's name belong to its previous life (it
+    was killed), so they are free now rather than when they run out. Returns how many."""
+    prefix = f"{worker[:110]}/"
+    with db.transaction() as session:
+        held = session.execute(
+            select(OutboxMail.id, OutboxMail.claimed_by)
+            .where(OutboxMail.state == "queued", OutboxMail.claimed_by.is_not(None))
+        ).all()
+        ids = [row.id for row in held if str(row.claimed_by).startswith(prefix)]
+        if ids:
+            session.execute(
+                update(OutboxMail).where(OutboxMail.id.in_(ids))
+                .values(claimed_by=None, claimed_until=None)
+                .execution_options(synchronize_session=False))
+    return len(ids)
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,36 @@
 Database work (claim, settle) runs in a thread and in its own short transactions; the
 SMTP conversation happens between them, never inside one. Per row the relay's answer
 decides: 2xx sent; 4xx, a refused connection or a timeout retry with backoff; 5xx for the
-recipient or the message failed at once (no retry storm). A crash between the relay's 250
-and the settle sends the row again after its lease: same bytes, same Message-ID.
+recipient or the message failed at once (no retry storm).
+
+Each mail is settled as its relay reply arrives, before its connection carries the next
+one (the lanes' settles share a commit), so a crash can resend at most the mails in
+flight: one per connection. A stop lets the mail in flight finish, settles it, and hands
+the untried rows back; leases are short and renewed while the pass works, and a
+restarted daemon takes its own back at once (see outbox.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import aiosmtplib
 
-from maildesk.outbound.outbox import Claimed, Outcome, claim_due, settle, worker_name
+from maildesk.outbound.outbox import (
+    LEASE,
+    Claimed,
+    Outcome,
+    claim_due,
+    reclaim,
+    release,
+    renew,
+    settle,
+    worker_name,
+)
 from maildesk.outbound.render import InvalidAddress, check_address
 
 if TYPE_CHECKING:
@@ -43,11 +59,18 @@ async def run_sender(app: App, stop_event: asyncio.Event, *, poll: float = POLL_
                      worker: str | None = None) -> None:
     """Send until `stop_event` is set; a pass that found work is followed at once by
     another, an idle one waits `poll` seconds (or until stopped)."""
-    worker = worker or worker_name()
+    worker = worker or worker_name(app.config)
+    try:
+        taken = await asyncio.to_thread(reclaim, app.db, worker)
+    except Exception:  # the database may be away at start; the leases run out anyway
+        log.exception("outbox: cannot take back the leases of an earlier run")
+    else:
+        if taken:
+            log.info("outbox: took back %d rows an earlier run of this daemon held", taken)
     log.info("outbox sender %s started, relay %s:%d", worker, *app.config.outbound.relay)
     while not stop_event.is_set():
         try:
-            result = await send_due(app, worker=worker)
+            result = await send_due(app, worker=worker, stop=stop_event)
         except Exception:  # the loop must outlive a database blip; the rows wait
             log.exception("outbox pass failed")
             result = Pass()
@@ -64,20 +87,84 @@ def send_due_once(app: App, *, limit: int = BATCH) -> int:
     return asyncio.run(send_due(app, limit=limit)).sent
 
 
-async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH) -> Pass:
-    """Claim up to `limit` due rows, send them over a few connections, settle them."""
+@dataclass
+class _Settler:
+    """Group commit of outcomes: each lane waits until its row is settled before it sends
+    the next; outcomes arriving while a commit runs go into the next one."""
+
+    app: App
+    held: set[int]  # rows of the pass not yet settled or released (renewed meanwhile)
+    outcomes: list[Outcome] = field(default_factory=list)
+    _queue: list[tuple[list[Outcome], asyncio.Future[None]]] = field(default_factory=list)
+    _running: bool = False
+
+    async def settle(self, outcomes: list[Outcome]) -> None:
+        if not outcomes:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((outcomes, future))
+        if not self._running:
+            self._running = True
+            asyncio.create_task(self._commit())
+        await future
+
+    async def _commit(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                every = [o for outcomes, _ in batch for o in outcomes]
+                try:
+                    failed = await asyncio.to_thread(settle, self.app, every)
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for outbox_id in failed:
+                    log.warning("outbox %d failed for good", outbox_id)
+                self.outcomes.extend(every)
+                self.held.difference_update(o.id for o in every)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._running = False
+
+
+async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
+                   stop: asyncio.Event | None = None, lease: timedelta = LEASE,
+                   connections: int = CONNECTIONS) -> Pass:
+    """Claim up to `limit` due rows, send them over a few connections, settling each as
+    its reply arrives; when `stop` is set, rows not yet begun are handed back."""
     worker = worker or worker_name()
-    claimed = await asyncio.to_thread(claim_due, app.db, worker, limit)
+    claimed = await asyncio.to_thread(claim_due, app.db, worker, limit, lease)
     if not claimed:
         return Pass()
-    lanes = [claimed[i::CONNECTIONS] for i in range(min(CONNECTIONS, len(claimed)))]
-    results = await asyncio.gather(*(_send_lane(app, lane) for lane in lanes))
-    outcomes = [o for lane in results for o in lane]
-    failed = await asyncio.to_thread(settle, app, outcomes)
-    for outbox_id in failed:
-        log.warning("outbox %d failed for good", outbox_id)
-    counts = {r: sum(1 for o in outcomes if o.result == r) for r in ("sent", "retry", "failed")}
+    claim = claimed[0].claim
+    settler = _Settler(app, {r.id for r in claimed})
+    renewing = asyncio.create_task(_renew(app, claim, settler.held, lease))
+    lanes = [claimed[i::connections] for i in range(min(connections, len(claimed)))]
+    try:
+        await asyncio.gather(*(_send_lane(app, lane, settler, stop) for lane in lanes))
+    finally:
+        renewing.cancel()
+        untried = sorted(settler.held)
+        if untried and stop is not None and stop.is_set():
+            await asyncio.to_thread(release, app.db, claim, untried)
+    counts = {r: sum(1 for o in settler.outcomes if o.result == r)
+              for r in ("sent", "retry", "failed")}
     return Pass(len(claimed), counts["sent"], counts["retry"], counts["failed"])
+
+
+async def _renew(app: App, claim: str, held: set[int], lease: timedelta) -> None:
+    """Keep the pass's unsettled rows leased while it works (a slow relay, a long pass)."""
+    every = max(lease.total_seconds() / 3, 0.05)
+    while held:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(renew, app.db, claim, sorted(held), lease)
+        except Exception:  # a blip: the next renewal may get through before the lease ends
+            log.exception("outbox: renewing leases failed")
 
 
 def _password(app: App) -> str | None:
@@ -85,13 +172,14 @@ def _password(app: App) -> str | None:
     return path.read_text().strip() if path is not None else None
 
 
-async def _send_lane(app: App, rows: list[Claimed]) -> list[Outcome]:
-    """Send rows one by one over one connection; on a broken connection the rest wait."""
+async def _send_lane(app: App, rows: list[Claimed], settler: _Settler,
+                     stop: asyncio.Event | None) -> None:
+    """Send rows one by one over one connection, settling each before the next; on a
+    broken connection the rest wait; after a stop nothing new is begun."""
     out = app.config.outbound
     host, port = out.relay
     smtp = aiosmtplib.SMTP(hostname=host, port=port, timeout=60, use_tls=False,
                            start_tls=bool(out.starttls))
-    outcomes: list[Outcome] = []
     try:
         await smtp.connect()
         if out.username:
@@ -100,20 +188,23 @@ async def _send_lane(app: App, rows: list[Claimed]) -> list[Outcome]:
         error = f"relay {host}:{port}: {_describe(exc)}"
         log.warning("outbox: cannot reach %s", error)
         # Even a 5xx here (greeting, AUTH) is the relay's state, not the mail's: retry.
-        return [Outcome(r.id, "retry", error) for r in rows]
+        await settler.settle([Outcome(r.id, "retry", error) for r in rows])
+        return
     try:
-        for row in rows:
+        for n, row in enumerate(rows):
+            if stop is not None and stop.is_set():
+                return  # the rest is released by send_due
             if not smtp.is_connected:
-                outcomes.append(Outcome(row.id, "retry", "connection to the relay lost"))
-                continue
-            outcomes.append(await _send_one(smtp, row))
+                await settler.settle([Outcome(r.id, "retry", "connection to the relay lost")
+                                      for r in rows[n:]])
+                return
+            await settler.settle([await _send_one(smtp, row)])
     finally:
         if smtp.is_connected:
             try:
                 await smtp.quit()
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 smtp.close()
-    return outcomes
 
 
 async def _send_one(smtp: aiosmtplib.SMTP, row: Claimed) -> Outcome:

@@ -249,3 +249,52 @@ def test_answer_to_a_hostile_customer_address_queues_nothing(odesk: Desk) -> Non
             queue_answer(s, app, ticket, "hi", "alice@example.com")
     app.close()
     assert len(_rows(odesk)) == before
+
+
+def test_a_working_pass_renews_its_short_leases(odesk: Desk, sink: Sink) -> None:
+    """A pass slower than its lease keeps its rows: a second sender that looks while the
+    first still works takes nothing, so nothing goes out twice."""
+    for i in range(4):
+        odesk.ingest(simple_mail(subject=f"n{i}", sender=f"c{i}@example.org"),
+                     sender=f"c{i}@example.org")
+    original = sink.handler.handle_DATA
+
+    async def slow(server, session, envelope):  # noqa: ANN001, ANN202
+        await asyncio.sleep(0.15)
+        return await original(server, session, envelope)
+
+    sink.handler.handle_DATA = slow  # type: ignore[method-assign]
+
+    async def race() -> int:
+        app1, app2 = odesk.app(), odesk.app()
+        try:
+            first = asyncio.create_task(send_due(app1, worker="slow", connections=1,
+                                                 lease=timedelta(seconds=0.3)))
+            await asyncio.sleep(0.7)  # two leases' time: only renewal keeps the rows held
+            second = await send_due(app2, worker="late")
+            await first
+            return second.claimed
+        finally:
+            app1.close()
+            app2.close()
+
+    assert asyncio.run(race()) == 0
+    keys = [r.message["Message-ID"] + r.rcpt_tos[0] for r in sink.received]
+    assert len(keys) == 8 and len(set(keys)) == 8
+
+
+def test_a_restarted_daemon_takes_back_its_own_leases_at_once(odesk: Desk,
+                                                               sink: Sink) -> None:
+    from maildesk.outbound.outbox import reclaim, worker_name
+
+    odesk.ingest(simple_mail())
+    app = odesk.app()
+    try:
+        me = worker_name(app.config)
+        assert len(claim_due(app.db, me)) == 2  # then the daemon was killed
+        assert len(claim_due(app.db, "another-daemon")) == 0  # the lease is live
+        assert reclaim(app.db, "another-daemon") == 0  # not theirs to take
+        assert reclaim(app.db, me) == 2
+    finally:
+        app.close()
+    assert send(odesk) == 2
