@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     sp_sub.add_parser("list")
     retry = sp_sub.add_parser("retry")
     retry.add_argument("id", nargs="?")
+    f = sub.add_parser("fetch", help="fetch mail from the configured IMAP/POP3 mailboxes")
+    f.add_argument("name", nargs="?", help="only this mailbox")
+    f.add_argument("--once", action="store_true", help="one pass, then exit (cron)")
+    f.add_argument("--status", action="store_true", help="last success and error of each")
+    f.add_argument("--json", action="store_true", help="with --status: as JSON")
     return p
 
 
@@ -311,6 +316,13 @@ def _spool(args: argparse.Namespace) -> int:
     return EX_OK if not failures else EX_TEMPFAIL
 
 
+def _fetch(args: argparse.Namespace) -> int:
+    from maildesk.mailboxes.command import fetch_command
+
+    return fetch_command(_app(args), name=args.name, once=args.once, status=args.status,
+                         as_json=args.json)
+
+
 _COMMANDS = {
     "init": _init,
     "check-config": _check_config,
@@ -321,4 +333,5 @@ _COMMANDS = {
     "outbox": _outbox,
     "route-test": _route_test,
     "spool": _spool,
+    "fetch": _fetch,
 }

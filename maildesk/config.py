@@ -12,8 +12,10 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -25,6 +27,7 @@ __all__ = [
     "Instance",
     "Limits",
     "Listen",
+    "Mailbox",
     "Outbound",
     "Pattern",
     "Queue",
@@ -199,6 +202,39 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Mailbox:
+    """One IMAP or POP3 account fetched into the pipeline (SPEC 17)."""
+
+    name: str
+    protocol: str  # imap | pop3
+    security: str  # tls (imaps, pop3s) | starttls (imap, pop3) | plain (imap+plain, ...)
+    host: str
+    port: int
+    username: str
+    folder: str  # IMAP folder ("INBOX"); "" for POP3
+    recipient: str  # the queue address it stands for: the envelope recipient
+    password_file: Path | None = None
+    oauth2_token_file: Path | None = None
+    after: str = "seen"  # delete | seen | move
+    move_to: str = ""  # the folder of `after: move:FOLDER`
+    idle: bool = True
+    poll_every: float = 60.0
+    since: date | None = None
+    tls_ca_file: Path | None = None
+    batch: int = 100
+    timeout: float = 60.0
+    line: int = 0
+
+    @property
+    def url(self) -> str:
+        """The account without secrets, for logs and status."""
+        scheme = {"tls": f"{self.protocol}s", "starttls": self.protocol,
+                  "plain": f"{self.protocol}+plain"}[self.security]
+        folder = f"/{self.folder}" if self.folder else ""
+        return f"{scheme}://{self.username}@{self.host}:{self.port}{folder}"
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     instance: Instance
@@ -212,6 +248,10 @@ class Config:
     agents: tuple[Agent, ...]
     rules: tuple[Rule, ...]
     templates: Path | None = None  # a folder overriding the shipped templates
+    mailboxes: tuple[Mailbox, ...] = ()
+
+    def mailbox(self, name: str) -> Mailbox | None:
+        return next((m for m in self.mailboxes if m.name == name), None)
 
     def queue(self, name: str) -> Queue | None:
         return next((q for q in self.queues if q.name == name), None)
@@ -388,6 +428,7 @@ TOP_KEYS = (
     "agents",
     "rules",
     "templates",
+    "mailboxes",
 )
 INSTANCE_KEYS = (
     "name",
@@ -736,6 +777,7 @@ def _build(w: _Walker, root: Node, path: Path, base: Path) -> Config | None:
         elif url is not None:
             database = _sqlite_absolute(url, base)
     templates = w.path(top["templates"][1], "templates", base) if "templates" in top else None
+    mailboxes = _mailboxes(w, section("mailboxes"), base, queues)
     if w.problems:
         return None
     return Config(
@@ -751,6 +793,7 @@ def _build(w: _Walker, root: Node, path: Path, base: Path) -> Config | None:
         agents=tuple(agents),
         rules=tuple(rules),
         templates=templates,
+        mailboxes=tuple(mailboxes),
     )
 
 
@@ -1145,4 +1188,132 @@ def _set(
         value = readers[key](v, f"{where}.{key}")
         if value is not None:
             out[key] = value
+    return out
+
+
+# --------------------------------------------------------------------------- mailboxes
+
+MAILBOX_KEYS = (
+    "name",
+    "url",
+    "password_file",
+    "oauth2_token_file",
+    "recipient",
+    "after",
+    "idle",
+    "poll_every",
+    "since",
+    "tls_ca_file",
+    "batch",
+    "timeout",
+)
+_MAILBOX_SCHEMES = {
+    "imaps": ("imap", "tls", 993),
+    "imap": ("imap", "starttls", 143),
+    "imap+plain": ("imap", "plain", 143),
+    "pop3s": ("pop3", "tls", 995),
+    "pop3": ("pop3", "starttls", 110),
+    "pop3+plain": ("pop3", "plain", 110),
+}
+
+
+def parse_mailbox_url(value: str) -> dict[str, Any]:
+    """`imaps://user%40example.com@host:993/INBOX` into protocol, security, host, port,
+    username and folder. A password in the URL is refused: it belongs in a file."""
+    parts = urlsplit(value.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _MAILBOX_SCHEMES:
+        raise ValueError(f"unknown scheme {scheme or '(none)'!r} in {value!r} "
+                         f"(use one of: {', '.join(_MAILBOX_SCHEMES)})")
+    protocol, security, default_port = _MAILBOX_SCHEMES[scheme]
+    if parts.password is not None:
+        raise ValueError("a password does not belong in the URL: use password_file")
+    if not parts.username:
+        raise ValueError(f"no user name in {value!r} (write user%40domain@host)")
+    if not parts.hostname:
+        raise ValueError(f"no host in {value!r}")
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise ValueError(f"bad port in {value!r}") from None
+    folder = unquote(parts.path.lstrip("/"))
+    if protocol == "pop3" and folder:
+        raise ValueError("POP3 has no folders: leave the path out")
+    return {"protocol": protocol, "security": security, "host": parts.hostname, "port": port,
+            "username": unquote(parts.username), "folder": folder or ("INBOX" if
+            protocol == "imap" else "")}
+
+
+def _after(value: str) -> tuple[str, str]:
+    action, _, folder = value.partition(":")
+    if action in ("delete", "seen") and not folder:
+        return action, ""
+    if action == "move" and folder.strip():
+        return "move", folder.strip()
+    raise ValueError(f"{value!r} is not one of: delete, seen, move:FOLDER")
+
+
+def _since(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"not a date like 2026-01-01: {value!r}") from None
+
+
+def _mailboxes(w: _Walker, node: Node, base: Path, queues: list[Queue]) -> list[Mailbox]:
+    out: list[Mailbox] = []
+    names: dict[str, int] = {}
+    duration: _Reader = lambda v, wh: w.converted(v, wh, parse_duration)  # noqa: E731
+    readers: dict[str, _Reader] = {
+        "name": lambda v, wh: None,
+        "url": lambda v, wh: w.converted(v, wh, parse_mailbox_url),
+        "password_file": lambda v, wh: w.path(v, wh, base),
+        "oauth2_token_file": lambda v, wh: w.path(v, wh, base),
+        "recipient": w.address,
+        "after": lambda v, wh: w.converted(v, wh, _after),
+        "idle": w.boolean,
+        "poll_every": duration,
+        "since": lambda v, wh: w.converted(v, wh, _since),
+        "tls_ca_file": lambda v, wh: w.path(v, wh, base),
+        "batch": lambda v, wh: w.integer(v, wh, 1, 10000),
+        "timeout": duration,
+    }
+    addresses = {q.address for q in queues}
+    for i, item in enumerate(w.sequence(node, "mailboxes")):
+        entries = w.mapping(item, f"mailboxes[{i}]", MAILBOX_KEYS)
+        if not isinstance(item, MappingNode):
+            continue
+        name = w.text(entries["name"][1], f"mailboxes[{i}]: name") if "name" in entries else None
+        where = f"mailbox '{name}'" if name else f"mailboxes[{i}]"
+        for required in ("name", "url", "recipient"):
+            if required not in entries:
+                w.problem(item, f"{where}: missing required key '{required}'")
+        if name is not None:
+            if name in names:
+                w.problem(entries["name"][1],
+                          f"{where}: duplicate mailbox name (first on line {names[name]})")
+            names.setdefault(name, _line(entries["name"][1]))
+        kw = _fields(w, entries, where, readers, sep=": ")
+        secrets_given = [k for k in ("password_file", "oauth2_token_file") if k in entries]
+        if len(secrets_given) != 1:
+            w.problem(item, f"{where}: give exactly one of password_file, oauth2_token_file")
+        url, after = kw.pop("url", None), kw.pop("after", None)
+        recipient = kw.get("recipient")
+        if recipient is not None:
+            local, _, domain = recipient.partition("@")
+            if f"{local.split('+', 1)[0]}@{domain}" not in addresses:
+                w.problem(entries["recipient"][1], f"{where}: recipient {recipient} is not a "
+                          f"queue address (queues: {', '.join(sorted(addresses)) or 'none'})")
+                continue
+        if after is not None:
+            kw["after"], kw["move_to"] = after
+            if url is not None and url["protocol"] == "pop3" and after[0] == "move":
+                w.problem(entries["after"][1], f"{where}: POP3 has no folders to move to "
+                          "(use delete or seen)")
+                continue
+        if name is None or url is None or recipient is None or len(secrets_given) != 1:
+            continue
+        out.append(Mailbox(name=name, line=_line(item), **url, **kw))
     return out

@@ -32,6 +32,8 @@ __all__ = [
     "Counter",
     "Customer",
     "History",
+    "MailboxState",
+    "MailboxUidl",
     "MessageIdRow",
     "OutboxAttempt",
     "OutboxMail",
@@ -251,3 +253,34 @@ class AutoResponseCount(Base):
     address: Mapped[str] = mapped_column(String(ADDR), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MailboxState(Base):
+    """Where fetching one mailbox stands (SPEC 17): the IMAP position, who holds the lease,
+    and the last success and error that `maildesk fetch --status` shows."""
+
+    __tablename__ = "mailbox_state"
+
+    name: Mapped[str] = mapped_column(String(ADDR), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    # After a UIDVALIDITY change, UIDs up to this one are checked by Message-ID before
+    # their bodies are fetched again (mail already stored under the old UIDs).
+    recheck_below: Mapped[int] = mapped_column(BigInteger, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    auth_failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    fetched: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class MailboxUidl(Base):
+    """POP3 messages already stored, by UIDL: POP3 has no UIDVALIDITY nor ordered UIDs."""
+
+    __tablename__ = "mailbox_uidls"
+
+    mailbox: Mapped[str] = mapped_column(String(ADDR), primary_key=True)
+    uidl: Mapped[str] = mapped_column(String(ADDR), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
