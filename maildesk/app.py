@@ -13,6 +13,7 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text as sql_text
@@ -40,6 +41,9 @@ class App:
         self.unmatched = Spool(spool_root / "unmatched")  # bounces that match no ticket
         self._drain_lock = threading.Lock()
         self._secret: bytes | None = None
+        # Told of every ingest result and its duration in seconds (serve's metrics); it must
+        # not raise, and it runs on the ingest thread.
+        self.observe: Callable[[Outcome, float], None] | None = None
 
     # -- configuration -------------------------------------------------------------------
 
@@ -81,7 +85,10 @@ class App:
                 outcome = deferred("Temporary failure storing the message, try again later")
             else:
                 outcome = self._after_failure(raw, envelope, exc)
-        ms = (time.perf_counter() - started) * 1000
+        seconds = time.perf_counter() - started
+        ms = seconds * 1000
+        if self.observe is not None:
+            self.observe(outcome, seconds)
         log.info(
             "mail result=%s ticket=%s code=%d sender=<%s> rcpt=%s size=%d ms=%.1f",
             outcome.result, outcome.ticket or "-", outcome.code, envelope.sender,

@@ -126,6 +126,7 @@ class Storage:
 class Listen:
     smtp: tuple[str, int] | None = ("127.0.0.1", 2525)
     lmtp: tuple[str, int] | None = None
+    http: tuple[str, int] | None = None  # the JSON API, health and metrics (SPEC 14)
     max_message_size: int = 25 * 1024 * 1024
     max_recipients: int = 100
     max_line_length: int = 1001
@@ -447,6 +448,7 @@ STORAGE_KEYS = ("path", "articles")
 LISTEN_KEYS = (
     "smtp",
     "lmtp",
+    "http",
     "max_message_size",
     "max_recipients",
     "max_line_length",
@@ -868,6 +870,7 @@ def _listen(w: _Walker, node: Node, base: Path) -> Listen:
     readers: dict[str, _Reader] = {
         "smtp": endpoint,
         "lmtp": endpoint,
+        "http": endpoint,
         "max_message_size": lambda v, wh: w.converted(v, wh, parse_size),
         "max_recipients": lambda v, wh: w.integer(v, wh, 1),
         "max_line_length": lambda v, wh: w.integer(v, wh, 80),

@@ -38,6 +38,7 @@ from maildesk.smtp.server import MaildeskSMTP, Sessions, make_tls_context
 if TYPE_CHECKING:
     from maildesk.app import App
     from maildesk.config import Config
+    from maildesk.http.service import HttpService
 
 __all__ = ["Daemon", "notify", "serve"]
 
@@ -104,6 +105,7 @@ class Daemon:
         self.drain_pool = ThreadPoolExecutor(1, "maildesk-drain")
         self.handler = Handler(self.app, self.ingest_pool, self._after_ingest)
         self.servers: list[asyncio.Server] = []
+        self.http: HttpService | None = None  # listen.http: the API, health, metrics
         self.hostname = socket.gethostname()
         self._tls: ssl.SSLContext | None = None
         self._spool_may_hold_mail = True  # unknown until the first drain
@@ -139,10 +141,13 @@ class Daemon:
         gc.collect()
         gc.freeze()
         tasks = [asyncio.create_task(self._drain_loop(), name="spool-drain")]
+        if self.http is not None:
+            self.http.start()
         sender = _start_sender(self.app, self._stop)
         if sender is not None:
             tasks.append(sender)
-        where = ", ".join(_where(s) for s in self.servers)
+        where = ", ".join([_where(s) for s in self.servers]
+                          + ([self.http.where] if self.http is not None else []))
         log.info("listening on %s", where)
         notify("READY=1", f"STATUS=listening on {where}", f"MAINPID={os.getpid()}")
         await self._stop.wait()
@@ -164,6 +169,11 @@ class Daemon:
             server = await loop.create_server(self._factory(cls), host, port,
                                               reuse_address=True)
             self.servers.append(server)
+        if listen.http is not None:
+            # Imported here only: `deliver` and the CLI never load the web stack.
+            from maildesk.http.service import HttpService
+
+            self.http = HttpService(self.app, *listen.http)
 
     def _factory(self, cls: type[MaildeskSMTP]) -> Callable[[], MaildeskSMTP]:
         def make() -> MaildeskSMTP:
@@ -265,7 +275,8 @@ class Daemon:
             log.error("reload refused, the config in force stays: %s", exc)
             return False
         old = self.app.config.listen
-        if (config.listen.smtp, config.listen.lmtp) != (old.smtp, old.lmtp):
+        if (config.listen.smtp, config.listen.lmtp, config.listen.http) != (
+                old.smtp, old.lmtp, old.http):
             log.warning("listen addresses changed in %s: they take effect at restart",
                         self.config_path)
         await loop.run_in_executor(None, self.app.reload, config)
@@ -279,6 +290,8 @@ class Daemon:
         for server in self.servers:
             server.close()
         self.sessions.begin_shutdown()
+        if self.http is not None:  # no new requests; those in flight finish first
+            await self.http.stop()
         deadline = time.monotonic() + GRACE_SECONDS
         while self.sessions.live and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -296,6 +309,8 @@ class Daemon:
         """Mails already handed to a worker finish (their sender may retry; dedupe makes it
         harmless); then the database goes."""
         loop = asyncio.get_running_loop()
+        if self.http is not None and self.http.server.task is None:
+            self.http.sock.close()  # bound, never started (a later listener failed)
         await loop.run_in_executor(None, self.ingest_pool.shutdown, True)
         await loop.run_in_executor(None, self.drain_pool.shutdown, True)
         self.app.close()

@@ -1,0 +1,9 @@
+"""`/api/v1`: the JSON API for other applications (SPEC 14)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+__all__ = ["router"]
+
+router = APIRouter()

@@ -1,0 +1,38 @@
+"""The ASGI application: one FastAPI app for the API, health, metrics (and later the web
+pages, issue 16: mount `maildesk.http.web` routers here beside the API)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from maildesk.http import api, errors, health
+from maildesk.http.context import HttpContext
+from maildesk.http.limits import BodyLimit
+from maildesk.http.metrics import RequestMetrics
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+__all__ = ["create_app"]
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(ctx: HttpContext) -> ASGIApp:
+    """The application for one daemon; the outermost layers count and cap every request."""
+    app = FastAPI(
+        title="maildesk",
+        version="1",
+        summary="A mail-first helpdesk: tickets for other applications (SPEC 14)",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(api.router, prefix=API_PREFIX)
+    outer: ASGIApp = BodyLimit(app, lambda: ctx.app.config.listen.max_message_size)
+    return RequestMetrics(outer, ctx.metrics)

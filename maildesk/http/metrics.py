@@ -1,0 +1,132 @@
+"""Prometheus metrics of one `serve` process, on a private registry (tests make many apps).
+
+Counters and histograms are updated inline (ingest results and latency through
+`App.observe`, HTTP requests by a middleware). What lives in the database (tickets per
+queue and state, outbox rows per state and the age of the oldest, escalations) is read by
+`refresh` on a thread every REFRESH seconds, never inside a scrape: the exposition runs on
+the event loop, and a query there would stall SMTP and HTTP alike.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy import func, select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from maildesk.store.models import History, OutboxMail, Ticket, utcnow
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+    from maildesk.outcome import Outcome
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "RequestMetrics"]
+
+REFRESH = 15.0  # seconds between database-derived gauge updates
+ESCALATION_EVENTS = ("escalated", "escalation")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.mails = Counter("maildesk_mails", "Mails ingested, by result", ["result"],
+                             registry=r)
+        self.ingest_seconds = Histogram(
+            "maildesk_ingest_seconds", "Time from a mail's last byte to its outcome",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=r)
+        self.http = Counter("maildesk_http_requests", "HTTP requests, by route and status",
+                            ["method", "route", "code"], registry=r)
+        self.http_seconds = Histogram("maildesk_http_request_seconds",
+                                      "HTTP request duration, by route", ["route"], registry=r)
+        self.outbox = Gauge("maildesk_outbox_messages", "Outbox rows, by state", ["state"],
+                            registry=r)
+        self.outbox_age = Gauge("maildesk_outbox_oldest_seconds",
+                                "Age of the oldest outbox row, by state", ["state"], registry=r)
+        self.tickets = Gauge("maildesk_tickets", "Tickets, by queue and state",
+                             ["queue", "state"], registry=r)
+        self.escalations = Counter("maildesk_escalations",
+                                   "Ticket escalations recorded (SPEC 13)", registry=r)
+        self.refreshed = Gauge("maildesk_metrics_refreshed_timestamp_seconds",
+                               "When the database-derived gauges were last read", registry=r)
+        self._history_seen: int | None = None
+
+    def observe_ingest(self, outcome: Outcome, seconds: float) -> None:
+        self.mails.labels(outcome.result).inc()
+        self.ingest_seconds.observe(seconds)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def refresh(self, app: App) -> None:
+        """Read the database-derived gauges; runs on a worker thread."""
+        now = utcnow()
+        with app.db.reading() as session:
+            outbox = session.execute(
+                select(OutboxMail.state, func.count(), func.min(OutboxMail.created_at))
+                .group_by(OutboxMail.state)).all()
+            tickets = session.execute(
+                select(Ticket.queue, Ticket.state, func.count())
+                .group_by(Ticket.queue, Ticket.state)).all()
+            last = session.execute(select(func.max(History.id))).scalar() or 0
+            escalated = 0
+            if self._history_seen is not None and last > self._history_seen:
+                escalated = session.execute(
+                    select(func.count()).select_from(History)
+                    .where(History.id > self._history_seen, History.id <= last,
+                           History.event.in_(ESCALATION_EVENTS))).scalar() or 0
+            elif self._history_seen is None:
+                escalated = session.execute(
+                    select(func.count()).select_from(History)
+                    .where(History.id <= last, History.event.in_(ESCALATION_EVENTS))
+                ).scalar() or 0
+        self._history_seen = last
+        self.outbox.clear()
+        self.outbox_age.clear()
+        for state, count, oldest in outbox:
+            self.outbox.labels(state).set(count)
+            if oldest is not None:
+                self.outbox_age.labels(state).set(max(0.0, (now - oldest).total_seconds()))
+        self.tickets.clear()
+        for queue, state, count in tickets:
+            self.tickets.labels(queue, state).set(count)
+        if escalated:
+            self.escalations.inc(escalated)
+        self.refreshed.set(time.time())
+
+
+class RequestMetrics:
+    """Counts every response by the route's path template (not the raw path: one series
+    per route, whatever the ticket numbers)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "(unmatched)"
+            self.metrics.http.labels(scope["method"], route, str(status)).inc()
+            self.metrics.http_seconds.labels(route).observe(time.perf_counter() - started)
