@@ -8,22 +8,24 @@ turns that into a spooled 250 or a 451.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from maildesk.classify import Classification, classify
 from maildesk.events import TicketEvent
 from maildesk.followup import Thread, find_ticket
+from maildesk.intake.contentkey import content_key
 from maildesk.intake.message import Envelope, ParsedMail
 from maildesk.intake.parse import looks_like_mail, parse_message
 from maildesk.outcome import Outcome, stored
 from maildesk.routing import Route, route
 from maildesk.store.articles import sha256
-from maildesk.store.models import Article, Customer, Ticket, utcnow
+from maildesk.store.models import Article, Customer, History, Ticket, utcnow
 from maildesk.tickets import add_article, create_ticket, record, set_state
 
 __all__ = ["Context", "MAX_HOPS", "process"]
@@ -47,6 +49,7 @@ class Context:
     envelope: Envelope
     classification: Classification
     events: list[TicketEvent] = field(default_factory=list)
+    content_key: str | None = None  # the mail without its trace headers (intake.contentkey)
 
 
 def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
@@ -61,12 +64,14 @@ def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
         return Outcome("rejected", 554, f"5.4.6 Too many hops ({hops}): mail loop?")
     classification = classify(mail, envelope, config, raw)  # classify
     digest = sha256(raw)
+    key = content_key(raw, mail.message_id)
 
     def attempt(session: Session) -> Outcome:
-        duplicate = _already_stored(session, digest)
+        duplicate = _already_stored(session, digest, key, envelope)
         if duplicate is not None:
             return stored(duplicate, "duplicate")
-        ctx = Context(app, session, raw, digest, mail, envelope, classification)
+        ctx = Context(app, session, raw, digest, mail, envelope, classification,
+                      content_key=key)
         outcome = _apply(ctx)
         if ctx.events:
             from maildesk.outbound.respond import respond
@@ -79,19 +84,42 @@ def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
         # whole mail runs again on what the winner committed, so both mails land.
         return app.db.run(attempt)
     except IntegrityError:
-        # Two deliveries of the same bytes raced; the other one's commit won.
+        # Two deliveries of the same mail raced; the other one's commit won.
         with app.db.transaction() as session:
-            duplicate = _already_stored(session, digest)
+            duplicate = _already_stored(session, digest, key, envelope)
         if duplicate is None:
             raise
         return stored(duplicate, "duplicate")
 
 
-def _already_stored(session: Session, digest: str) -> str | None:
-    return session.execute(
-        select(Ticket.number).join(Article, Article.ticket_id == Ticket.id)
-        .where(Article.raw_sha256 == digest)
-    ).scalar_one_or_none()
+def _already_stored(session: Session, digest: str, key: str,
+                    envelope: Envelope) -> str | None:
+    """The ticket holding this mail already: the same bytes, or the same mail with other
+    trace headers (an MTA's retry, a per-recipient copy). Recipients the first copy did
+    not have are recorded on the ticket; nothing else happens (no second auto-response)."""
+    found = session.execute(
+        select(Ticket, Article.envelope_json).join(Article, Article.ticket_id == Ticket.id)
+        .where(or_(Article.content_sha256 == key, Article.raw_sha256 == digest))
+        .limit(1)
+    ).first()
+    if found is None:
+        return None
+    ticket, envelope_json = found
+    try:
+        known = {str(r).lower() for r in json.loads(envelope_json or "{}").get("recipients", [])}
+    except (ValueError, AttributeError):
+        known = set()
+    extra = sorted({r.lower() for r in envelope.recipients} - known)
+    if extra and not _recorded(session, ticket, extra):
+        record(session, ticket, "duplicate delivery", recipients=extra)
+    return ticket.number
+
+
+def _recorded(session: Session, ticket: Ticket, extra: list[str]) -> bool:
+    """Was this set of extra recipients noted already (an MTA retrying that copy)?"""
+    rows = session.execute(select(History.details_json).where(
+        History.ticket_id == ticket.id, History.event == "duplicate delivery")).scalars()
+    return any(json.loads(row or "{}").get("recipients") == extra for row in rows)
 
 
 def _apply(ctx: Context) -> Outcome:
@@ -235,7 +263,8 @@ def _bounce(ctx: Context) -> Outcome:
 
 def _article(ctx: Context, ticket: Ticket, **kwargs: object) -> Article:
     return add_article(ctx.session, ctx.app.store, ticket, mail=ctx.mail, raw=ctx.raw,
-                       envelope=ctx.envelope, raw_sha256=ctx.digest, **kwargs)  # type: ignore[arg-type]
+                       envelope=ctx.envelope, raw_sha256=ctx.digest,
+                       content_sha256=ctx.content_key, **kwargs)  # type: ignore[arg-type]
 
 
 def _event(ctx: Context, kind: str, ticket: Ticket, article: Article | None,

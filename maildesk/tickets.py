@@ -85,7 +85,8 @@ def add_article(session: Session, store: ArticleStore, ticket: Ticket, *,
                 mail: ParsedMail, raw: bytes | None, envelope: Envelope | None,
                 sender_type: str = "customer", visibility: str = "public",
                 kind: str = "mail", verified: bool = True, actor: str = "system",
-                body: str | None = None, raw_sha256: str | None = None) -> Article:
+                body: str | None = None, raw_sha256: str | None = None,
+                content_sha256: str | None = None) -> Article:
     raw_key = store.put(session, raw) if raw is not None else None
     article = Article(
         ticket=ticket,
@@ -99,6 +100,7 @@ def add_article(session: Session, store: ArticleStore, ticket: Ticket, *,
         kind=kind,
         body=(mail.body if body is None else body).replace("\x00", "\ufffd"),
         raw_sha256=raw_sha256 if raw is not None else None,
+        content_sha256=content_sha256 if raw is not None else None,
         raw_key=raw_key,
         raw_size=len(raw) if raw is not None else 0,
         envelope_json=json.dumps(asdict(envelope)) if envelope else "{}",

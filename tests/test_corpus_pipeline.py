@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from maildesk.intake.contentkey import content_key
 from maildesk.intake.message import Envelope
 from maildesk.store.articles import sha256
 from maildesk.store.models import Article
@@ -42,14 +43,23 @@ def test_every_corpus_mail_is_stored_or_refused_as_not_mail(desk: Desk) -> None:
 
     # Raw bytes kept exactly: every stored article's bytes hash to what was received.
     with app.db.reading() as session:
-        rows = session.execute(select(Article.raw_sha256, Article.raw_key)).all()
-        stored = {digest for digest, _ in rows}
-        for digest, key in rows:
+        rows = session.execute(select(Article.raw_sha256, Article.raw_key,
+                                      Article.content_sha256)).all()
+        stored = {digest for digest, _, _ in rows}
+        contents = {content for _, _, content in rows}
+        for digest, key, _ in rows:
             assert sha256(app.store.get(session, key)) == digest
     spooled = {sha256(app.unmatched.get(i).raw) for i in app.unmatched.ids()}
     for path, (result, code) in outcomes.items():
         if code == 250:
             digest = sha256(path.read_bytes())
+            if result == "duplicate":  # the same mail as another file, other line ends
+                from maildesk.intake.parse import parse_message
+
+                raw = path.read_bytes()
+                key = content_key(raw, parse_message(raw, app.config.limits).message_id)
+                assert key in contents, path
+                continue
             assert digest in stored or digest in spooled, (path, result)
     app.close()
     assert elapsed < 120, f"corpus took {elapsed:.0f} s"

@@ -121,6 +121,7 @@ def _store(ctx: Context, ticket: Ticket, *, verified: bool, kind: str = "mail",
     from_agent = ctx.app.config.agent(ctx.mail.from_addr or "") is not None
     return add_article(ctx.session, ctx.app.store, ticket, mail=ctx.mail, raw=ctx.raw,
                        envelope=ctx.envelope, raw_sha256=ctx.digest,
+                       content_sha256=ctx.content_key,
                        sender_type="agent" if from_agent else "customer",
                        visibility="internal", kind=kind, verified=verified, actor=actor,
                        body=body)

@@ -134,6 +134,10 @@ class Article(Base):
     # sha256 of the bytes as received; unique for inbound mail, which is what makes a
     # redelivery of identical bytes a no-op. Outbound articles leave it NULL.
     raw_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    # the same mail with other trace headers (maildesk.intake.contentkey): unique too, so a
+    # retry or a per-recipient copy is one article
+    content_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, index=True,
+                                                       nullable=True)
     raw_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     raw_size: Mapped[int] = mapped_column(BigInteger, default=0)
     envelope_json: Mapped[str] = mapped_column(Text, default="{}")
