@@ -7,6 +7,7 @@ import re
 from maildesk.cli import _COMMANDS
 from maildesk.commands import COMMANDS
 from maildesk.config import MATCH_CONDITIONS
+from maildesk.config.reference import config_keys
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()
@@ -36,3 +37,12 @@ def test_every_agent_command_is_documented() -> None:
 def test_every_match_condition_is_documented() -> None:
     for name in MATCH_CONDITIONS:
         assert f"`{name}" in README, name
+
+
+def test_every_config_key_is_documented() -> None:
+    """A key declared in maildesk/config/model.py must be in the README's key table."""
+    section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    keys = [key for key, _, _ in config_keys()]
+    assert len(keys) > 50
+    missing = [key for key in keys if f"| `{key}` |" not in section]
+    assert not missing, f"add to the README's key table: {missing}"

@@ -1,0 +1,342 @@
+"""maildesk.yaml as frozen, typed objects: every key declared once, here.
+
+Each `setting(...)` is a key of `maildesk.yaml`: its default, its reader (how the YAML walker
+turns the text into a value and what it refuses) and its one-line doc (checked against the
+README by tests/test_docs.py). `Config` lists the top-level sections in file order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from maildesk.config import fields as f
+from maildesk.config.values import (
+    glob_regex,
+    parse_duration,
+    parse_hostport,
+    parse_size,
+    show_duration,
+    show_size,
+)
+from maildesk.config.vocabulary import (
+    ARTICLE_STORES,
+    AUTORESPONSE_DEFAULTS,
+    CLOSED_FOLLOWUP_POLICIES,
+    NUMBER_FORMATS,
+)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A match value: a case-insensitive glob, or a regex when `regex` is set."""
+
+    text: str
+    regex: re.Pattern[str] | None = None
+
+    def matches(self, value: str) -> bool:
+        """Regex: `re.search` as written. Glob: the whole value, case-insensitively."""
+        if self.regex is not None:
+            return self.regex.search(value) is not None
+        return glob_regex(self.text).fullmatch(value) is not None
+
+
+_duration = f.parsed(parse_duration, show_duration)
+_size = f.parsed(parse_size, show_size)
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str = f.setting("maildesk", read=f.text(), doc="shown in mails and logs")
+    system_id: int = f.setting(
+        10, read=f.integer(0, 99), doc="0-99: the two digits inside ticket numbers"
+    )
+    ticket_hook: str = f.setting(
+        "Ticket#", read=f.ticket_hook, doc="subject tag: [Ticket#2026112510000012]"
+    )
+    number_format: str = f.setting(
+        "date", read=f.choice(NUMBER_FORMATS), doc="date (YYYYMMDD + system id + counter) | counter"
+    )
+    secret_file: Path = f.setting(
+        Path("var/secret"), read=f.path, doc="HMAC key for reply tokens; `init` creates it"
+    )
+    default_language: str = f.setting(
+        "en", read=f.language, doc="language of auto-responses when the customer's is unknown"
+    )
+    domain: str = f.setting(
+        "localhost", read=f.domain, doc="for Message-IDs; default: the first queue's domain"
+    )
+    autoresponse_daily_cap: int = f.setting(
+        10, read=f.integer(), doc="at most this many auto-responses per sender per day"
+    )
+    trusted_authserv_ids: tuple[str, ...] = f.setting(
+        (), read=f.names, doc="Authentication-Results from these MTAs count"
+    )
+    require_token_and_dkim: bool = f.setting(
+        False, read=f.boolean, doc="agent commands need both the reply token and DKIM pass"
+    )
+    reopen_days: int = f.setting(
+        30, read=f.integer(), doc="a follow-up reopens a closed ticket within this many days"
+    )
+
+
+@dataclass(frozen=True)
+class Storage:
+    path: Path = f.setting(Path("var"), read=f.path, doc="article store and spools")
+    articles: str = f.setting(
+        "filesystem", read=f.choice(ARTICLE_STORES), doc="filesystem | database"
+    )
+
+
+@dataclass(frozen=True)
+class Listen:
+    smtp: tuple[str, int] | None = f.setting(
+        ("127.0.0.1", 2525), read=f.endpoint(parse_hostport), doc="host:port, or null: off"
+    )
+    lmtp: tuple[str, int] | None = f.setting(
+        None, read=f.endpoint(parse_hostport), doc="host:port, or null: off"
+    )
+    http: tuple[str, int] | None = f.setting(
+        None,
+        read=f.endpoint(parse_hostport),
+        doc="the JSON API, /healthz and /metrics (SPEC 14): host:port, or null: off",
+    )
+    max_message_size: int = f.setting(
+        25 * 1024 * 1024, read=_size, doc="larger mails get 552 5.3.4"
+    )
+    max_recipients: int = f.setting(100, read=f.integer(1), doc="more recipients get 452 4.5.3")
+    max_line_length: int = f.setting(
+        1001, read=f.integer(80), doc="bytes per SMTP line, CRLF included"
+    )
+    idle_timeout: float = f.setting(300.0, read=_duration, doc="drop a silent client after this")
+    max_connections: int = f.setting(200, read=f.integer(1), doc="open SMTP/LMTP sessions")
+    max_connections_per_client: int = f.setting(
+        20, read=f.integer(1), doc="open sessions from one client address"
+    )
+    tls_cert: Path | None = f.setting(None, read=f.path, doc="offer STARTTLS with this cert")
+    tls_key: Path | None = f.setting(None, read=f.path, doc="... and this key (both or neither)")
+    require_starttls: bool = f.setting(
+        False, read=f.boolean, doc="refuse MAIL FROM before STARTTLS"
+    )
+
+
+@dataclass(frozen=True)
+class Outbound:
+    relay: tuple[str, int] = f.setting(
+        ("127.0.0.1", 25), read=f.parsed(parse_hostport), doc="the MTA all mail goes out through"
+    )
+    starttls: bool = f.setting(False, read=f.boolean, doc="STARTTLS to the relay")
+    username: str | None = f.setting(None, read=f.text(), doc="SMTP AUTH user at the relay")
+    password_file: Path | None = f.setting(
+        None, read=f.path, doc="a file holding the relay password"
+    )
+    bounce_address: str = f.setting(
+        "bounces@localhost", read=f.address, doc="return path; VERP: bounces+ID@domain"
+    )
+    retry_first: float = f.setting(30.0, read=_duration, doc="first retry after a failure")
+    retry_max: float = f.setting(3600.0, read=_duration, doc="cap of the doubling pause")
+    give_up_after: float = f.setting(
+        5 * 86400.0, read=_duration, doc="then the mail is marked failed"
+    )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on the work one mail may cause (Python's email package has DoS inputs)."""
+
+    max_header_bytes: int = f.setting(256 * 1024, read=_size, doc="header block size")
+    max_mime_depth: int = f.setting(30, read=f.integer(1), doc="nesting of MIME parts")
+    max_parts: int = f.setting(500, read=f.integer(1), doc="MIME parts per mail")
+    max_decoded_bytes: int = f.setting(
+        64 * 1024 * 1024, read=_size, doc="decoded bytes of all parts"
+    )
+    parse_seconds: float = f.setting(10.0, read=_duration, doc="parse time per mail")
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str = f.setting(read=f.text(), doc="the queue's name in commands and rules")
+    address: str = f.setting(read=f.address, doc="mail to it (and its +tag forms) lands here")
+    display_name: str = f.setting(
+        "", read=f.text(empty_ok=True), doc="From name of answers and auto-responses"
+    )
+    language: str | None = f.setting(
+        None, read=f.language, doc="auto-response language when the customer's is unknown"
+    )
+    group: str | None = f.setting(None, read=f.text(), doc="whose agents get notified")
+    autoresponse: dict[str, bool] = f.setting(
+        read=f.autoresponse,
+        factory=lambda: dict(AUTORESPONSE_DEFAULTS),
+        doc="true, false, or per event: new, followup, reject, closed_followup",
+    )
+    on_closed_followup: str = f.setting(
+        "reopen", read=f.choice(CLOSED_FOLLOWUP_POLICIES), doc="reopen | new_ticket | reject"
+    )
+    require_known_customer: bool = f.setting(
+        False, read=f.boolean, doc="unknown senders get a polite reject"
+    )
+    require_token_and_dkim: bool | None = f.setting(
+        None, read=f.boolean, doc="per-queue override of the instance setting"
+    )
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Agent:
+    address: str = f.setting(read=f.address, doc="the agent's mail address (identity)")
+    name: str = f.setting("", read=f.text(empty_ok=True), doc="shown in answers")
+    groups: tuple[str, ...] = f.setting(
+        (), read=f.refs("groups"), doc="groups the agent belongs to"
+    )
+    language: str | None = f.setting(None, read=f.language, doc="language of notifications")
+    line: int = 0
+
+
+# A rule's keys: its shape (match conditions, set actions) is read by maildesk.config.rules.
+RULE_KEYS = {
+    "name": "shown by route-test and in history",
+    "match": "conditions, all must hold (see the list above)",
+    "set": "queue, priority, state, owner, tags, language",
+    "autoresponse": "false: no auto-response for the mail",
+    "ignore": "store nothing",
+    "reject": "answer 550 with this text (true: a standard text)",
+    "stop": "end the rule list",
+    "followups": "also apply to follow-ups",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    # condition name -> tuple of patterns (any may match); all conditions must hold.
+    # Names: recipient, to, cc, from, sender_domain, subject, body.
+    match: dict[str, tuple[Pattern, ...]] = field(default_factory=dict)
+    headers: dict[str, tuple[Pattern, ...]] = field(default_factory=dict)  # match.header
+    has_attachment: bool | None = None
+    known_customer: bool | None = None
+    set: dict[str, object] = field(default_factory=dict)  # queue priority state owner tags language
+    autoresponse: bool | None = None
+    ignore: bool = False
+    reject: str | None = None
+    stop: bool = False
+    followups: bool = False  # also apply to follow-ups
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """One IMAP or POP3 account fetched into the pipeline (SPEC 17), read by
+    maildesk.config.mailboxes: its `url` and `after` keys give several fields each."""
+
+    name: str
+    protocol: str  # imap | pop3
+    security: str  # tls (imaps, pop3s) | starttls (imap, pop3) | plain (imap+plain, ...)
+    host: str
+    port: int
+    username: str
+    folder: str  # IMAP folder ("INBOX"); "" for POP3
+    recipient: str  # the queue address it stands for: the envelope recipient
+    password_file: Path | None = None
+    oauth2_token_file: Path | None = None
+    after: str = "seen"  # delete | seen | move
+    move_to: str = ""  # the folder of `after: move:FOLDER`
+    idle: bool = True
+    poll_every: float = 60.0
+    since: date | None = None
+    tls_ca_file: Path | None = None
+    batch: int = 100
+    timeout: float = 60.0
+    line: int = 0
+
+    @property
+    def url(self) -> str:
+        """The account without secrets, for logs and status."""
+        scheme = {
+            "tls": f"{self.protocol}s",
+            "starttls": self.protocol,
+            "plain": f"{self.protocol}+plain",
+        }[self.security]
+        folder = f"/{self.folder}" if self.folder else ""
+        return f"{scheme}://{self.username}@{self.host}:{self.port}{folder}"
+
+
+# A mailbox's keys (their readers are in maildesk.config.mailboxes).
+MAILBOX_KEYS = {
+    "name": "the mailbox's name in logs and `maildesk mailboxes`",
+    "url": "imaps://user%40example.com@host:993/INBOX (imap, imap+plain, pop3s, pop3 ...)",
+    "password_file": "a file holding the password (or oauth2_token_file)",
+    "oauth2_token_file": "a file holding an OAuth2 access token (XOAUTH2)",
+    "recipient": "the queue address the mail is delivered to",
+    "after": "delete | seen | move:FOLDER, once the mail is stored",
+    "idle": "IMAP IDLE instead of polling",
+    "poll_every": "pause between polls",
+    "since": "only mail from this date on (2026-01-01)",
+    "tls_ca_file": "CA bundle for a private certificate",
+    "batch": "mails per fetch, 1-10000",
+    "timeout": "network timeout",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole config. Top-level keys are the fields with metadata, in file order."""
+
+    path: Path
+    instance: Instance = f.section(Instance, doc="who this helpdesk is")
+    database: str = field(
+        default="sqlite:///var/maildesk.db", metadata={"doc": "any SQLAlchemy URL"}
+    )
+    storage: Storage = f.section(Storage, doc="where articles and spools live")
+    listen: Listen = f.section(Listen, doc="the SMTP/LMTP listeners")
+    outbound: Outbound = f.section(Outbound, doc="how mail leaves")
+    limits: Limits = f.section(Limits, doc="bounded work per mail")
+    queues: tuple[Queue, ...] = f.items(
+        Queue, doc="at least one", title="queue '{}'", ident="name", unique=True
+    )
+    groups: dict[str, dict[str, frozenset[str]]] = field(
+        default_factory=dict, metadata={"doc": "group -> queue -> permissions"}
+    )
+    agents: tuple[Agent, ...] = f.items(
+        Agent, doc="who may answer and command tickets by mail", title="agent {}", ident="address"
+    )
+    rules: tuple[Rule, ...] = field(
+        default=(), metadata={"doc": "routing rules, in order", "keys": RULE_KEYS}
+    )
+    templates: Path | None = field(
+        default=None, metadata={"doc": "a folder overriding the shipped templates"}
+    )
+    mailboxes: tuple[Mailbox, ...] = field(
+        default=(), metadata={"doc": "IMAP/POP3 accounts to fetch", "keys": MAILBOX_KEYS}
+    )
+
+    def mailbox(self, name: str) -> Mailbox | None:
+        return next((m for m in self.mailboxes if m.name == name), None)
+
+    def queue(self, name: str) -> Queue | None:
+        return next((q for q in self.queues if q.name == name), None)
+
+    def queue_for_address(self, address: str) -> Queue | None:
+        """The queue an address (or its `+tag` sub-address) belongs to."""
+        local, _, domain = address.lower().partition("@")
+        base = local.split("+", 1)[0] + "@" + domain
+        return next((q for q in self.queues if q.address == base), None)
+
+    def agent(self, address: str) -> Agent | None:
+        address = address.lower()
+        return next((a for a in self.agents if a.address == address), None)
+
+    def is_system_address(self, address: str) -> bool:
+        """Queue addresses, their sub-addresses and the bounce address (with VERP)."""
+        if self.queue_for_address(address) is not None:
+            return True
+        local, _, domain = address.lower().partition("@")
+        b_local, _, b_domain = self.outbound.bounce_address.lower().partition("@")
+        return domain == b_domain and local.split("+", 1)[0] == b_local
+
+    def permissions(self, agent: Agent, queue: str) -> frozenset[str]:
+        perms: set[str] = set()
+        for g in agent.groups:
+            perms |= self.groups.get(g, {}).get(queue, frozenset())
+        return frozenset(perms)
