@@ -286,7 +286,7 @@ def test_broken_config_reports_every_problem_with_its_line() -> None:
         "33: agent alice@example.com: address alice@example.com is already used by "
         "agent alice@example.com (line 31)",
         "37: rule 'bad': match.subject: bad regex '(unclosed': "
-        "missing ), unterminated subpattern at position 0",
+        "missing ): (unclosed",
         f"38: rule 'bad': match: unknown key 'weather' (allowed: {conditions})",
         "39: rule 'bad': match.header.X-Spam-Flag: an empty list matches nothing",
         "40: rule 'bad': set.queue: unknown queue 'Nowhere' (queues: Support, Other)",
@@ -501,10 +501,10 @@ def test_rule_errors(tmp_path: Path) -> None:
         ),
     )
     assert got == [
-        "9: rule 'one': match.from: bad regex '[a-': unterminated character set at position 0",
+        "9: rule 'one': match.from: bad regex '[a-': missing ]: [a-",
         "10: rule 'one': match.body: unknown key 'glob' (allowed: regex)",
         "11: rule 'one': match.header: not a header name: 'Bad Header'",
-        "11: rule 'one': match.header.X-Ok: bad regex '*': nothing to repeat at position 0",
+        "11: rule 'one': match.header.X-Ok: bad regex '*': no argument for repetition operator: *",
         "12: rule 'one': match.has_attachment: must be true or false, not 'sometimes'",
         "13: rule 'one': set: unknown key 'colour' (allowed: queue, priority, state, owner, "
         "tags, language)",

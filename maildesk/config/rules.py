@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ from maildesk.config.model import RULE_KEYS, Agent, Pattern, Queue, Rule
 from maildesk.config.values import HEADER_NAME_RE, parse_priority
 from maildesk.config.vocabulary import MATCH_CONDITIONS, RULE_SET_KEYS, STATES
 from maildesk.config.walker import BOOL, Walker, is_null, kind, line_of
+from maildesk.rematch import RegexError, compile_regex
 
 Reader = Callable[[Node, str], Any]
 REGEX_KEYS = ("regex",)
@@ -42,8 +42,8 @@ def _patterns(w: Walker, node: Node, where: str) -> tuple[Pattern, ...] | None:
                 ok = False
                 continue
             try:
-                out.append(Pattern(source, re.compile(source)))
-            except re.error as exc:
+                out.append(Pattern(source, compile_regex(source)))
+            except RegexError as exc:
                 w.problem(rnode, f"{where}: bad regex {source!r}: {exc}")
                 ok = False
         elif isinstance(item, ScalarNode) and not is_null(item):

@@ -7,7 +7,6 @@ commands (`/priority high`) use the same grammar as the config file.
 
 from __future__ import annotations
 
-import functools
 import re
 
 from maildesk.config.vocabulary import PRIORITY_NAMES
@@ -134,14 +133,6 @@ def check_address(text: str) -> str:
     if len(address) > 254 or not _ADDR_RE.fullmatch(address):
         raise ValueError(f"not a valid address: {text!r}")
     return address.lower()
-
-
-@functools.lru_cache(maxsize=4096)
-def glob_regex(glob: str) -> re.Pattern[str]:
-    """Only `*` and `?` are wildcards: `[` stays literal, since subjects such as
-    `[URGENT]*` are common and fnmatch would read them as character classes."""
-    parts = [".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob]
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
 
 
 def show_size(value: int) -> str:
