@@ -7,7 +7,9 @@ blocking step runs in threads:
   writer, so one thread; a server database gets a few, up to its connection pool);
 * `maildesk-drain`: the inbound spool, drained in arrival order before the listeners open
   (a crash or a database outage leaves mail there) and then every second;
-* the outbound sender coroutine, when `maildesk.outbound.sender` is part of the build.
+* the outbound sender coroutine, when `maildesk.outbound.sender` is part of the build;
+* one task per configured mailbox (`maildesk.mailboxes.runner`), each with a thread of its
+  own for its blocking IMAP/POP3 session.
 
 SIGHUP reloads the config (a broken one is refused and logged `file:line`, the old one stays),
 SIGTERM/SIGINT stop accepting, let transactions in flight finish (bounded by GRACE_SECONDS),
@@ -30,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from maildesk.mailboxes.runner import Mailboxes
 from maildesk.outcome import EX_CONFIG, Outcome
 from maildesk.smtp.handler import Handler
 from maildesk.smtp.lmtp import MaildeskLMTP
@@ -112,6 +115,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._drain_now = asyncio.Event()
         self._reloading = asyncio.Lock()
+        self.mailboxes = Mailboxes(self.app)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -146,6 +150,7 @@ class Daemon:
         sender = _start_sender(self.app, self._stop)
         if sender is not None:
             tasks.append(sender)
+        await self.mailboxes.update(self.app.config.mailboxes)
         where = ", ".join([_where(s) for s in self.servers]
                           + ([self.http.where] if self.http is not None else []))
         log.info("listening on %s", where)
@@ -281,6 +286,7 @@ class Daemon:
                         self.config_path)
         await loop.run_in_executor(None, self.app.reload, config)
         self._tls = tls
+        await self.mailboxes.update(config.mailboxes)
         log.info("config reloaded from %s", self.config_path)
         return True
 
@@ -300,6 +306,7 @@ class Daemon:
                         len(self.sessions.live), GRACE_SECONDS)
             self.sessions.close_all()
         self._drain_now.set()  # wake the drain loop so it sees the stop
+        await self.mailboxes.stop()  # a mail in flight finishes its commit; leases released
         _, pending = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
         for task in pending:
             task.cancel()

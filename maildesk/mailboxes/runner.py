@@ -37,7 +37,7 @@ log = logging.getLogger("maildesk.mailboxes")
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 300.0
 AUTH_RETRY = float(os.environ.get("MAILDESK_MAILBOX_AUTH_RETRY", "900"))  # 15 min
-LEASE_RETRY = 20.0  # how often a daemon without the lease looks again
+LEASE_RETRY = 10.0  # how often a daemon without the lease looks again (takeover < 60 s)
 
 
 def owner_id() -> str:

@@ -1,0 +1,88 @@
+"""`maildesk serve` with mailboxes: IDLE delivers within seconds, a wrong password leaves the
+other mailboxes working, SIGHUP adds and removes mailboxes, SIGTERM releases the leases."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.conftest import Desk, simple_mail
+from tests.mailboxes.conftest import Account, mailbox_yaml
+from tests.postfix.postfix_helpers import wait_for
+from tests.smtp.smtp_helpers import Daemon
+
+pytestmark = pytest.mark.dovecot
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        daemon.close()
+
+
+def _status(desk: Desk) -> dict[str, dict[str, object]]:
+    result = desk.cli("fetch", "--status", "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    return {s["name"]: s for s in json.loads(result.stdout)}
+
+
+def _titles(desk: Desk) -> list[str]:
+    return sorted(t["title"] for t in desk.tickets())
+
+
+def test_idle_wrong_password_sighup_and_sigterm(
+        account_factory: Callable[..., Account], mailbox_desk: Callable[..., Desk],
+        daemons: list[Daemon]) -> None:
+    idle, broken, added = account_factory(), account_factory(), account_factory()
+    idle.append(simple_mail("waiting before start"))
+    desk = mailbox_desk(
+        (idle, {"name": "idle", "extra": "idle: true\npoll_every: 1h\n"}),
+        (broken, {"name": "broken", "secret": "wrong password"}))
+    daemon = Daemon(desk.config_path)
+    daemons.append(daemon)
+    daemon.start()
+    wait_for(lambda: _titles(desk) == ["waiting before start"], 30, "first sync",
+             daemon.log)
+    wait_for(lambda: _status(desk)["broken"]["auth_failed"] is True, 30,
+             "the refused login in the status", daemon.log)
+    assert "mailbox broken: login refused" in daemon.log()
+    time.sleep(0.5)  # the idle mailbox is in IDLE now (its poll is an hour away)
+
+    idle.append(simple_mail("pushed by IDLE"))
+    wait_for(lambda: "pushed by IDLE" in _titles(desk), 15, "IDLE delivery", daemon.log)
+    assert idle.flags() and all("\\Seen" in f for f in idle.flags().values())
+    status = _status(desk)
+    assert status["idle"]["fetched"] == 2 and status["idle"]["lease_owner"]
+    assert status["broken"]["fetched"] == 0
+
+    # SIGHUP: one mailbox added, the broken one removed; the idle one keeps running.
+    secret = desk.root / "added.secret"
+    secret.write_text(added.password + "\n")
+    text = desk.config_path.read_text()
+    start = text.index("  - name: broken")
+    end = text.find("  - name:", start + 1)
+    text = text[:start] + (text[end:] if end != -1 else "")
+    text += mailbox_yaml(added, name="added", secret_file=secret,
+                         extra="idle: true\npoll_every: 1h\n")
+    desk.config_path.write_text(text)
+    added.append(simple_mail("for the added mailbox"))
+    daemon.signal(signal.SIGHUP)
+    wait_for(lambda: "for the added mailbox" in _titles(desk), 30, "the added mailbox",
+             daemon.log)
+    assert "mailbox broken: stopping (removed from the config)" in daemon.log()
+    assert "mailbox idle: stopping" not in daemon.log()
+    idle.append(simple_mail("still idling"))
+    wait_for(lambda: "still idling" in _titles(desk), 15, "IDLE after the reload", daemon.log)
+
+    started = time.monotonic()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(30) == 0
+    assert time.monotonic() - started < 10, daemon.log()  # IDLE is interrupted, not waited
+    status = _status(desk)
+    assert status["idle"]["lease_owner"] is None and status["added"]["lease_owner"] is None
