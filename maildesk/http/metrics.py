@@ -57,6 +57,19 @@ class Metrics:
                                    "Ticket escalations recorded (SPEC 13)", registry=r)
         self.refreshed = Gauge("maildesk_metrics_refreshed_timestamp_seconds",
                                "When the database-derived gauges were last read", registry=r)
+        self.mailbox_success = Gauge(
+            "maildesk_mailbox_last_success_timestamp_seconds",
+            "When each mailbox was last fetched without error (SPEC 17)", ["mailbox"],
+            registry=r)
+        self.mailbox_error = Gauge(
+            "maildesk_mailbox_last_error_timestamp_seconds",
+            "When fetching each mailbox last failed", ["mailbox"], registry=r)
+        self.mailbox_auth_failed = Gauge(
+            "maildesk_mailbox_auth_failed", "1 while the mailbox's login is refused",
+            ["mailbox"], registry=r)
+        self.mailbox_fetched = Gauge("maildesk_mailbox_fetched",
+                                     "Mails fetched from each mailbox, all daemons together",
+                                     ["mailbox"], registry=r)
         self._history_seen: int | None = None
 
     def observe_ingest(self, outcome: Outcome, seconds: float) -> None:
@@ -100,7 +113,21 @@ class Metrics:
             self.tickets.labels(queue, state).set(count)
         if escalated:
             self.escalations.inc(escalated)
+        self._refresh_mailboxes(app)
         self.refreshed.set(time.time())
+
+    def _refresh_mailboxes(self, app: App) -> None:
+        from maildesk.mailboxes.state import metric_rows
+
+        gauges = (self.mailbox_success, self.mailbox_error, self.mailbox_auth_failed,
+                  self.mailbox_fetched)
+        for gauge in gauges:
+            gauge.clear()
+        names = [m.name for m in app.config.mailboxes]
+        for name, values in metric_rows(app.db, names).items():
+            for gauge, value in zip(gauges, values, strict=True):
+                if value is not None:
+                    gauge.labels(name).set(value)
 
 
 class RequestMetrics:

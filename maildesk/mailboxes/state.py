@@ -12,7 +12,7 @@ import os
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
@@ -209,6 +209,24 @@ def status_rows(db: Database, names: Iterable[str]) -> dict[str, dict[str, Any]]
                 else None,
             }
     return out
+
+
+def metric_rows(db: Database, names: list[str],
+                ) -> dict[str, tuple[float | None, float | None, float, float]]:
+    """Per mailbox: last success and last error as Unix times, login refused (0/1), fetched."""
+    if not names:
+        return {}
+    with db.reading() as session:
+        rows = session.execute(
+            select(MailboxState.name, MailboxState.last_success_at, MailboxState.last_error_at,
+                   MailboxState.auth_failed, MailboxState.fetched)
+            .where(MailboxState.name.in_(names))).all()
+    return {name: (_unix(ok), _unix(err), float(bool(auth)), float(fetched or 0))
+            for name, ok, err, auth, fetched in rows}
+
+
+def _unix(value: datetime | None) -> float | None:
+    return None if value is None else value.replace(tzinfo=UTC).timestamp()
 
 
 def _iso(value: datetime | None) -> str | None:

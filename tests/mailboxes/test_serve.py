@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import signal
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.conftest import Desk, simple_mail
 from tests.mailboxes.conftest import Account, mailbox_yaml
-from tests.postfix.postfix_helpers import wait_for
+from tests.postfix.postfix_helpers import free_port, wait_for
 from tests.smtp.smtp_helpers import Daemon
 
 pytestmark = pytest.mark.dovecot
@@ -44,6 +45,9 @@ def test_idle_wrong_password_sighup_and_sigterm(
     desk = mailbox_desk(
         (idle, {"name": "idle", "extra": "idle: true\npoll_every: 1h\n"}),
         (broken, {"name": "broken", "secret": "wrong password"}))
+    http = free_port()
+    desk.config_path.write_text(desk.config_path.read_text().replace(
+        "smtp: 127.0.0.1:0", f"smtp: 127.0.0.1:0\n  http: 127.0.0.1:{http}"))
     daemon = Daemon(desk.config_path)
     daemons.append(daemon)
     daemon.start()
@@ -60,6 +64,16 @@ def test_idle_wrong_password_sighup_and_sigterm(
     status = _status(desk)
     assert status["idle"]["fetched"] == 2 and status["idle"]["lease_owner"]
     assert status["broken"]["fetched"] == 0
+
+    def metrics() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=10) as r:
+            return str(r.read().decode())
+
+    wait_for(lambda: 'maildesk_mailbox_auth_failed{mailbox="broken"} 1.0' in metrics(), 30,
+             "the refused login in /metrics", daemon.log)
+    text = metrics()
+    assert 'maildesk_mailbox_auth_failed{mailbox="idle"} 0.0' in text
+    assert 'maildesk_mailbox_last_success_timestamp_seconds{mailbox="idle"}' in text
 
     # SIGHUP: one mailbox added, the broken one removed; the idle one keeps running.
     secret = desk.root / "added.secret"
