@@ -264,7 +264,7 @@ class Mailbox:
 
 # A mailbox's keys (their readers are in maildesk.config.mailboxes).
 MAILBOX_KEYS = {
-    "name": "the mailbox's name in logs and `maildesk mailboxes`",
+    "name": "the mailbox's name in logs, `maildesk fetch NAME` and `fetch --status`",
     "url": "imaps://user%40example.com@host:993/INBOX (imap, imap+plain, pop3s, pop3 ...)",
     "password_file": "a file holding the password (or oauth2_token_file)",
     "oauth2_token_file": "a file holding an OAuth2 access token (XOAUTH2)",
