@@ -117,33 +117,18 @@ class App:
         return Outcome(result, 250, text)
 
     def drain_inbound(self, limit: int | None = None) -> int:
-        """Process spooled mails in arrival order; stop at the first database failure."""
-        from maildesk.pipeline import process
+        """Process spooled mails in arrival order; stop at the first temporary failure
+        while the database is away (`maildesk.intake.redeliver` decides each mail)."""
+        from maildesk.intake.redeliver import redeliver
 
         done = 0
         with self._drain_lock:
             for spool_id in self.inbound.ids():
                 if limit is not None and done >= limit:
                     break
-                mail = self.inbound.get(spool_id)
-                try:
-                    outcome = process(self, mail.raw, mail.envelope)
-                except Exception as exc:
-                    if is_transient(exc) and not self._healthy():
-                        break  # still away: keep the order, try again later
-                    # The database answers, so this mail itself fails (a bug, or e.g. a
-                    # packet over MariaDB's limit): aside, so it cannot block the rest.
-                    log.error("spooled mail %s failed: %s", spool_id, exc)
-                    self.failed.put(mail.raw, mail.envelope, f"{type(exc).__name__}: {exc}")
-                    outcome = None
-                if outcome is not None and 400 <= outcome.code < 500:
-                    break
-                if outcome is not None and outcome.code >= 500:
-                    # Acknowledged with 250 before a rule refused it: kept, never dropped.
-                    log.warning("spooled mail %s refused after acceptance: %s", spool_id,
-                                outcome.reply)
-                    self.failed.put(mail.raw, mail.envelope, f"refused: {outcome.reply}")
-                self.inbound.remove(spool_id)
+                result = redeliver(self, self.inbound, spool_id, database_up=self._healthy)
+                if result.status == "waiting":
+                    break  # still away: keep the order, try again later
                 done += 1
         return done
 
@@ -176,7 +161,9 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def open_app(config: Config) -> App:
-    config.storage.path.mkdir(parents=True, exist_ok=True)
+    from maildesk.store.articles import make_dirs_durably
+
+    make_dirs_durably(config.storage.path)
     return App(config)
 
 

@@ -284,7 +284,7 @@ def _spool(args: argparse.Namespace) -> int:
         if not found:
             print("spools empty")
         return EX_OK
-    from maildesk.pipeline import process
+    from maildesk.intake.redeliver import redeliver
 
     retried = 0
     failures = 0
@@ -293,23 +293,15 @@ def _spool(args: argparse.Namespace) -> int:
         for spool_id in spool.ids():
             if args.id and spool_id != args.id:
                 continue
-            mail = spool.get(spool_id)
-            try:
-                outcome = process(app, mail.raw, mail.envelope)
-            except Exception as exc:  # still broken: keep it where it is
-                print(f"{spool_id}: still failing: {type(exc).__name__}: {exc}", file=sys.stderr)
+            result = redeliver(app, spool, spool_id)
+            if result.status in ("waiting", "failed"):
+                print(f"{spool_id}: {result.reply}"
+                      + (" (kept in spool/failed)" if result.status == "failed" else ""),
+                      file=sys.stderr)
                 failures += 1
                 continue
-            if outcome.result == "quarantined" and name == "unmatched":
-                app.unmatched.remove(spool_id)  # process() kept a fresh copy
-            elif outcome.code >= 400 and outcome.code < 500:
-                print(f"{spool_id}: {outcome.reply}", file=sys.stderr)
-                failures += 1
-                continue
-            else:
-                spool.remove(spool_id)
             retried += 1
-            print(f"{spool_id}: {outcome.reply}")
+            print(f"{spool_id}: {result.reply}")
     if args.id and not retried and not failures:
         print(f"maildesk: no spooled mail {args.id}", file=sys.stderr)
         return 66

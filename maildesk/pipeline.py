@@ -31,6 +31,7 @@ from maildesk.tickets import add_article, create_ticket, record, set_state
 __all__ = ["Context", "MAX_HOPS", "process"]
 
 MAX_HOPS = 50  # Received headers; Postfix's hop_count_limit default
+UNMATCHED_BOUNCE = "2.0.0 Ok: bounce kept"  # _bounce's word to `process`: spool it after
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
     try:
         # Another daemon changing the same ticket at once (stale version, deadlock): the
         # whole mail runs again on what the winner committed, so both mails land.
-        return app.db.run(attempt)
+        outcome = app.db.run(attempt)
     except IntegrityError:
         # Two deliveries of the same mail raced; the other one's commit won.
         with app.db.transaction() as session:
@@ -90,6 +91,10 @@ def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
         if duplicate is None:
             raise
         return stored(duplicate, "duplicate")
+    if outcome.text == UNMATCHED_BOUNCE:
+        spool_id = app.unmatched.put(raw, envelope, "bounce matching no ticket", once=True)
+        return Outcome("quarantined", 250, f"2.0.0 Ok: bounce kept as {spool_id}")
+    return outcome
 
 
 def _already_stored(session: Session, digest: str, key: str,
@@ -253,8 +258,9 @@ def _bounce(ctx: Context) -> Outcome:
     bounce = ctx.classification.bounce
     ticket = match_bounce(ctx.session, ctx.app.config, bounce) if bounce else None
     if ticket is None:
-        spool_id = ctx.app.unmatched.put(ctx.raw, ctx.envelope, "bounce matching no ticket")
-        return Outcome("quarantined", 250, f"2.0.0 Ok: bounce kept as {spool_id}")
+        # Written by `process` once the transaction is over (it may run again on a lost
+        # race): the caller keeps the bytes, once, under a name made of their sha256.
+        return Outcome("quarantined", 250, UNMATCHED_BOUNCE)
     _article(ctx, ticket, kind="bounce", visibility="internal", sender_type="system")
     record(ctx.session, ticket, "bounce", status=bounce.status if bounce else None,
            recipients=bounce.recipients if bounce else [])

@@ -8,6 +8,7 @@ final name is complete.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -15,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from maildesk.intake.message import Envelope
-from maildesk.store.articles import fsync_dir, write_durably
+from maildesk.store.articles import fsync_dir, make_dirs_durably, write_durably
 
 __all__ = ["Spool", "SpooledMail"]
 
@@ -33,19 +34,29 @@ class Spool:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def put(self, raw: bytes, envelope: Envelope, reason: str = "") -> str:
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def put(self, raw: bytes, envelope: Envelope, reason: str = "", *,
+            once: bool = False) -> str:
+        """Keep one mail; with `once`, the same bytes are kept only once (the id is their
+        sha256, and a second put returns the first one's id)."""
+        make_dirs_durably(self.folder)
         now = time.time()
-        spool_id = f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+        if once:
+            spool_id = hashlib.sha256(raw).hexdigest()
+            if (self.folder / f"{spool_id}.mail").exists():
+                return spool_id
+        else:
+            spool_id = f"{time.time_ns():020d}-{secrets.token_hex(4)}"
         meta = {"envelope": asdict(envelope), "reason": reason, "spooled_at": now}
         write_durably(self.folder / f"{spool_id}.mail", json.dumps(meta).encode() + b"\n", raw)
         return spool_id
 
     def ids(self) -> list[str]:
-        """Spooled mails, oldest first (ids sort by arrival time)."""
+        """Spooled mails, oldest first (by the time in the file, which a content-named
+        file of `put(once=True)` carries too)."""
         if not self.folder.is_dir():
             return []
-        return sorted(p.name[:-5] for p in self.folder.glob("*.mail"))
+        paths = list(self.folder.glob("*.mail"))
+        return [p.name[:-5] for p in sorted(paths, key=lambda p: (_spooled_at(p), p.name))]
 
     def get(self, spool_id: str) -> SpooledMail:
         data = (self.folder / f"{spool_id}.mail").read_bytes()
@@ -66,3 +77,15 @@ class Spool:
 
     def __len__(self) -> int:
         return len(self.ids())
+
+
+def _spooled_at(path: Path) -> float:
+    """The arrival time: from a time-named id without reading, else the file's first line."""
+    name = path.name[:-5]
+    if len(name) > 20 and name[20] == "-" and name[:20].isdigit():
+        return int(name[:20]) / 1e9
+    try:
+        with path.open("rb") as f:
+            return float(json.loads(f.readline()).get("spooled_at", 0.0))
+    except (OSError, ValueError):
+        return 0.0

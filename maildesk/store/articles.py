@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.store.models import Blob
 
-__all__ = ["ArticleStore", "fsync_dir", "sha256", "write_durably"]
+__all__ = ["ArticleStore", "fsync_dir", "make_dirs_durably", "sha256", "write_durably"]
 
 
 def sha256(data: bytes) -> str:
@@ -46,6 +46,25 @@ def write_durably(path: Path, *chunks: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def make_dirs_durably(path: Path) -> None:
+    """`mkdir -p` whose new entries survive a crash: each folder made is fsynced into its
+    parent (XFS and btrfs may otherwise lose a fresh folder with the files in it)."""
+    if path.is_dir():
+        return
+    missing = []
+    probe = path
+    while not probe.is_dir():
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+        fsync_dir(folder.parent)
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -69,7 +88,7 @@ class ArticleStore:
         path = self._path(key)
         if path.exists() and path.stat().st_size == len(data):
             return key
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs_durably(path.parent)
         write_durably(path, data)
         return key
 
