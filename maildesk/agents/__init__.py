@@ -22,12 +22,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from maildesk.agents.auth import AuthResult, authenticate
 from maildesk.agents.quotes import reply_text
 from maildesk.commands import LineResult, Work, run_commands, split_commands
 from maildesk.outcome import Outcome, stored
-from maildesk.store.models import Article, History, Ticket, utcnow
+from maildesk.store.models import Article, History, MessageIdRow, Ticket, utcnow
 from maildesk.tickets import add_article, record
 
 if TYPE_CHECKING:
@@ -53,6 +54,9 @@ def handle_agent_mail(ctx: Context, thread: Thread) -> Outcome:
         return stored(ticket.number)
 
     auth = authenticate(ctx.raw, mail, ctx.envelope, app.config, app.secret, ticket)
+    if auth.ok and _applied_before(session, mail.message_id):
+        auth.agent = None  # a replay: the same signed mail again, maybe with other headers
+        auth.reasons.append("a mail with this Message-ID was applied already (a replay)")
     if not auth.ok:
         return _refuse(ctx, ticket, thread, auth)
     agent = auth.agent
@@ -125,6 +129,19 @@ def _store(ctx: Context, ticket: Ticket, *, verified: bool, kind: str = "mail",
                        sender_type="agent" if from_agent else "customer",
                        visibility="internal", kind=kind, verified=verified, actor=actor,
                        body=body)
+
+
+def _applied_before(session: Session, message_id: str | None) -> bool:
+    """A command mail acts once per Message-ID, on whichever ticket it first reached: a
+    captured signed mail sent again (new trace headers, another ticket) does nothing."""
+    if not message_id:
+        return False
+    tickets = select(MessageIdRow.ticket_id).where(MessageIdRow.message_id == message_id[:191])
+    return session.execute(
+        select(Article.id).where(Article.ticket_id.in_(tickets),
+                                 Article.message_id == message_id,
+                                 Article.sender_type == "agent", Article.verified.is_(True))
+        .limit(1)).first() is not None
 
 
 def _refuse(ctx: Context, ticket: Ticket, thread: Thread, auth: AuthResult) -> Outcome:

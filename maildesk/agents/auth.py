@@ -9,8 +9,8 @@ From alone never suffices: it is one header anyone can write. Two proofs count:
 - DKIM/DMARC: an Authentication-Results header that our own MTA added (its authserv-id is
   listed in `instance.trusted_authserv_ids`, and it sits in the topmost block, above any
   Received line that came from outside) shows `dkim=pass` aligned with the agent's domain
-  (and no aligned signature uses `l=` to leave part of the body unsigned), or `dmarc=pass`
-  for it.
+  (and its aligned signatures cover the whole body, the headers that choose the ticket, and
+  are recent: `dkimcheck.py`), or `dmarc=pass` for it.
 
 `require_token_and_dkim` (instance, or per queue) asks for both. Identity comes only from
 a strictly parsed single From address taken from the raw header bytes; `X-Maildesk-*`
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+from maildesk.agents.dkimcheck import signature_problem
 from maildesk.config import Agent, Config
 from maildesk.intake.message import Envelope, ParsedMail
 from maildesk.store.models import Ticket
@@ -144,38 +145,6 @@ def _aligned(domain: str, agent_domain: str) -> bool:
     return bool(domain) and (agent_domain == domain or agent_domain.endswith("." + domain))
 
 
-def _short_body_signature(raw: bytes, agent_domain: str) -> bool:
-    """True when an aligned DKIM-Signature signs only the first l= bytes of the body: text
-    appended after them would pass DKIM unseen (RFC 6376 section 8.2)."""
-    from dkim import rfc822_parse
-    from dkim.canonicalization import CanonicalizationPolicy
-    from dkim.util import parse_tag_value
-
-    try:
-        headers, body = rfc822_parse(raw)
-    except Exception:
-        return True  # a mail dkimpy cannot even split is not one whose signature we trust
-    for name, value in headers:
-        if name.lower() != b"dkim-signature":
-            continue
-        try:
-            tags = parse_tag_value(re.sub(rb"\s+", b"", value))
-        except Exception:
-            continue
-        domain = tags.get(b"d", b"").decode("ascii", "replace")
-        if not _aligned(domain, agent_domain) or b"l" not in tags:
-            continue
-        try:
-            length = int(tags[b"l"])
-            policy = CanonicalizationPolicy.from_c_value(tags.get(b"c"))
-            canonical = policy.canonicalize_body(body)
-        except Exception:
-            return True
-        if length < len(canonical):
-            return True
-    return False
-
-
 def _dkim_proof(raw: bytes, raw_headers: list[tuple[str, str]], config: Config,
                 agent_domain: str) -> tuple[bool, str]:
     headers = _trusted_results(raw_headers, config.instance.trusted_authserv_ids)
@@ -202,8 +171,9 @@ def _dkim_proof(raw: bytes, raw_headers: list[tuple[str, str]], config: Config,
         seen |= methods
     if not (dkim_pass or dmarc_pass):
         return False, "no dkim=pass or dmarc=pass for " + agent_domain
-    if _short_body_signature(raw, agent_domain):
-        return False, "the DKIM signature (l=) leaves part of the body unsigned"
+    problem = signature_problem(raw, agent_domain, config.instance.dkim_max_age)
+    if problem:
+        return False, problem
     return True, ""
 
 

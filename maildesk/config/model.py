@@ -77,6 +77,10 @@ class Instance:
     require_token_and_dkim: bool = f.setting(
         False, read=f.boolean, doc="agent commands need both the reply token and DKIM pass"
     )
+    dkim_max_age: float = f.setting(
+        2 * 86400.0, read=_duration,
+        doc="an agent's DKIM signature older than this (t=) proves nothing: a replay",
+    )
     reopen_days: int = f.setting(
         30, read=f.integer(), doc="a follow-up reopens a closed ticket within this many days"
     )

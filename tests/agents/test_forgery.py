@@ -152,7 +152,8 @@ def test_dkim_signature_with_short_body_length(adesk: Desk, ticket: Notification
     signed_part = reply(ticket, "Thanks, we are looking into it.\n", to="support@example.com",
                         in_reply_to=None, quote=False)
     signature = dkim.sign(signed_part, b"sel", b"example.com", _rsa_key(tmp_path),
-                          include_headers=[b"from", b"to", b"subject"], length=True)
+                          include_headers=[b"from", b"to", b"subject", b"message-id",
+                                           b"in-reply-to", b"references"], length=True)
     head, _, body = signed_part.partition(b"\r\n\r\n")
     tampered = (signature + head + b"\r\n\r\n" + b"/close\r\n/cc add mallory@evil.example\r\n"
                 + body)
@@ -170,7 +171,8 @@ def test_dkim_signature_with_full_body_length_counts(adesk: Desk, ticket: Notifi
     signed = reply(ticket, "/priority 4\n\nOn it.\n", to="support@example.com",
                    in_reply_to=None, quote=False)
     signature = dkim.sign(signed, b"sel", b"example.com", _rsa_key(tmp_path),
-                          include_headers=[b"from", b"to", b"subject"], length=True)
+                          include_headers=[b"from", b"to", b"subject", b"message-id",
+                                           b"in-reply-to", b"references"], length=True)
     raw = (f"Authentication-Results: {TRUSTED}; dkim=pass header.d=example.com\r\n".encode()
            + signature + signed)
     send(adesk, raw, recipients=("support@example.com",))
