@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tickets", help="list tickets")
     t.add_argument("--queue")
     t.add_argument("--state")
+    t.add_argument("--search", metavar="TEXT", help="full text: tickets whose articles hold "
+                   "every word")
     t.add_argument("--json", action="store_true")
     s = sub.add_parser("show", help="show one ticket with its articles and history")
     s.add_argument("number")
@@ -68,6 +70,16 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--once", action="store_true", help="one pass, then exit (cron)")
     f.add_argument("--status", action="store_true", help="last success and error of each")
     f.add_argument("--json", action="store_true", help="with --status: as JSON")
+    tk = sub.add_parser("token", help="HTTP API tokens: create (shown once), list, revoke")
+    tk_sub = tk.add_subparsers(dest="token_command", required=True, parser_class=_Parser)
+    tc = tk_sub.add_parser("create")
+    tc.add_argument("name")
+    tc.add_argument("--queue", action="append", default=[], help="limit to this queue "
+                    "(repeat for more; none: every queue)")
+    tc.add_argument("--scope", choices=["read", "write"], default="read")
+    tl = tk_sub.add_parser("list")
+    tl.add_argument("--json", action="store_true")
+    tk_sub.add_parser("revoke").add_argument("name")
     return p
 
 
@@ -217,6 +229,12 @@ def _tickets(args: argparse.Namespace) -> int:
             query = query.where(Ticket.queue == args.queue)
         if args.state:
             query = query.where(Ticket.state == args.state)
+        if args.search:
+            from maildesk.store.search import matching
+
+            condition = matching(session, args.search)
+            if condition is not None:
+                query = query.where(condition)
         rows = [ticket_summary(t) for t in session.execute(query).scalars()]
     print(json.dumps(rows, ensure_ascii=False, indent=1) if args.json else tickets_table(rows))
     return EX_OK
@@ -315,6 +333,12 @@ def _fetch(args: argparse.Namespace) -> int:
                          as_json=args.json)
 
 
+def _token(args: argparse.Namespace) -> int:
+    from maildesk.http.token_command import token_command
+
+    return token_command(_app(args), args)
+
+
 _COMMANDS = {
     "init": _init,
     "check-config": _check_config,
@@ -326,4 +350,5 @@ _COMMANDS = {
     "route-test": _route_test,
     "spool": _spool,
     "fetch": _fetch,
+    "token": _token,
 }

@@ -6,7 +6,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 from fastapi import Depends
@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 if TYPE_CHECKING:
     from maildesk.app import App
+    from maildesk.http.limits import RateLimiter
     from maildesk.http.metrics import Metrics
 
 __all__ = ["Ctx", "HttpContext", "context"]
@@ -27,6 +28,8 @@ class HttpContext:
     app: App
     pool: Executor  # database work and file reads: never on the event loop
     metrics: Metrics
+    limiter: RateLimiter  # per API token
+    touched: dict[int, float] = field(default_factory=dict)  # token id: last_used written
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()

@@ -37,6 +37,7 @@ class ErrorBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str
     message: str
+    results: list[dict[str, Any]] | None = None  # /commands: every line's result
 
 
 class ErrorEnvelope(BaseModel):
@@ -122,7 +123,10 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("HTTP %s %s failed", request.method, request.url.path, exc_info=exc)
     from maildesk.app import is_transient
+    from maildesk.store.db import is_conflict
 
+    if is_conflict(exc):  # still losing after the retries: the client decides
+        return envelope(409, "another change to the same ticket won; read it and retry")
     if is_transient(exc):
         return envelope(503, "the database or the disk is not available; try again later",
                         headers={"Retry-After": "5"})

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from maildesk.http.errors import envelope
@@ -48,7 +49,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _TooLarge()
+                    raise _TooLarge(limit)
             return message
 
         try:
@@ -58,8 +59,16 @@ class BodyLimit:
                 await _too_large(scope, receive, send, limit)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """An HTTPException, so FastAPI's body reader passes it on (anything else it turns
+    into a 400) and the envelope handler answers it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, _message(limit), headers={"Connection": "close"})
+
+
+def _message(limit: int) -> str:
+    return f"the request body is larger than {limit} bytes (listen.max_message_size)"
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -73,8 +82,7 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-    response = envelope(413, f"the request body is larger than {limit} bytes "
-                             "(listen.max_message_size)", headers={"Connection": "close"})
+    response = envelope(413, _message(limit), headers={"Connection": "close"})
     await response(scope, receive, send)
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
+    "ApiToken",
     "Article",
     "AttachmentRow",
     "AutoResponseCount",
@@ -288,3 +289,24 @@ class MailboxUidl(Base):
     mailbox: Mapped[str] = mapped_column(String(ADDR), primary_key=True)
     uidl: Mapped[str] = mapped_column(String(ADDR), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """An HTTP API token (SPEC 14): only its sha256 is kept; shown once at creation."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_api_tokens_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))  # shown by `token list`, to tell apart
+    scope: Mapped[str] = mapped_column(String(8))  # read | write
+    queues_json: Mapped[str] = mapped_column(Text, default="[]")  # [] = every queue
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    @property
+    def queues(self) -> list[str]:
+        return list(json.loads(self.queues_json or "[]"))

@@ -5,6 +5,13 @@ from __future__ import annotations
 from alembic import context
 
 from maildesk.store.models import Base
+from maildesk.store.search import SEARCH_OBJECTS
+
+
+def include_name(name: str | None, kind: str, parent: object) -> bool:
+    """Full-text tables and indexes differ per backend and are not in the models."""
+    return not SEARCH_OBJECTS.match(name or "")
+
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -14,10 +21,12 @@ if connection is None:
 
     engine = create_engine(config.get_main_option("sqlalchemy.url"))
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=Base.metadata)
+        context.configure(connection=connection, target_metadata=Base.metadata,
+                      include_name=include_name)
         with context.begin_transaction():
             context.run_migrations()
 else:
-    context.configure(connection=connection, target_metadata=Base.metadata)
+    context.configure(connection=connection, target_metadata=Base.metadata,
+                      include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,125 @@
+"""`/api/v1/tickets...` (SPEC 14): thin handlers; the work is in `reads` and `writes`, run
+on the HTTP thread pool."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, Path, Query
+from starlette.responses import JSONResponse, Response
+
+from maildesk.http.api import reads, writes
+from maildesk.http.api.models import (
+    SHA256,
+    ArticleIn,
+    CommandResult,
+    CommandsIn,
+    CommandsOut,
+    TicketIn,
+    TicketPage,
+)
+from maildesk.http.auth import ReadCaller, WriteCaller
+from maildesk.http.context import Ctx
+from maildesk.http.errors import ApiError, error_responses
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["tickets"], responses=error_responses(401, 403, 404, 422, 429))
+
+Number = Annotated[str, Path(pattern=r"^[A-Za-z0-9\-]{1,32}$", description="ticket number")]
+IfMatch = Annotated[str | None, Header(description="the ETag you read: 412 if the ticket "
+                                                   "changed since", max_length=200)]
+_WRITE = error_responses(409, 412, 413)
+
+
+def _ticket_response(data: dict[str, Any], tag: str, status: int = 200) -> Response:
+    return JSONResponse(data, status_code=status, headers={"ETag": tag})
+
+
+@router.get("/tickets", response_model=TicketPage)
+async def list_tickets(
+    ctx: Ctx, caller: ReadCaller,
+    queue: Annotated[str | None, Query(max_length=100)] = None,
+    state: Annotated[str | None, Query(max_length=32)] = None,
+    customer: Annotated[str | None, Query(max_length=191)] = None,
+    q: Annotated[str | None, Query(max_length=500, description="full text: every word")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+) -> TicketPage:
+    """Tickets in the token's queues, oldest first; `next_cursor` pages on."""
+    rows, next_cursor = await ctx.run(reads.list_tickets, ctx.app, caller, queue=queue,
+                                      state=state, customer=customer, q=q, limit=limit,
+                                      cursor=cursor)
+    return TicketPage(tickets=rows, next_cursor=next_cursor)
+
+
+@router.get("/tickets/{number}", response_model=dict[str, Any])
+async def get_ticket(ctx: Ctx, caller: ReadCaller, number: Number) -> Response:
+    """The ticket as `maildesk show --json` prints it, with its ETag."""
+    data, tag = await ctx.run(reads.get_ticket, ctx.app, caller, number)
+    return _ticket_response(data, tag)
+
+
+@router.post("/tickets", status_code=201, response_model=dict[str, Any],
+             responses=error_responses(413))
+async def create_ticket(ctx: Ctx, caller: WriteCaller, body: TicketIn) -> Response:
+    """A new ticket, as if the customer had mailed the queue: routing rules, the
+    auto-response and the agents' notifications as for mail."""
+    number = await ctx.run(writes.create_ticket_http, ctx.app, caller, body)
+    data, tag = await ctx.run(reads.get_ticket, ctx.app, caller, number)
+    response = _ticket_response(data, tag, 201)
+    response.headers["Location"] = f"/api/v1/tickets/{quote(number)}"
+    return response
+
+
+@router.post("/tickets/{number}/articles", status_code=201, response_model=dict[str, Any],
+             responses=_WRITE)
+async def add_article(ctx: Ctx, caller: WriteCaller, number: Number, body: ArticleIn,
+                      if_match: IfMatch = None) -> Response:
+    """`public`: an answer mailed to the customer (From the queue); `internal`: a note."""
+    article_id = await ctx.run(writes.add_article_http, ctx.app, caller, number, body,
+                               if_match)
+    data, tag = await ctx.run(reads.get_ticket, ctx.app, caller, number)
+    article = next(a for a in data["articles"] if a["id"] == article_id)  # type: ignore[union-attr]
+    return JSONResponse(article, status_code=201, headers={"ETag": tag})
+
+
+@router.post("/tickets/{number}/commands", response_model=CommandsOut, responses=_WRITE)
+async def run_commands(ctx: Ctx, caller: WriteCaller, number: Number, body: CommandsIn,
+                       if_match: IfMatch = None) -> Response:
+    """The mail command engine (`/close`, `/move Q`, ...) with this token as the actor:
+    all lines apply or none (422 with every line's result)."""
+    for line in body.commands:
+        if not line.strip().startswith("/") or "\n" in line or "\r" in line:
+            raise ApiError(422, f"commands: not one command line: {line[:80]!r}")
+    applied, results = await ctx.run(writes.run_commands_http, ctx.app, caller, number,
+                                     body.commands, if_match)
+    data, tag = await ctx.run(reads.get_ticket, ctx.app, caller, number)
+    out = CommandsOut(applied=applied, ticket=data, results=[
+        CommandResult(line=r.line, ok=r.ok, message=r.text) for r in results])
+    if not applied:
+        failed = "; ".join(f"{r.line}: {r.text}" for r in results if not r.ok)
+        return JSONResponse({"error": {"code": "commands_failed",
+                                       "message": f"nothing applied: {failed}"[:2000],
+                                       "results": [r.model_dump() for r in out.results]}},
+                            status_code=422, headers={"ETag": tag})
+    return JSONResponse(out.model_dump(), headers={"ETag": tag})
+
+
+@router.get("/tickets/{number}/attachments/{sha256}",
+            responses={200: {"content": {"application/octet-stream": {}},
+                             "description": "the file's bytes as received"}})
+async def get_attachment(ctx: Ctx, caller: ReadCaller, number: Number,
+                         sha256: Annotated[str, Path(pattern=SHA256)]) -> Response:
+    """The bytes exactly as they arrived; always a download, never rendered."""
+    data, filename, content_type = await ctx.run(reads.attachment, ctx.app, caller, number,
+                                                 sha256)
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
+    disposition = (f"attachment; filename=\"{ascii_name}\"; "
+                   f"filename*=UTF-8''{quote(filename, safe='')}")
+    return Response(data, media_type=content_type or "application/octet-stream", headers={
+        "Content-Disposition": disposition, "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox", "ETag": f'"{sha256}"'})
+
+

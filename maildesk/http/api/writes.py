@@ -1,0 +1,177 @@
+"""Writes over HTTP, through the same ticket code as mail (SPEC 14). Blocking: called on
+the HTTP thread pool, one database transaction each.
+
+A ticket created here is a mail in all but transport: the JSON becomes an RFC 5322
+message (From the customer, To the queue) that is parsed, classified and routed by the
+pipeline's own functions, so it is stored like any other (raw bytes in the article store,
+attachments by sha256) and gets the auto-response and the agents' notifications. The
+caller's `queue` and `priority` win over the routing rules; a rule's `reject` and
+`ignore` are for mail and do not apply to an authenticated application.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from dataclasses import replace
+from email import policy
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from maildesk.classify import classify
+from maildesk.commands import LineResult, Work, run_commands
+from maildesk.config import Agent
+from maildesk.followup import tag_pattern
+from maildesk.http.api.models import ArticleIn, AttachmentIn, TicketIn
+from maildesk.http.api.reads import check_etag, locked_ticket
+from maildesk.http.errors import ApiError
+from maildesk.http.tokens import Caller
+from maildesk.intake.message import Envelope, ParsedMail
+from maildesk.intake.parse import parse_message
+from maildesk.pipeline import Context, _new_ticket
+from maildesk.routing import route
+from maildesk.store.articles import sha256
+from maildesk.store.models import Customer
+from maildesk.tickets import add_article, record
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+__all__ = ["add_article_http", "create_ticket_http", "run_commands_http"]
+
+
+def create_ticket_http(app: App, caller: Caller, data: TicketIn) -> str:
+    config = app.config
+    queue = config.queue(data.queue) if data.queue else None
+    if data.queue and queue is None:
+        known = ", ".join(q.name for q in config.queues)
+        raise ApiError(422, f"queue: unknown queue {data.queue!r} (queues: {known})")
+    if queue is None and len(caller.queues) == 1:
+        queue = config.queue(caller.queues[0])
+    if queue is not None and not caller.sees(queue.name):
+        raise ApiError(403, f"token {caller.name!r} may not use queue {queue.name}")
+    files: list[tuple[AttachmentIn, bytes]] = []
+    for i, att in enumerate(data.attachments):
+        try:
+            files.append((att, base64.b64decode(att.content_base64, validate=True)))
+        except (binascii.Error, ValueError):
+            raise ApiError(422, f"attachments.{i}.content_base64: not base64") from None
+    to = queue.address if queue is not None else config.queues[0].address
+    subject = tag_pattern(config.instance.ticket_hook).sub(" ", data.subject)
+    raw = _as_mail(config.instance.domain, data, subject, to, files)
+    mail = parse_message(raw, config.limits)
+    envelope = Envelope(sender=data.customer.lower(), recipients=(to,),
+                        peer=f"http:{caller.name}")
+    classification = classify(mail, envelope, config, raw)
+    if classification.kind != "mail":  # e.g. a customer address of a robot or our own
+        classification = replace(classification, kind="mail")
+
+    def attempt(session: Session) -> str:
+        ctx = Context(app, session, raw, sha256(raw), mail, envelope, classification)
+        known = session.execute(select(Customer.id).where(
+            Customer.address == data.customer.lower())).first() is not None
+        decision = route(config, mail, envelope, known_customer=known, followup=False)
+        decision = replace(decision, reject=None, ignore=False,
+                           queue=queue.name if queue is not None else decision.queue,
+                           priority=data.priority or decision.priority)
+        if not caller.sees(decision.queue):
+            raise ApiError(403, f"the rules route this ticket to queue {decision.queue}, "
+                                f"outside token {caller.name!r}'s queues; give `queue`")
+        ticket = _new_ticket(ctx, decision)
+        record(session, ticket, "created over HTTP", caller.actor)
+        from maildesk.outbound.respond import respond
+
+        respond(session, app, ctx.events)
+        return ticket.number
+
+    return app.db.run(attempt)
+
+
+def _as_mail(domain: str, data: TicketIn, subject: str, to: str,
+             files: list[tuple[AttachmentIn, bytes]]) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = data.customer
+    msg["To"] = to
+    # (A ticket tag in the subject would thread into that ticket: the caller removed it.)
+    msg["Subject"] = " ".join(subject.split()) or "(no subject)"
+    msg["Date"] = formatdate(usegmt=True)
+    msg["Message-ID"] = f"<api-{secrets.token_hex(12)}@{domain}>"
+    msg.set_content(data.body or "\n", cte="quoted-printable")
+    for att, content in files:
+        maintype, _, subtype = att.content_type.lower().partition("/")
+        msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=att.filename)
+    return msg.as_bytes(policy=policy.SMTP)  # RFC 2231 names, CRLF lines
+
+
+def add_article_http(app: App, caller: Caller, number: str, data: ArticleIn,
+                     if_match: str | None) -> int:
+    def attempt(session: Session) -> int:
+        ticket = locked_ticket(session, caller, number)
+        check_etag(session, ticket, if_match)
+        public = data.visibility == "public"
+        mail = ParsedMail(subject=ticket.title, from_addr=None, from_name=caller.actor,
+                          body=data.body)
+        article = add_article(session, app.store, ticket, mail=mail, raw=None, envelope=None,
+                              sender_type="agent", visibility=data.visibility,
+                              kind="answer" if public else "note", actor=caller.actor)
+        if public:
+            from maildesk.outbound.respond import queue_answer
+
+            queue_answer(session, app, ticket, data.body, caller.actor)
+        else:
+            record(session, ticket, "note", caller.actor, article=article.id, via="http")
+        return article.id
+
+    return app.db.run(attempt)
+
+
+class TokenWork(Work):
+    """The mail command engine with an API token as the actor: every permission in the
+    token's queues (write scope), none outside them."""
+
+    caller: Caller
+
+    def permissions(self, queue: str | None = None) -> frozenset[str]:
+        from maildesk.config import PERMISSIONS
+
+        queue = queue or self.ticket.queue
+        ok = self.caller.may_write() and self.caller.sees(queue)
+        return frozenset(PERMISSIONS) if ok else frozenset()
+
+    def record(self, event: str, **details: object):  # type: ignore[no-untyped-def]
+        return record(self.session, self.ticket, event, self.caller.actor, via="http",
+                      **details)
+
+
+def run_commands_http(app: App, caller: Caller, number: str, lines: list[str],
+                      if_match: str | None) -> tuple[bool, list[LineResult]]:
+    """All or none: every line runs (so every error is reported), and the transaction
+    commits only when none failed."""
+
+    class _Failed(Exception):
+        def __init__(self, results: list[LineResult]) -> None:
+            self.results = results
+
+    def attempt(session: Session) -> list[LineResult]:
+        ticket = locked_ticket(session, caller, number)
+        check_etag(session, ticket, if_match)
+        work = TokenWork(app, session, ticket, Agent(address=caller.actor, name=caller.name))
+        work.caller = caller
+        results = run_commands(work, [line.strip() for line in lines])
+        if not all(r.ok for r in results):
+            raise _Failed(results)
+        from maildesk.outbound.respond import respond
+
+        respond(session, app, work.events)
+        return results
+
+    try:
+        return True, app.db.run(attempt)
+    except _Failed as failed:
+        return False, failed.results
+
