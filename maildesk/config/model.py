@@ -146,6 +146,24 @@ class Outbound:
     )
 
 
+def _rate(value: object) -> float:
+    number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else float("nan")
+    if not number > 0:
+        raise ValueError(f"not a positive number of requests per second: {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class Api:
+    """The HTTP API of `listen.http` (SPEC 14)."""
+
+    rate_limit: float = f.setting(
+        50.0, read=f.parsed(_rate), doc="requests per second per token, on average (429 past it)"
+    )
+    burst: int = f.setting(100, read=f.integer(1), doc="requests one token may make at once")
+
+
 @dataclass(frozen=True)
 class Limits:
     """Caps on the work one mail may cause (Python's email package has DoS inputs)."""
@@ -296,6 +314,7 @@ class Config:
     listen: Listen = f.section(Listen, doc="the SMTP/LMTP listeners")
     outbound: Outbound = f.section(Outbound, doc="how mail leaves")
     limits: Limits = f.section(Limits, doc="bounded work per mail")
+    api: Api = f.section(Api, doc="the HTTP API's limits")
     queues: tuple[Queue, ...] = f.items(
         Queue, doc="at least one", title="queue '{}'", ident="name", unique=True
     )

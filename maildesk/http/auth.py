@@ -44,7 +44,8 @@ async def _caller(ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials 
         raise ApiError(401, "unknown or revoked token", headers=_CHALLENGE)
     wait = ctx.limiter.take(str(caller.id))
     if wait > 0:
-        raise ApiError(429, f"rate limit of {ctx.limiter.rate:g} requests/s for this token",
+        raise ApiError(429, f"rate limit of {ctx.app.config.api.rate_limit:g} requests/s for "
+                            "this token (api.rate_limit)",
                        headers={"Retry-After": str(max(1, math.ceil(wait)))})
     now = time.monotonic()
     if now - ctx.touched.get(caller.id, -math.inf) >= tokens.TOUCH_EVERY.total_seconds():

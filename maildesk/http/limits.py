@@ -87,22 +87,23 @@ async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> 
 
 
 class RateLimiter:
-    """A token bucket per key: `rate` requests per second on average, `burst` at once."""
+    """A token bucket per key: `rate` requests per second on average, `burst` at once;
+    both read from `settings` at each request, so a reloaded config applies at once."""
 
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = burst
+    def __init__(self, settings: Callable[[], tuple[float, int]]) -> None:
+        self.settings = settings
         self._buckets: dict[str, tuple[float, float]] = {}  # key: (tokens, at)
         self._lock = threading.Lock()
 
     def take(self, key: str) -> float:
         """0 when allowed; else the seconds until a request would be."""
+        rate, burst = self.settings()
         now = time.monotonic()
         with self._lock:
-            tokens, at = self._buckets.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - at) * self.rate)
+            tokens, at = self._buckets.get(key, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - at) * rate)
             if tokens >= 1:
                 self._buckets[key] = (tokens - 1, now)
                 return 0.0
             self._buckets[key] = (tokens, now)
-            return (1 - tokens) / self.rate if self.rate > 0 else math.inf
+            return (1 - tokens) / rate if rate > 0 else math.inf

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -29,9 +28,6 @@ log = logging.getLogger("maildesk.http")
 # Threads for database work of requests: a few readers at once on every backend (SQLite
 # writers still queue on the database's own writer lock).
 WORKERS = 8
-# Per API token: sustained requests per second, and how many may come at once.
-RATE_PER_SECOND = float(os.environ.get("MAILDESK_API_RATE", "50"))
-RATE_BURST = int(os.environ.get("MAILDESK_API_BURST", "100"))
 
 
 class HttpService:
@@ -39,8 +35,8 @@ class HttpService:
         self.sock = bind(host, port)
         self.metrics = Metrics()
         self.pool = ThreadPoolExecutor(WORKERS, "maildesk-http")
-        self.ctx = HttpContext(app, self.pool, self.metrics,
-                               RateLimiter(RATE_PER_SECOND, RATE_BURST))
+        self.ctx = HttpContext(app, self.pool, self.metrics, RateLimiter(
+            lambda: (app.config.api.rate_limit, app.config.api.burst)))
         app.observe = self.metrics.observe_ingest
         self.server = EmbeddedServer(create_app(self.ctx), self.sock)
         self._refresher: asyncio.Task[None] | None = None

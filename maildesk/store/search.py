@@ -1,7 +1,7 @@
 """Full-text search over tickets, one function for every backend (SPEC 14's `q`, and
 `maildesk tickets --search`).
 
-Each backend uses its own index, made by migration 0007_search:
+Each backend uses its own index, made by migration 0008_search:
 
 * SQLite: an FTS5 table over the articles' subject and body (external content, kept by
   triggers), queried with each word as a quoted phrase (so `AND`, `*`, `"` typed by a

@@ -1,7 +1,7 @@
 """api_tokens: HTTP API tokens, kept as sha256 hashes (SPEC 14)
 
-Revision ID: 0006_api_tokens
-Revises: 0005_mailboxes
+Revision ID: 0007_api_tokens
+Revises: 0006_harden
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_api_tokens"
-down_revision = "0005_mailboxes"
+revision = "0007_api_tokens"
+down_revision = "0006_harden"
 branch_labels = None
 depends_on = None
 

@@ -1,16 +1,16 @@
 """search: full-text indexes over articles (FTS5, tsvector GIN, FULLTEXT); see
 maildesk/store/search.py
 
-Revision ID: 0007_search
-Revises: 0006_api_tokens
+Revision ID: 0008_search
+Revises: 0007_api_tokens
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0007_search"
-down_revision = "0006_api_tokens"
+revision = "0008_search"
+down_revision = "0007_api_tokens"
 branch_labels = None
 depends_on = None
 
