@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -103,6 +104,7 @@ class _progress_bar:
     def __init__(self, name: str) -> None:
         self.name = name
         self.bar: Any = None
+        self.redirect: Any = None
 
     def __enter__(self) -> Callable[[int, int], None] | None:
         if not sys.stderr.isatty():
@@ -113,13 +115,23 @@ class _progress_bar:
         if self.bar is None:
             if total == 0:
                 return
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped]
+            from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
 
-            self.bar = tqdm(total=total, desc=self.name, unit="mail", file=sys.stderr)
+            # A terminal that reports no size (0 x 0: a serial console, some ptys) would
+            # get no bar at all from tqdm: the standard library's fallback is 80 x 24.
+            size = shutil.get_terminal_size()
+            self.bar = tqdm(total=total, desc=self.name, unit="mail", file=sys.stderr,
+                            ncols=size.columns, nrows=size.lines)
+            # Log lines (one per mail) go above the bar instead of through it.
+            self.redirect = logging_redirect_tqdm()
+            self.redirect.__enter__()
         self.bar.total = total
         self.bar.update(done - self.bar.n)
 
     def __exit__(self, *exc: object) -> None:
+        if self.redirect is not None:
+            self.redirect.__exit__(None, None, None)
         if self.bar is not None:
             self.bar.close()
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import imaplib
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 
 import pytest
@@ -79,3 +84,51 @@ def test_wrong_password_is_reported_and_other_mailboxes_still_work(
     assert status["working"]["auth_failed"] is False
     text = desk.cli("fetch", "--status").stdout.decode()
     assert "broken: AUTH FAILED" in text and "working: ok" in text
+
+
+def test_since_skips_old_mail_and_leaves_it_alone(account: Account,
+                                                  mailbox_desk: Callable[..., Desk]) -> None:
+    """`since` uses the server's arrival date (IMAP SINCE): older mail is neither fetched
+    nor deleted, even with `after: delete`, on this pass or the next."""
+    client = account.imap()
+    try:
+        client.append("INBOX", None, imaplib.Time2Internaldate(time.mktime(
+            (2025, 6, 1, 12, 0, 0, 0, 0, -1))), simple_mail("from last year"))
+    finally:
+        client.logout()
+    account.append(simple_mail("this year"))
+    desk = mailbox_desk((account, {"after": "delete", "extra": "since: 2026-01-01\n"}))
+    assert "1 mails fetched" in _fetch(desk)
+    account.append(simple_mail("later"))
+    _fetch(desk)
+    assert _subjects(desk) == ["later", "this year"]
+    assert len(account.uids()) == 1  # last year's mail is still there
+
+
+def test_progress_bar_on_a_terminal_only(account: Account,
+                                         mailbox_desk: Callable[..., Desk]) -> None:
+    account.append(*(simple_mail(f"bulk {i}") for i in range(5)))
+    desk = mailbox_desk((account, {"extra": "batch: 2\n"}))
+    main, sub = os.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "maildesk", "--config", str(desk.config_path), "fetch",
+             "--once"], stdout=subprocess.PIPE, stderr=sub, timeout=120, cwd=desk.root)
+        os.close(sub)
+        screen = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            screen += chunk
+    finally:
+        os.close(main)
+    assert proc.returncode == 0
+    assert b"5 mails fetched" in proc.stdout
+    assert b"support: 100%" in screen and b"5/5" in screen, screen
+    account.append(simple_mail("no terminal"))
+    result = desk.cli("fetch", "--once")  # stderr is a pipe here: no bar
+    assert b"1 mails fetched" in result.stdout and b"%|" not in result.stderr
