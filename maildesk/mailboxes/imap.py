@@ -8,8 +8,11 @@ import socket
 from datetime import date
 from typing import Any
 
-from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient import IMAPClient  # type: ignore[import-untyped]
+from imapclient.exceptions import (  # type: ignore[import-untyped]
+    IMAPClientError,
+    LoginError,
+)
 
 from maildesk.config import Mailbox
 from maildesk.mailboxes.credentials import AuthError, read_credentials

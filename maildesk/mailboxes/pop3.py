@@ -37,7 +37,7 @@ class Pop3Session:
         try:
             if creds.token is not None:
                 sasl = base64.b64encode(xoauth2(creds.username, creds.token)).decode()
-                pop._shortcmd(f"AUTH XOAUTH2 {sasl}")
+                pop._shortcmd(f"AUTH XOAUTH2 {sasl}")  # type: ignore[attr-defined]
             else:
                 assert creds.password is not None
                 pop.user(creds.username)

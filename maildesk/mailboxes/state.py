@@ -13,9 +13,9 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 
 from maildesk.store.db import Database, insert_ignore
 from maildesk.store.models import MailboxState, MailboxUidl, MessageIdRow, utcnow
@@ -71,7 +71,7 @@ class MailboxStore:
                 .values(lease_owner=self.owner,
                         lease_until=now + timedelta(seconds=LEASE_SECONDS))
             )
-            return bool(result.rowcount)
+            return _changed(result)
 
     def renew(self) -> None:
         if not self._fenced(lease_until=utcnow() + timedelta(seconds=LEASE_SECONDS)):
@@ -86,7 +86,7 @@ class MailboxStore:
                 update(MailboxState)
                 .where(MailboxState.name == self.name, MailboxState.lease_owner == self.owner)
                 .values(**values))
-            return bool(result.rowcount)
+            return _changed(result)
 
     # -- IMAP position ---------------------------------------------------------------------
 
@@ -115,7 +115,7 @@ class MailboxStore:
                 .where(MailboxState.name == self.name, MailboxState.lease_owner == self.owner)
                 .values(last_uid=last_uid, fetched=MailboxState.fetched + count,
                         lease_until=utcnow() + timedelta(seconds=LEASE_SECONDS)))
-            if not result.rowcount:
+            if not _changed(result):
                 raise LeaseLost(self.name)
 
     def known_message_ids(self, ids: Iterable[str]) -> set[str]:
@@ -138,10 +138,10 @@ class MailboxStore:
 
     def add_uidl(self, uidl: str) -> None:
         with self.db.transaction() as session:
-            held = session.execute(
+            held = _changed(session.execute(
                 update(MailboxState)
                 .where(MailboxState.name == self.name, MailboxState.lease_owner == self.owner)
-                .values(fetched=MailboxState.fetched + 1)).rowcount
+                .values(fetched=MailboxState.fetched + 1)))
             if not held:
                 raise LeaseLost(self.name)
             insert_ignore(session, MailboxUidl, mailbox=self.name, uidl=uidl[:191],
@@ -170,6 +170,11 @@ class MailboxStore:
         with self.db.transaction() as session:
             session.execute(update(MailboxState).where(MailboxState.name == self.name)
                             .values(**values))
+
+
+def _changed(result: object) -> bool:
+    """Rows an UPDATE matched (a CursorResult's rowcount; typed as plain Result)."""
+    return bool(cast("CursorResult[Any]", result).rowcount)
 
 
 def _dead_here(owner: str | None) -> bool:
