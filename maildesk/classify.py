@@ -31,7 +31,8 @@ MAX_DSN_BYTES = 4 * 1024 * 1024  # a DSN's verdict is at the top; the returned m
 
 @dataclass
 class Bounce:
-    verp_id: int | None = None  # outbox id from bounces+ID@domain
+    verp_id: int | None = None  # outbox id from bounces+ID-SIG@domain
+    verp_sig: str | None = None  # its HMAC (outbound/verp.py); unsigned ids reach no ticket
     message_ids: list[str] = field(default_factory=list)  # original Message-IDs named
     status: str | None = None  # e.g. 5.1.1
     recipients: list[str] = field(default_factory=list)
@@ -87,7 +88,7 @@ _DSN_STATUS = re.compile(r"^Status:\s*([245]\.\d{1,3}\.\d{1,3})", re.IGNORECASE 
 _DSN_RECIPIENT = re.compile(r"^Final-Recipient:\s*[\w-]+\s*;\s*<?([^\s<>]+@[^\s<>]+)",
                             re.IGNORECASE | re.MULTILINE)
 _BODY_MSGID = re.compile(r"^\s*Message-ID:\s*<([^<>\s]{1,250})>", re.IGNORECASE | re.MULTILINE)
-_VERP = re.compile(r"\+(\d{1,18})$")
+_VERP = re.compile(r"\+(\d{1,18})(?:-([a-z2-7]{8}))?$")
 _OUR_ID = re.compile(r"(?:^|\.)md-[0-9a-f]{8,}@", re.IGNORECASE)
 
 
@@ -105,6 +106,15 @@ def verp_id(config: Config, address: str) -> int | None:
         return None
     m = _VERP.search(local)
     return int(m.group(1)) if m else None
+
+
+def verp_sig(config: Config, envelope: Envelope) -> str | None:
+    """The signature part of a VERP recipient (`bounces+ID-SIG@`), checked by the matcher."""
+    for rcpt in envelope.recipients:
+        if verp_id(config, rcpt) is not None:
+            m = _VERP.search(rcpt.lower().partition("@")[0])
+            return m.group(2) if m else None
+    return None
 
 
 def _to_bounce_address(config: Config, envelope: Envelope) -> int | None | bool:
@@ -177,6 +187,7 @@ def classify(mail: ParsedMail, envelope: Envelope, config: Config,
     if bounce is not None:
         if isinstance(verp, int) and not isinstance(verp, bool):
             bounce.verp_id = verp
+            bounce.verp_sig = verp_sig(config, envelope)
         if not bounce.recipients:
             bounce.recipients = [a.strip().lower() for v in mail.header_all("X-Failed-Recipients")
                                  for a in v.split(",") if a.strip()]

@@ -256,7 +256,7 @@ def _bounce(ctx: Context) -> Outcome:
     from maildesk.outbound.bounces import match_bounce
 
     bounce = ctx.classification.bounce
-    ticket = match_bounce(ctx.session, ctx.app.config, bounce) if bounce else None
+    ticket = match_bounce(ctx.session, ctx.app.config, bounce, ctx.app.secret) if bounce else None
     if ticket is None:
         # Written by `process` once the transaction is over (it may run again on a lost
         # race): the caller keeps the bytes, once, under a name made of their sha256.

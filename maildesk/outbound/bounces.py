@@ -7,13 +7,17 @@ from sqlalchemy.orm import Session
 
 from maildesk.classify import Bounce
 from maildesk.config import Config
+from maildesk.outbound.verp import verp_valid
 from maildesk.store.models import MessageIdRow, OutboxMail, Ticket
 
 __all__ = ["match_bounce"]
 
 
-def match_bounce(session: Session, config: Config, bounce: Bounce) -> Ticket | None:
-    if bounce.verp_id is not None:
+def match_bounce(session: Session, config: Config, bounce: Bounce,
+                 secret: bytes = b"") -> Ticket | None:
+    """A VERP id counts only with its signature (anyone can write `bounces+N@`); then a
+    Message-ID we sent, named in the DSN (known only to who received that mail)."""
+    if bounce.verp_id is not None and verp_valid(secret, bounce.verp_id, bounce.verp_sig):
         mail = session.get(OutboxMail, bounce.verp_id)
         if mail is not None and mail.ticket_id is not None:
             return session.get(Ticket, mail.ticket_id)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -31,9 +31,11 @@ from maildesk.outbound.outbox import (
     release,
     renew,
     settle,
+    verp_address,
     worker_name,
 )
 from maildesk.outbound.render import InvalidAddress, check_address
+from maildesk.outbound.verp import signed_verp
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -198,13 +200,22 @@ async def _send_lane(app: App, rows: list[Claimed], settler: _Settler,
                 await settler.settle([Outcome(r.id, "retry", "connection to the relay lost")
                                       for r in rows[n:]])
                 return
-            await settler.settle([await _send_one(smtp, row)])
+            await settler.settle([await _send_one(smtp, _signed(app, row))])
     finally:
         if smtp.is_connected:
             try:
                 await smtp.quit()
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 smtp.close()
+
+
+def _signed(app: App, row: Claimed) -> Claimed:
+    """The row's VERP envelope sender with its signature (outbound/verp.py), added at send
+    time so every row, old or new, goes out signed."""
+    if row.mail_from != verp_address(app.config, row.id) or not app.secret:
+        return row
+    return replace(row, mail_from=signed_verp(app.config.outbound.bounce_address,
+                                              app.secret, row.id))
 
 
 async def _send_one(smtp: aiosmtplib.SMTP, row: Claimed) -> Outcome:

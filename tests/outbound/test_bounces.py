@@ -29,6 +29,24 @@ def _sent_autoresponse(desk: Desk, sink: Sink) -> tuple[str, int, str]:
     return result
 
 
+def _verp(sink: Sink, outbox_id: int) -> str:
+    """The envelope sender the relay saw for that row: the signed VERP address."""
+    [auto] = sink.to("carol@example.org")
+    assert auto.mail_from.startswith(f"bounces+{outbox_id}-")
+    return auto.mail_from
+
+
+def test_a_bounce_to_an_unsigned_verp_address_reaches_no_ticket(odesk: Desk,
+                                                                sink: Sink) -> None:
+    """Anyone can write to bounces+N@: without the HMAC the id means nothing."""
+    number, outbox_id, _ = _sent_autoresponse(odesk, sink)
+    raw = simple_mail(subject="Undelivered Mail Returned to Sender", sender="mailer-daemon@x.org")
+    for forged in (f"bounces+{outbox_id}@example.com", f"bounces+{outbox_id}-aaaaaaaa@example.com"):
+        outcome = odesk.ingest(raw + forged.encode(), sender="", recipients=(forged,))
+        assert outcome.code == 250 and outcome.result == "quarantined", outcome
+    assert not [h for h in odesk.show(number)["history"] if h["event"] == "bounce"]
+
+
 def _counts(desk: Desk) -> tuple[int, int]:
     app = desk.app()
     with app.db.reading() as s:
@@ -43,7 +61,7 @@ def test_dsn_to_the_verp_address_is_recorded_on_the_ticket(odesk: Desk, sink: Si
     number, outbox_id, _ = _sent_autoresponse(odesk, sink)
     before = _counts(odesk)
     raw = (BOUNCES / "sisimai-set-of-emails/maildir-bsd/rfc3464-01.eml").read_bytes()
-    outcome = odesk.ingest(raw, sender="", recipients=(f"bounces+{outbox_id}@example.com",))
+    outcome = odesk.ingest(raw, sender="", recipients=(_verp(sink, outbox_id),))
     assert outcome.code == 250 and outcome.ticket == number, outcome.reply
     assert _counts(odesk) == before  # no new ticket, nothing queued (no auto-response)
     data = odesk.show(number)
@@ -104,6 +122,6 @@ def test_exchange_out_of_office_to_the_verp_address(odesk: Desk, sink: Sink) -> 
     number, outbox_id, _ = _sent_autoresponse(odesk, sink)
     before = _counts(odesk)
     raw = (AUTOREPLIES / "tmail_bouncer/out_of_office.eml").read_bytes()
-    outcome = odesk.ingest(raw, sender="", recipients=(f"bounces+{outbox_id}@example.com",))
+    outcome = odesk.ingest(raw, sender="", recipients=(_verp(sink, outbox_id),))
     assert outcome.ticket == number, outcome.reply
     assert _counts(odesk) == before
