@@ -9,6 +9,7 @@ from email.utils import getaddresses, parseaddr
 from sqlalchemy import select
 
 from maildesk.events import TicketEvent
+from maildesk.outbound.verp import verp_signature
 from maildesk.store.models import Customer, MessageIdRow, OutboxMail, Ticket
 from maildesk.tokens import find_token, verify_token
 from tests.conftest import Desk, simple_mail
@@ -52,7 +53,8 @@ def test_new_ticket_autoresponse_headers_and_threading(odesk: Desk, sink: Sink) 
     app = odesk.app()
     with app.db.reading() as s:
         row = s.execute(select(OutboxMail).where(OutboxMail.kind == "autoreply")).scalar_one()
-        assert reply.mail_from == f"bounces+{row.id}@example.com"
+        signature = verp_signature(app.secret, row.id)  # signed: outbound/verp.py
+        assert reply.mail_from == f"bounces+{row.id}-{signature}@example.com"
         assert row.state == "sent" and row.attempts == 1 and row.message_id == mid
         index = s.execute(select(MessageIdRow).where(MessageIdRow.message_id == mid)).scalar_one()
         assert index.direction == "out" and index.outbox_id == row.id
