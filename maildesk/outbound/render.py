@@ -65,6 +65,7 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
 # C0 controls, DEL, and what str.splitlines also treats as line breaks.
 _BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")  # marks, embeddings, isolates
 _MSGID = re.compile(r"[!-;=?-~]{1,250}")  # printable ASCII without <, > and spaces
 
 
@@ -81,8 +82,9 @@ def check_address(address: str) -> str:
 
 
 def clean_header(value: str | None, limit: int = 900) -> str:
-    """One line of text: every control character and line break becomes a space."""
-    return " ".join(_BREAKS.sub(" ", value or "").split())[:limit]
+    """One line of text: every control character and line break becomes a space; bidi
+    controls (U+202E "gpj.exe" tricks in a display name or subject) are removed."""
+    return " ".join(_BREAKS.sub(" ", _BIDI.sub("", value or "")).split())[:limit]
 
 
 def clean_message_id(value: str | None) -> str | None:
