@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     o = sub.add_parser("outbox", help="list outbound mail")
     o.add_argument("--state", choices=["queued", "sent", "failed"])
     o.add_argument("--json", action="store_true")
+    v = sub.add_parser("verify", help="check every stored mail and attachment against its "
+                       "sha256; changes nothing")
+    v.add_argument("--json", action="store_true")
     r = sub.add_parser("route-test", help="show where a mail would go; stores nothing")
     r.add_argument("file")
     sp = sub.add_parser("spool", help="mails kept aside: list, or retry after a fix")
@@ -241,16 +244,41 @@ def _tickets(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from maildesk.store.verify import check_key
     from maildesk.views import ticket_detail, ticket_text
 
     app = _app(args)
     with app.db.reading() as session:
         data = ticket_detail(session, args.number)
+        for article in (data or {}).get("articles", []):  # type: ignore[attr-defined]
+            key = article.get("raw_sha256")  # the stored mail: is it still those bytes?
+            if key:
+                problem = check_key(session, app.store, key)[0]
+                article["damaged"] = f"raw mail {problem}" if problem else None
     if data is None:
         print(f"maildesk: no ticket {args.number}", file=sys.stderr)
         return 66
     print(json.dumps(data, ensure_ascii=False, indent=1) if args.json else ticket_text(data))
     return EX_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """Read-only: 0 when every stored mail and attachment matches its sha256, 65
+    (EX_DATAERR) when something is missing or damaged."""
+    from maildesk.store.verify import verify_store
+
+    app = _app(args)
+    with app.db.reading() as session:
+        report = verify_store(session, app.store)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=1))
+    else:
+        for p in report.problems:
+            print(f"ticket {p.ticket} article {p.article}: {p.what} {p.key}: {p.problem}")
+        print(f"checked {report.articles} articles, {report.attachments} attachments, "
+              f"{report.files} stored files: "
+              + ("all intact" if report.ok else f"{len(report.problems)} problem(s)"))
+    return EX_OK if report.ok else 65
 
 
 def _outbox(args: argparse.Namespace) -> int:
@@ -347,6 +375,7 @@ _COMMANDS = {
     "tickets": _tickets,
     "show": _show,
     "outbox": _outbox,
+    "verify": _verify,
     "route-test": _route_test,
     "spool": _spool,
     "fetch": _fetch,

@@ -111,6 +111,7 @@ def ticket_text(data: dict[str, object]) -> str:
         lines.append(
             f"--- article {a['id']} {a['created_at']} {a['sender_type']}/{a['visibility']}"
             f"{'' if a['verified'] else ' UNVERIFIED'} from {a['from']}"
+            + (f" DAMAGED ({a['damaged']})" if a.get("damaged") else "")
         )
         lines.append(f"Subject: {a['subject']}")
         for att in a["attachments"]:
