@@ -3,7 +3,7 @@ pages, issue 16: mount `maildesk.http.web` routers here beside the API)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -31,8 +31,18 @@ def create_app(ctx: HttpContext) -> ASGIApp:
         redoc_url=None,
     )
     app.state.ctx = ctx
-    errors.install(app)
+    errors.install(app, extra=lambda doc: _queues_enum(doc, ctx))
     app.include_router(health.router)
     app.include_router(api.router, prefix=API_PREFIX)
     outer: ASGIApp = BodyLimit(app, lambda: ctx.app.config.listen.max_message_size)
     return RequestMetrics(outer, ctx.metrics)
+
+
+def _queues_enum(doc: dict[str, Any], ctx: HttpContext) -> None:
+    """`queue` names one of the configured queues: said in the document, so clients and
+    schemathesis know it (pydantic checks it against the config of the moment)."""
+    names = [q.name for q in ctx.app.config.queues]
+    schema = doc.get("components", {}).get("schemas", {}).get("TicketIn", {})
+    queue = schema.get("properties", {}).get("queue")
+    if queue is not None:
+        queue["anyOf"] = [{"type": "string", "enum": names}, {"type": "null"}]

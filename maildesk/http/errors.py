@@ -9,7 +9,10 @@ document is patched to say so (FastAPI hard-codes its own 422 schema, fastapi #3
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -18,7 +21,6 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match
 
 __all__ = ["ApiError", "ErrorBody", "ErrorEnvelope", "error_responses", "install"]
 
@@ -68,7 +70,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorEnvelope, "description": CODES.get(s, "error")} for s in statuses}
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, extra: Callable[[dict[str, Any]], None] | None = None) -> None:
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
@@ -78,6 +80,8 @@ def install(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = _patch_openapi(original())
+            if extra is not None:
+                extra(app.openapi_schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -97,14 +101,22 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return envelope(exc.status_code, message, headers=headers or None)
 
 
+_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
 def _allowed(request: Request) -> set[str]:
-    """Every method some route on this path takes (Starlette lists only the first route's)."""
+    """Every method the OpenAPI document lists for this path (Starlette names only the
+    first route's); paths outside the document (`/metrics`) are GET only."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "\0"})
-        if match == Match.PARTIAL:
-            methods |= set(getattr(route, "methods", None) or ())
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if _compiled(template).fullmatch(request.url.path):
+            methods |= {m.upper() for m in operations if m in _METHODS}
     return methods or {"GET"}
+
+
+@functools.cache
+def _compiled(template: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)))
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

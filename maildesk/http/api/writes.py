@@ -63,7 +63,11 @@ def create_ticket_http(app: App, caller: Caller, data: TicketIn) -> str:
             raise ApiError(422, f"attachments.{i}.content_base64: not base64") from None
     to = queue.address if queue is not None else config.queues[0].address
     subject = tag_pattern(config.instance.ticket_hook).sub(" ", data.subject)
-    raw = _as_mail(config.instance.domain, data, subject, to, files)
+    subject = "".join(c if c.isprintable() else " " for c in subject)
+    try:
+        raw = _as_mail(config.instance.domain, data, subject, to, files)
+    except (ValueError, TypeError) as exc:  # what the email package refuses to write
+        raise ApiError(422, f"cannot make a mail of this ticket: {exc}") from None
     mail = parse_message(raw, config.limits)
     envelope = Envelope(sender=data.customer.lower(), recipients=(to,),
                         peer=f"http:{caller.name}")
@@ -120,9 +124,14 @@ def add_article_http(app: App, caller: Caller, number: str, data: ArticleIn,
                               sender_type="agent", visibility=data.visibility,
                               kind="answer" if public else "note", actor=caller.actor)
         if public:
+            from maildesk.outbound.render import InvalidAddress
             from maildesk.outbound.respond import queue_answer
 
-            queue_answer(session, app, ticket, data.body, caller.actor)
+            try:
+                queue_answer(session, app, ticket, data.body, caller.actor)
+            except InvalidAddress as exc:  # a ticket from a mail with an odd From
+                raise ApiError(422, f"cannot mail the customer of ticket {number}: {exc}; "
+                                    "add an internal note instead") from None
         else:
             record(session, ticket, "note", caller.actor, article=article.id, via="http")
         return article.id
