@@ -22,6 +22,7 @@ from maildesk.config.values import (
 from maildesk.config.vocabulary import (
     ARTICLE_STORES,
     AUTORESPONSE_DEFAULTS,
+    BARE_NEWLINE,
     CLOSED_FOLLOWUP_POLICIES,
     NUMBER_FORMATS,
 )
@@ -123,6 +124,10 @@ class Listen:
     tls_key: Path | None = f.setting(None, read=f.path, doc="... and this key (both or neither)")
     require_starttls: bool = f.setting(
         False, read=f.boolean, doc="refuse MAIL FROM before STARTTLS"
+    )
+    bare_newline: str = f.setting(
+        "normalize", read=f.choice(BARE_NEWLINE),
+        doc="data lines ending in LF alone: normalize (taken as CRLF) / reject (550 5.5.2)",
     )
 
 

@@ -17,6 +17,7 @@ STATES = (
 PRIORITY_NAMES = {"very low": 1, "low": 2, "normal": 3, "high": 4, "very high": 5}
 NUMBER_FORMATS = ("date", "counter")
 ARTICLE_STORES = ("filesystem", "database")
+BARE_NEWLINE = ("normalize", "reject")  # as Postfix's smtpd_forbid_bare_newline
 CLOSED_FOLLOWUP_POLICIES = ("reopen", "new_ticket", "reject")
 MATCH_CONDITIONS = (
     "recipient",

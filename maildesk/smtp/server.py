@@ -6,7 +6,9 @@ What this subclass changes, and why:
   one for SMTP, one per accepted recipient for LMTP (RFC 2033; aiosmtpd sends one, its
   issue #517), and size or line-length failures carry RFC 3463 codes. The reading keeps
   aiosmtpd >= 1.4.6's framing: only CRLF.CRLF ends the data, so a bare-LF "smuggled"
-  message stays inside the one it came in.
+  message stays inside the one it came in. Lines ending in a bare LF are taken as CRLF
+  (`listen.bare_newline: normalize`, as Postfix's smtpd_forbid_bare_newline = normalize)
+  or refused with 550 5.5.2 after the data (`reject`), never "line too long".
 * Any exception becomes `451 4.3.0` with no detail: aiosmtpd's default `500 Error: (Type)
   text` is permanent (the sender bounces the mail) and leaks internals.
 * Connections are counted, in total and per client address; past the caps the client gets
@@ -214,10 +216,12 @@ class MaildeskSMTP(SMTP):
         size = 0
         error: str | None = None
         fragment = False  # inside an over-long line
+        after_crlf = True  # the data begins after the CRLF of DATA
         limit = self.data_size_limit
+        normalize = self.listen.bare_newline == "normalize"
         while self.transport is not None:
             try:
-                line = await self._reader.readuntil(b"\r\n")
+                line = await self._reader.readuntil(b"\n")
             except asyncio.CancelledError:
                 log.info("connection from %s lost during DATA: nothing stored", self._client)
                 self._writer.close()
@@ -231,8 +235,14 @@ class MaildeskSMTP(SMTP):
             if fragment:  # the tail of an over-long line
                 fragment = False
                 continue
-            if line == b".\r\n":
+            if line == b".\r\n" and after_crlf:  # CRLF.CRLF, and nothing else, ends it
                 break
+            after_crlf = line.endswith(b"\r\n")
+            if not after_crlf:  # a bare LF
+                if not normalize:
+                    error = error or status.BARE_LF
+                    lines.clear()
+                line = line[:-1] + b"\r\n"
             size += len(line)
             if error is None and limit and size > limit:
                 error = status.TOO_BIG

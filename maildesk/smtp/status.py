@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "BAD_ADDRESS",
+    "BARE_LF",
     "INTERNAL_ERROR",
     "LINE_TOO_LONG",
     "NO_STORAGE",
@@ -34,6 +35,7 @@ BAD_ADDRESS = "501 5.1.3 Bad address syntax"
 TOO_BIG = "552 5.3.4 Message too big for system"
 TOO_BIG_AT_MAIL = "552 5.3.4 Message size exceeds fixed maximum message size"
 LINE_TOO_LONG = "500 5.5.2 Line too long (see RFC 5321 4.5.3.1.6)"
+BARE_LF = "550 5.5.2 Error: bare <LF> received (lines must end with CRLF, RFC 5321 2.3.8)"
 
 
 def unknown_recipient(address: str) -> str:
