@@ -108,10 +108,16 @@ def test_create_is_the_mail_pipeline_with_autoresponse_and_notifications(
     assert ("notification", "alice@example.com") in kinds
     wait_for(lambda: ("carol@example.org" in {to for _, to in sink.received}), 30,
              "the auto-response at the relay")
-    # The same ticket, as `show --json` prints it.
-    shown = api.desk.show(number)
+    # The same ticket, as `show --json` prints it; `show` also re-hashes each stored mail
+    # (its `damaged` mark), which the API leaves to `maildesk verify`. History may grow
+    # meanwhile (the sender records the auto-response's delivery).
     got = api.client.get(f"/api/v1/tickets/{number}", headers=bearer(token)).json()
-    assert got == shown
+    shown = api.desk.show(number)
+    for a in shown["articles"]:
+        a.pop("damaged", None)
+    assert {k: v for k, v in got.items() if k != "history"} == {
+        k: v for k, v in shown.items() if k != "history"}
+    assert got["history"] == shown["history"][:len(got["history"])]
 
 
 def test_bad_bodies_get_422(api: Api) -> None:
