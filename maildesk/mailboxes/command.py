@@ -40,7 +40,7 @@ def fetch_command(app: App, *, name: str | None, once: bool, status: bool, as_js
         return EX_USAGE
     if once:
         return _once(app, mailboxes)
-    return asyncio.run(_forever(app, mailboxes))
+    return asyncio.run(_forever(app, mailboxes, name))
 
 
 def status_list(app: App, mailboxes: tuple[Mailbox, ...]) -> list[dict[str, Any]]:
@@ -136,14 +136,33 @@ class _progress_bar:
             self.bar.close()
 
 
-async def _forever(app: App, mailboxes: tuple[Mailbox, ...]) -> int:
-    """Fetch only, no listeners: until SIGTERM or SIGINT."""
+async def _forever(app: App, mailboxes: tuple[Mailbox, ...], name: str | None) -> int:
+    """Fetch only, no listeners: until SIGTERM or SIGINT; SIGHUP rereads the config and
+    adds, removes or restarts mailboxes as `serve` does."""
     from maildesk.mailboxes.runner import Mailboxes
 
     loop, stop = asyncio.get_running_loop(), asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runner = Mailboxes(app)
+    lock = asyncio.Lock()
+
+    async def reload() -> None:
+        from maildesk.config import ConfigError, load_config
+
+        async with lock:
+            try:
+                config = await loop.run_in_executor(None, load_config, app.config.path)
+            except ConfigError as exc:
+                for message in exc.messages:
+                    log.error("reload refused, the config in force stays: %s", message)
+                return
+            await loop.run_in_executor(None, app.reload, config)
+            wanted = tuple(m for m in config.mailboxes if name is None or m.name == name)
+            await runner.update(wanted)
+            log.info("config reloaded: %d mailboxes", len(wanted))
+
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload()))
     await runner.update(mailboxes)
     log.info("fetching %d mailboxes", len(mailboxes))
     await stop.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from datetime import date
 from typing import Any
 
@@ -30,6 +31,7 @@ class ImapSession:
         self.mailbox = mailbox
         self.client: IMAPClient | None = None
         self.uidvalidity = 0
+        self._idle_since: float | None = None
 
     def connect(self) -> None:
         mb = self.mailbox
@@ -118,16 +120,28 @@ class ImapSession:
                 client.expunge()
 
     def wait(self, seconds: float) -> bool:
-        """Poll wait or IDLE for up to `seconds`; True when the server announced new mail."""
+        """IDLE for up to `seconds`; True when the server announced new mail (IDLE is then
+        ended). Otherwise IDLE stays open across calls, re-issued after IDLE_RENEW; any
+        other command must come after `end_idle`."""
         client = self._client
         if not self.can_idle:
             return False
-        client.idle()
-        try:
-            responses = client.idle_check(timeout=seconds)
-        finally:
-            client.idle_done()
-        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+        if self._idle_since is None:
+            client.idle()
+            self._idle_since = time.monotonic()
+        started = time.monotonic()
+        responses = client.idle_check(timeout=seconds)
+        news = any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+        # imapclient returns [] at once on a dropped connection: ending IDLE raises then.
+        early = not responses and time.monotonic() - started < seconds / 2
+        if news or early or time.monotonic() - self._idle_since >= IDLE_RENEW:
+            self.end_idle()
+        return news
+
+    def end_idle(self) -> None:
+        if self._idle_since is not None:
+            self._idle_since = None
+            self._client.idle_done()
 
     def noop(self) -> None:
         self._client.noop()

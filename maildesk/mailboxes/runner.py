@@ -77,13 +77,18 @@ def run_session(app: App, mailbox: Mailbox, store: MailboxStore, stop: threading
 
 def _wait(session: ImapSession, store: MailboxStore, stop: threading.Event) -> None:
     """Until the server announces mail (IDLE) or the poll interval ends; the lease is renewed
-    meanwhile. IDLE is re-issued within RFC 2177's 29 minutes."""
+    every RENEW_EVERY meanwhile, inside one IDLE that is re-issued within RFC 2177's 29
+    minutes (`ImapSession.wait`)."""
     if session.can_idle:
-        deadline = time.monotonic() + IDLE_RENEW
-        while not stop.is_set() and time.monotonic() < deadline:
-            if session.wait(RENEW_EVERY):
-                return
-            store.renew()
+        deadline = time.monotonic() + IDLE_RENEW  # then a full pass, whatever IDLE said
+        try:
+            while not stop.is_set() and time.monotonic() < deadline:
+                if session.wait(RENEW_EVERY):
+                    return
+                store.renew()
+        finally:
+            if not stop.is_set():
+                session.end_idle()
         return
     _sleep(store, stop, session.mailbox.poll_every)
     if not stop.is_set():
@@ -190,11 +195,14 @@ class Mailboxes:
         self.app = app
         self.owner = owner or owner_id()
         self.tasks: dict[str, MailboxTask] = {}
+        self._db = app.db
 
     async def update(self, mailboxes: tuple[Mailbox, ...]) -> None:
         wanted = {m.name: m for m in mailboxes}
+        new_db = self.app.db is not self._db  # the database URL changed: every task anew
+        self._db = self.app.db
         for name, task in list(self.tasks.items()):
-            if wanted.get(name) != task.mailbox:
+            if new_db or wanted.get(name) != task.mailbox:
                 del self.tasks[name]
                 log.info("mailbox %s: stopping (%s)", name,
                          "changed" if name in wanted else "removed from the config")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -94,9 +96,52 @@ def test_idle_wrong_password_sighup_and_sigterm(
     idle.append(simple_mail("still idling"))
     wait_for(lambda: "still idling" in _titles(desk), 15, "IDLE after the reload", daemon.log)
 
+    # The server drops the session (a restart, a kick): the daemon reconnects and IDLEs on.
+    idle.server.doveadm("kick", idle.user)
+    idle.append(simple_mail("after the kick"))
+    wait_for(lambda: "after the kick" in _titles(desk), 30, "delivery after a reconnect",
+             daemon.log)
+
     started = time.monotonic()
     daemon.signal(signal.SIGTERM)
     assert daemon.wait(30) == 0
     assert time.monotonic() - started < 10, daemon.log()  # IDLE is interrupted, not waited
     status = _status(desk)
     assert status["idle"]["lease_owner"] is None and status["added"]["lease_owner"] is None
+
+
+def test_fetch_daemon_reloads_on_sighup(account_factory: Callable[..., Account],
+                                        mailbox_desk: Callable[..., Desk]) -> None:
+    """`maildesk fetch` without --once: a fetch-only daemon; SIGHUP adds a mailbox (and a
+    broken config is refused, the old one stays), SIGTERM ends it with exit 0."""
+    first, second = account_factory(), account_factory()
+    desk = mailbox_desk((first, {"name": "first", "extra": "poll_every: 1h\n"}))
+    log = desk.root / "fetch.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "maildesk", "--config", str(desk.config_path), "fetch"],
+        stdout=subprocess.DEVNULL, stderr=log.open("wb"), cwd=desk.root)
+    try:
+        first.append(simple_mail("to the first"))
+        wait_for(lambda: "to the first" in _titles(desk), 30, "the first mailbox",
+                 log.read_text)
+        good = desk.config_path.read_text()
+        desk.config_path.write_text(good + "  - name: broken\n")
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload refused" in log.read_text(), 30, "the refusal", log.read_text)
+        secret = desk.root / "second.secret"
+        secret.write_text(second.password + "\n")
+        desk.config_path.write_text(good + mailbox_yaml(second, name="second",
+                                                        secret_file=secret))
+        second.append(simple_mail("to the second"))
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "to the second" in _titles(desk), 30, "the added mailbox",
+                 log.read_text)
+        first.append(simple_mail("first again"))
+        wait_for(lambda: "first again" in _titles(desk), 30, "IDLE on the first",
+                 log.read_text)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
