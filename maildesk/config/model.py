@@ -120,6 +120,10 @@ class Listen:
     max_connections_per_client: int = f.setting(
         20, read=f.integer(1), doc="open sessions from one client address"
     )
+    max_time_without_mail: float = f.setting(
+        600.0, read=_duration,
+        doc="close a session (421 4.4.2) that completed no mail for this long",
+    )
     tls_cert: Path | None = f.setting(None, read=f.path, doc="offer STARTTLS with this cert")
     tls_key: Path | None = f.setting(None, read=f.path, doc="... and this key (both or neither)")
     require_starttls: bool = f.setting(

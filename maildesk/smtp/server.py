@@ -13,6 +13,11 @@ What this subclass changes, and why:
   text` is permanent (the sender bounces the mail) and leaks internals.
 * Connections are counted, in total and per client address; past the caps the client gets
   `421 4.7.0` and is closed before the greeting (aiosmtpd has no limit, its issue #282).
+  The last eighth of the slots is kept for clients that hold fewer than an eighth of their
+  own cap (at least one): a few addresses cannot take every slot.
+* Holding a slot without sending mail ends: RSET, NOOP, HELP, VRFY and EXPN share one
+  budget (JUNK_LIMIT, as Postfix's smtpd_junk_command_limit), and a session that has not
+  completed a mail within `max_time_without_mail` is closed with `421 4.4.2`.
 * The limits come from the config in force when the connection opened, so a reload changes
   new sessions and never one half-way through a transaction.
 """
@@ -43,6 +48,8 @@ IDENT = "maildesk ESMTP"  # no version: nothing for a scanner to match
 # HELP/VRFY/EXPN/greetings have no business being repeated: past these, 421 and close.
 CALL_LIMITS = {"*": 10**9, "NOOP": 100, "HELP": 10, "VRFY": 10, "EXPN": 10,
                "HELO": 20, "EHLO": 20, "LHLO": 20, "STARTTLS": 5}
+JUNK_LIMIT = 100  # RSET, NOOP, HELP, VRFY, EXPN together, per session
+RESERVE = 8  # the last 1/RESERVE of the slots: only for clients holding few
 _SIZE_PARAM = re.compile(r"(?:^|\s)SIZE=(\d+)", re.IGNORECASE)
 
 
@@ -61,6 +68,10 @@ class Sessions:
             return False
         if self.per_client[client] >= listen.max_connections_per_client:
             return False
+        free = listen.max_connections - len(self.live)
+        if free * RESERVE <= listen.max_connections and \
+                self.per_client[client] >= max(1, listen.max_connections_per_client // RESERVE):
+            return False  # the reserve is for clients that hold few slots
         self.live.add(session)
         self.per_client[client] += 1
         return True
@@ -107,6 +118,9 @@ class MaildeskSMTP(SMTP):
         self.busy = False  # inside a transaction (MAIL given, or DATA being stored)
         self._client = ""
         self._admitted = False
+        self._junk = 0
+        self._in_data = False
+        self._no_mail: asyncio.TimerHandle | None = None
         super().__init__(
             handler,
             data_size_limit=listen.max_message_size,
@@ -135,13 +149,62 @@ class MaildeskSMTP(SMTP):
                 transport.close()
                 return
             self._admitted = True
+            self._arm_no_mail()
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
         if not self._admitted:
             return  # refused before the session started: nothing of aiosmtpd's to tear down
         self.sessions.release(self, self._client)
+        if self._no_mail is not None:
+            self._no_mail.cancel()
         super().connection_lost(error)
+
+    def _arm_no_mail(self) -> None:
+        """(Re)start the clock a session has to complete its next mail."""
+        if self._no_mail is not None:
+            self._no_mail.cancel()
+        self._no_mail = asyncio.get_running_loop().call_later(
+            self.listen.max_time_without_mail, self._without_mail)
+
+    def _without_mail(self) -> None:
+        if self._in_data:  # a mail arriving: the data-rate limits watch it
+            self._no_mail = asyncio.get_running_loop().call_later(1.0, self._without_mail)
+            return
+        log.info("closing the session of %s: no mail for %.0f s", self._client,
+                 self.listen.max_time_without_mail)
+        self.close_with(status.NO_MAIL_TIMEOUT)
+
+    async def _junk_command(self) -> bool:
+        """Count a command that is no part of a mail; True when the budget is spent (the
+        session is then told 421 and closed)."""
+        self._junk += 1
+        if self._junk <= JUNK_LIMIT:
+            return False
+        log.info("closing the session of %s: %d commands without a mail", self._client,
+                 self._junk)
+        await self.push(status.TOO_MANY_COMMANDS)
+        self.transport.close()  # type: ignore[union-attr]
+        return True
+
+    @syntax("NOOP [ignored]")
+    async def smtp_NOOP(self, arg: str) -> None:
+        if not await self._junk_command():
+            await super().smtp_NOOP(arg)
+
+    @syntax("HELP [command]")
+    async def smtp_HELP(self, arg: str) -> None:
+        if not await self._junk_command():
+            await super().smtp_HELP(arg)
+
+    @syntax("VRFY <address>")
+    async def smtp_VRFY(self, arg: str) -> None:
+        if not await self._junk_command():
+            await super().smtp_VRFY(arg)
+
+    async def smtp_EXPN(self, arg: str) -> None:
+        if not await self._junk_command():
+            await super().smtp_EXPN(arg)
 
     def close_with(self, reply: str) -> None:
         """Say goodbye and hang up, from outside the session's own coroutine (shutdown)."""
@@ -171,7 +234,10 @@ class MaildeskSMTP(SMTP):
         await super().smtp_MAIL(arg)
         self.busy = bool(self.envelope is not None and self.envelope.mail_from)
 
+    @syntax("RSET")
     async def smtp_RSET(self, arg: str) -> None:
+        if await self._junk_command():
+            return
         await super().smtp_RSET(arg)
         self.busy = False
         self._close_if_stopping()
@@ -187,9 +253,12 @@ class MaildeskSMTP(SMTP):
         if arg:
             await self.push("501 5.5.4 Syntax: DATA")
             return
-        self.busy = True
+        self.busy = self._in_data = True
         await self.push("354 End data with <CR><LF>.<CR><LF>")
-        raw, error = await self._read_data()
+        try:
+            raw, error = await self._read_data()
+        finally:
+            self._in_data = False
         replies = len(self.envelope.rcpt_tos) if self.per_recipient_replies else 1
         if error is not None:
             reply = error
@@ -204,6 +273,8 @@ class MaildeskSMTP(SMTP):
                 reply = status.INTERNAL_ERROR
         self._set_post_data_state()
         self.busy = False
+        if reply.startswith("250"):
+            self._arm_no_mail()
         for _ in range(replies):
             self._writer.write(reply.encode("utf-8", "replace") + b"\r\n")
         await self._writer.drain()

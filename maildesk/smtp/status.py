@@ -12,10 +12,12 @@ __all__ = [
     "BARE_LF",
     "INTERNAL_ERROR",
     "LINE_TOO_LONG",
+    "NO_MAIL_TIMEOUT",
     "NO_STORAGE",
     "SHUTTING_DOWN",
     "TOO_BIG",
     "TOO_BIG_AT_MAIL",
+    "TOO_MANY_COMMANDS",
     "TOO_MANY_CONNECTIONS",
     "TOO_MANY_RECIPIENTS",
     "UNKNOWN_RECIPIENT",
@@ -28,6 +30,8 @@ NO_STORAGE = "452 4.3.1 Insufficient system storage"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+NO_MAIL_TIMEOUT = "421 4.4.2 Too long without a mail, closing connection"
+TOO_MANY_COMMANDS = "421 4.7.0 Too many commands without a mail, closing connection"
 
 # Permanent: said in the dialogue, so the sender's own MTA bounces (no backscatter from us).
 UNKNOWN_RECIPIENT = "550 5.1.1 Recipient address rejected: no such mailbox here"

@@ -217,9 +217,9 @@ def test_connection_caps_answer_421(daemon: Daemon) -> None:
         assert other.replies()[0].startswith("220")
         opened.append(other)
         n = 0
-        while len(opened) < TOTAL:  # fill the total from more addresses
-            n += 1
-            opened.append(Client(daemon.port("smtp"), f"127.0.3.{n // PER_CLIENT + 1}"))
+        while len(opened) < TOTAL:  # fill the total from more addresses, one slot each
+            n += 1  # (the last eighth of the slots is kept for clients holding few)
+            opened.append(Client(daemon.port("smtp"), f"127.0.3.{n}"))
             assert opened[-1].replies()[0].startswith("220")
         over = Client(daemon.port("smtp"), "127.0.4.1")
         assert over.replies() == [status.TOO_MANY_CONNECTIONS]
