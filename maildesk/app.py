@@ -23,7 +23,8 @@ from maildesk.intake.message import Envelope
 from maildesk.intake.spool import Spool
 from maildesk.outcome import Outcome, deferred
 from maildesk.store.articles import ArticleStore
-from maildesk.store.db import TRANSIENT_ERRORS, Database
+from maildesk.store.db import Database
+from maildesk.store.dberrors import is_transient_db_error
 
 __all__ = ["App", "open_app"]
 
@@ -58,10 +59,14 @@ class App:
 
     @property
     def secret(self) -> bytes:
-        """The instance secret for reply tokens (`maildesk init` writes it)."""
+        """The instance secret for reply tokens (`maildesk init` writes it). Missing or
+        empty raises: an empty key would make every reply token fail, silently."""
         if self._secret is None:
             path = self.config.instance.secret_file
-            self._secret = path.read_bytes().strip() if path.exists() else b""
+            secret = path.read_bytes().strip()
+            if not secret:
+                raise ValueError(f"the instance secret {path} is empty")
+            self._secret = secret
         return self._secret
 
     def accepts(self, address: str) -> bool:
@@ -155,7 +160,7 @@ _RESOURCE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EN
 
 def is_transient(exc: BaseException) -> bool:
     """Worth a retry later: the database is away or busy, or the disk cannot take it."""
-    if isinstance(exc, TRANSIENT_ERRORS):
+    if is_transient_db_error(exc):  # by cause: "no such table" is not "away"
         return True
     return isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS
 

@@ -127,22 +127,37 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _app(args: argparse.Namespace, *, need_schema: bool = True) -> App:
     from maildesk.app import open_app
-    from maildesk.store.db import TRANSIENT_ERRORS
 
     app = open_app(_config(args))
-    if not need_schema:
-        return app
+    if need_schema:
+        _check_schema(app)
+    return app
+
+
+def _check_schema(app: App, *, away_ok: bool = False) -> None:
+    """Refuse to work on a database at another schema revision than this code's (exit 78;
+    `deliver` turns every refusal into 75 so the MTA keeps the mail). A database that does
+    not answer is 75, or with `away_ok` (serve, which spools) only a warning."""
+    from maildesk.store.dberrors import is_transient_db_error
+    from maildesk.store.schema import schema_problem
+
     try:
-        has_schema = app.db.has_schema()
-    except TRANSIENT_ERRORS as exc:
+        problem = schema_problem(app.db)
+    except Exception as exc:
+        if not is_transient_db_error(exc):
+            print(f"maildesk: the database refuses: {getattr(exc, 'orig', exc)}",
+                  file=sys.stderr)
+            raise _Exit(EX_CONFIG) from exc
+        if away_ok:
+            log.warning("database unavailable at start-up (%s): mail will be spooled",
+                        getattr(exc, "orig", exc))
+            return
         print(f"maildesk: cannot open the database: {getattr(exc, 'orig', exc)}",
               file=sys.stderr)
         raise _Exit(EX_TEMPFAIL) from exc
-    if not has_schema:
-        print("maildesk: the database has no schema yet (run `maildesk migrate`)",
-              file=sys.stderr)
+    if problem is not None:
+        print(f"maildesk: {problem}", file=sys.stderr)
         raise _Exit(EX_CONFIG)
-    return app
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -169,8 +184,20 @@ def _init(args: argparse.Namespace) -> int:
     return EX_OK
 
 
+def _check_files(config: Config) -> None:
+    """The files the config names (the instance secret): missing ones are exit 78."""
+    from maildesk.config.files import file_problems
+
+    problems = file_problems(config)
+    for message in problems:
+        print(message, file=sys.stderr)
+    if problems:
+        raise _Exit(EX_CONFIG)
+
+
 def _check_config(args: argparse.Namespace) -> int:
     config = _config(args)
+    _check_files(config)
     print(f"{config.path}: ok ({len(config.queues)} queues, {len(config.agents)} agents, "
           f"{len(config.rules)} rules)")
     return EX_OK
@@ -189,7 +216,12 @@ def _serve(args: argparse.Namespace) -> int:
     from maildesk.config import find_config
     from maildesk.daemon import serve
 
-    _config(args)  # refuse to start on a broken config, with file:line messages
+    app = _app(args, need_schema=False)  # a broken config: file:line messages, exit 78
+    try:
+        _check_files(app.config)
+        _check_schema(app, away_ok=True)  # never migrated, or migrated by another version
+    finally:
+        app.close()
     return serve(find_config(args.config))
 
 
@@ -204,6 +236,7 @@ def _deliver(args: argparse.Namespace) -> int:
         from maildesk.intake.message import Envelope
 
         app = _app(args)
+        _check_files(app.config)
         envelope = Envelope(sender=args.sender or "",
                             recipients=tuple(r.lower() for r in args.recipient))
         # No spooling here: only the daemon drains the spool, and an MTA's own queue holds
