@@ -44,12 +44,8 @@ __all__ = [
 
 
 def _shipped() -> Path:
-    """`<repo>/templates` in a checkout; `maildesk/templates` when installed as package data."""
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[2] / "templates", here.parents[1] / "templates"):
-        if (candidate / "en").is_dir():
-            return candidate
-    return here.parents[2] / "templates"
+    """`maildesk/templates`: package data, so a plain `pip install .` ships it too."""
+    return Path(__file__).resolve().parents[1] / "templates"
 
 
 SHIPPED_TEMPLATES = _shipped()
