@@ -95,9 +95,11 @@ class App:
         if self.observe is not None:
             self.observe(outcome, seconds)
         log.info(
-            "mail result=%s ticket=%s code=%d sender=<%s> rcpt=%s size=%d ms=%.1f",
-            outcome.result, outcome.ticket or "-", outcome.code, envelope.sender,
-            ",".join(envelope.recipients), len(raw), ms,
+            "mail result=%s ticket=%s queue=%s msgid=<%s> code=%d sender=<%s> rcpt=%s "
+            "size=%d ms=%.1f",
+            outcome.result, outcome.ticket or "-", _field(outcome.queue or "-"),
+            _field(outcome.message_id or header_message_id(raw) or ""), outcome.code,
+            _field(envelope.sender), _field(",".join(envelope.recipients)), len(raw), ms,
         )
         return outcome
 
@@ -151,6 +153,21 @@ class App:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _field(value: str) -> str:
+    """One token of the log line: no spaces or control characters, at most 200 characters
+    (a hostile Message-ID or address must not forge a second line or field)."""
+    return "".join(c if c.isprintable() and not c.isspace() else "?" for c in value[:200])
+
+
+def header_message_id(raw: bytes) -> str | None:
+    """The Message-ID from the header block, for mails the pipeline never parsed."""
+    import re
+
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    found = re.search(rb"(?im)^message-id:[ \t]*<?([^>\r\n]*)>?", head[:65536])
+    return found.group(1).decode("utf-8", "replace").strip() if found else None
 
 
 # Errors of the machine, not of the mail: a full disk, a dead device, too many files open.

@@ -25,6 +25,8 @@ class Outcome:
     code: int  # SMTP reply code
     text: str  # enhanced status + human text, e.g. "2.0.0 Ok: ticket 2026112510000012"
     ticket: str | None = None
+    queue: str | None = None  # the ticket's queue, for the per-mail log line (SPEC 10)
+    message_id: str | None = None  # the mail's Message-ID without <>, for the same line
 
     @property
     def reply(self) -> str:

@@ -9,7 +9,7 @@ turns that into a spooled 250 or a 451.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from sqlalchemy import or_, select
@@ -70,7 +70,7 @@ def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
     def attempt(session: Session) -> Outcome:
         duplicate = _already_stored(session, digest, key, envelope)
         if duplicate is not None:
-            return stored(duplicate, "duplicate")
+            return _labelled(session, stored(duplicate, "duplicate"), [], mail.message_id)
         ctx = Context(app, session, raw, digest, mail, envelope, classification,
                       content_key=key)
         outcome = _apply(ctx)
@@ -78,7 +78,7 @@ def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
             from maildesk.outbound.respond import respond
 
             respond(session, app, ctx.events)  # respond
-        return outcome
+        return _labelled(session, outcome, ctx.events, mail.message_id)
 
     try:
         # Another daemon changing the same ticket at once (stale version, deadlock): the
@@ -95,6 +95,16 @@ def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
         spool_id = app.unmatched.put(raw, envelope, "bounce matching no ticket", once=True)
         return Outcome("quarantined", 250, f"2.0.0 Ok: bounce kept as {spool_id}")
     return outcome
+
+
+def _labelled(session: Session, outcome: Outcome, events: list[TicketEvent],
+              message_id: str | None) -> Outcome:
+    """The outcome with the ticket's queue and the Message-ID, for the log line."""
+    queue = next((e.ticket.queue for e in events if e.ticket.number == outcome.ticket), None)
+    if queue is None and outcome.ticket:
+        queue = session.execute(
+            select(Ticket.queue).where(Ticket.number == outcome.ticket)).scalar()
+    return replace(outcome, queue=queue, message_id=message_id)
 
 
 def _already_stored(session: Session, digest: str, key: str,

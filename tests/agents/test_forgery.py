@@ -251,3 +251,28 @@ def test_require_token_and_dkim(adesk_factory, where: str) -> None:  # noqa: ANN
         authres(f"{TRUSTED}; dkim=pass header.d=example.com"), RECEIVED_OURS])
     send(desk, raw, note)  # token and DKIM
     assert desk.show(note.number)["priority"] == 5
+
+
+def test_two_forgeries_in_a_row_tell_the_agent_once(adesk: Desk, ticket: Notification) -> None:
+    """README: at most one refusal notice every 10 minutes per ticket (issue 11)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from maildesk.store.models import History
+
+    for n in range(2):
+        raw = reply(ticket, ATTACK + f"#{n}\n", sender="mallory@evil.example", name="Mallory")
+        send(adesk, raw, ticket, sender="mallory@evil.example")
+    assert len(events(adesk.show(ticket.number), "command refused")) == 2
+    assert len(outbox(adesk, "result")) == 1
+    app = adesk.app()  # ten minutes later, the next forgery is told again
+    try:
+        with app.db.transaction() as session:
+            session.execute(update(History).where(History.event == "refusal notice")
+                            .values(at=History.at - timedelta(minutes=11)))
+    finally:
+        app.close()
+    send(adesk, reply(ticket, ATTACK + "#3\n", sender="mallory@evil.example", name="Mallory"),
+         ticket, sender="mallory@evil.example")
+    assert len(outbox(adesk, "result")) == 2
