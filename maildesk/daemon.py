@@ -51,6 +51,7 @@ EX_OSERR = 71  # sysexits: cannot bind, cannot open the data folder
 GRACE_SECONDS = float(os.environ.get("MAILDESK_GRACE_SECONDS", "30"))
 DRAIN_EVERY = 1.0  # seconds between looks at the inbound spool
 DRAIN_BATCH = 200  # mails per drain run, so a shutdown never waits on a huge spool
+DRAIN_BACKOFF_MAX = 300.0  # seconds between tries of a drain that keeps failing
 
 
 def serve(config_path: Path) -> int:
@@ -114,6 +115,7 @@ class Daemon:
         self._spool_may_hold_mail = True  # unknown until the first drain
         self._stop = asyncio.Event()
         self._drain_now = asyncio.Event()
+        self._status = "starting"  # systemd's STATUS= while all is well
         self._reloading = asyncio.Lock()
         self.mailboxes = Mailboxes(self.app)
 
@@ -154,7 +156,8 @@ class Daemon:
         where = ", ".join([_where(s) for s in self.servers]
                           + ([self.http.where] if self.http is not None else []))
         log.info("listening on %s", where)
-        notify("READY=1", f"STATUS=listening on {where}", f"MAINPID={os.getpid()}")
+        self._status = f"listening on {where}"
+        notify("READY=1", f"STATUS={self._status}", f"MAINPID={os.getpid()}")
         await self._stop.wait()
         notify("STOPPING=1", "STATUS=finishing sessions in flight")
         log.info("stopping: no new connections; finishing sessions in flight")
@@ -208,26 +211,55 @@ class Daemon:
                 return total
 
     async def _drain_loop(self) -> None:
+        """Every second (or at once when a stored mail says the database is back); a drain
+        that keeps failing (a bug, not an outage: those stop the drain quietly) backs off
+        from 1 s to DRAIN_BACKOFF_MAX, and says so to the log and to systemd's STATUS=."""
         loop = asyncio.get_running_loop()
+        failures = 0
         while not self._stop.is_set():
-            try:
-                await asyncio.wait_for(self._drain_now.wait(), DRAIN_EVERY)
-            except TimeoutError:
-                pass
+            if failures:
+                pause = min(DRAIN_EVERY * 2 ** failures, DRAIN_BACKOFF_MAX)
+                try:  # a stored mail does not cut a backoff short: the bug is still there
+                    await asyncio.wait_for(self._stop.wait(), pause)
+                except TimeoutError:
+                    pass
+            else:
+                try:
+                    await asyncio.wait_for(self._drain_now.wait(), DRAIN_EVERY)
+                except TimeoutError:
+                    pass
             self._drain_now.clear()
             if self._stop.is_set():
                 return
             try:
                 done = await loop.run_in_executor(self.drain_pool, self.app.drain_inbound,
                                                   DRAIN_BATCH)
-            except Exception:
-                log.exception("draining the inbound spool failed")
+            except Exception as exc:
+                failures += 1
+                self._drain_failed(exc, failures)
                 continue
+            if failures:
+                log.warning("the inbound spool drains again after %d failed tries", failures)
+                notify(f"STATUS={self._status}")
+                failures = 0
             if done == DRAIN_BATCH:
                 self._drain_now.set()  # more waiting: go on at once
             elif done:
                 self._spool_may_hold_mail = await loop.run_in_executor(
                     self.drain_pool, lambda: len(self.app.inbound) > 0)
+
+    def _drain_failed(self, exc: Exception, failures: int) -> None:
+        waiting = len(self.app.inbound)
+        pause = min(DRAIN_EVERY * 2 ** failures, DRAIN_BACKOFF_MAX)
+        what = f"{type(exc).__name__}: {exc}"
+        if failures == 1:
+            log.exception("draining the inbound spool failed (%d mails waiting); next try "
+                          "in %.0f s", waiting, pause)
+        else:
+            log.error("draining the inbound spool failed again (%d times in a row, %d mails "
+                      "waiting): %s; next try in %.0f s", failures, waiting, what, pause)
+        notify(f"STATUS=inbound spool stuck, {waiting} mails waiting: {what[:200]} "
+               "(see the log; new mail is still accepted)")
 
     def _after_ingest(self, outcome: Outcome) -> None:
         """A mail committed means the database is back: drain what waited for it now."""
