@@ -72,6 +72,9 @@ class Instance:
     autoresponse_daily_cap: int = f.setting(
         10, read=f.integer(), doc="at most this many auto-responses per sender per day"
     )
+    autoresponse_hourly_cap: int = f.setting(
+        200, read=f.integer(), doc="at most this many auto-responses per hour for the whole desk"
+    )
     trusted_authserv_ids: tuple[str, ...] = f.setting(
         (), read=f.names, doc="Authentication-Results from these MTAs count"
     )

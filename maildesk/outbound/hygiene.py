@@ -4,11 +4,15 @@ The classification says what the mail itself forbids (null sender, Auto-Submitte
 our own loop marks); this adds what only the outbound side knows: the queue's switch for
 the event, the routing rule's veto, the recipient, and how many auto-responses that
 address already had today. The cap is the last line against a ping-pong with a robot that
-ignores every header, and against using maildesk as a reflector to mail-bomb a victim.
+ignores every header, and against using maildesk as a reflector to mail-bomb a victim;
+beside it, one auto-response per ticket and hour to the same text, and an hourly cap for
+the whole desk (`instance.autoresponse_hourly_cap`, logged as a warning when reached).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import update
@@ -21,7 +25,9 @@ from maildesk.outbound.render import InvalidAddress, check_address
 from maildesk.store.db import insert_ignore
 from maildesk.store.models import AutoResponseCount, utcnow
 
-__all__ = ["Decision", "autoresponse_decision", "take_daily_slot"]
+__all__ = ["Decision", "autoresponse_decision", "take_daily_slot", "take_slot"]
+
+log = logging.getLogger("maildesk.outbox")
 
 # event kind -> the queue's autoresponse switch
 EVENT_SWITCH = {
@@ -71,22 +77,49 @@ def autoresponse_decision(session: Session, config: Config, queue: Queue | None,
             reasons.append(f"an agent: {to}")
     if reasons:
         return Decision(False, to, reasons)
+    if not take_slot(session, _ticket_key(event), 1, _hour()):
+        return Decision(False, to, ["this ticket had an auto-response to the same text "
+                                    "within the hour"])
     cap = config.instance.autoresponse_daily_cap
     if not take_daily_slot(session, to, cap):
         return Decision(False, to, [f"daily cap of {cap} auto-responses reached for {to}"])
+    hourly = config.instance.autoresponse_hourly_cap
+    if not take_slot(session, GLOBAL_KEY, hourly, _hour()):
+        log.warning("the hourly cap of %d auto-responses for the whole desk is reached: "
+                    "a mail flood or a loop? (no auto-response to %s)", hourly, to)
+        return Decision(False, to, [f"hourly cap of {hourly} auto-responses for the desk"])
     return Decision(True, to)
 
 
+GLOBAL_KEY = "*all*"  # the desk-wide hourly counter's row in autoresponse_counts
+
+
+def _hour() -> str:
+    return utcnow().strftime("%Y%m%d%H")  # fits the `day` column (10 characters)
+
+
+def _ticket_key(event: TicketEvent) -> str:
+    """One auto-response per ticket and hour for the same text: a robot that answers our
+    answer with the same words gets one, a customer who writes something new another."""
+    body = " ".join((event.mail.body if event.mail else "").split()).lower()
+    return f"*ticket:{event.ticket.id}:{hashlib.sha256(body.encode()).hexdigest()[:16]}"
+
+
 def take_daily_slot(session: Session, address: str, cap: int) -> bool:
-    """Count one auto-response to `address` today, unless `cap` is reached.
+    """Count one auto-response to `address` today, unless `cap` is reached."""
+    return take_slot(session, address.lower(), cap, utcnow().strftime("%Y-%m-%d"))
+
+
+def take_slot(session: Session, key: str, cap: int, period: str) -> bool:
+    """Count one under `key` in `period`, unless `cap` is reached.
 
     A conditional UPDATE is atomic on every backend, so daemons sharing a database never
-    exceed the cap together; the first of the day is an INSERT that ignores a conflict,
+    exceed the cap together; the first of the period is an INSERT that ignores a conflict,
     and a concurrent first INSERT falls back to the UPDATE."""
     if cap <= 0:
         return False
-    address = address.lower()[:191]
-    day = utcnow().strftime("%Y-%m-%d")
+    address = key[:191]
+    day = period
     for _ in range(2):
         bumped = session.execute(
             update(AutoResponseCount)
