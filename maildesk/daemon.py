@@ -152,6 +152,9 @@ class Daemon:
         sender = _start_sender(self.app, self._stop)
         if sender is not None:
             tasks.append(sender)
+        from maildesk.webhooks.pump import run_pump  # history -> webhook outbox rows
+
+        tasks.append(asyncio.create_task(run_pump(self.app, self._stop), name="webhooks"))
         await self.mailboxes.update(self.app.config.mailboxes)
         where = ", ".join([_where(s) for s in self.servers]
                           + ([self.http.where] if self.http is not None else []))

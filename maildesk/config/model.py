@@ -7,9 +7,12 @@ README by tests/test_docs.py). `Config` lists the top-level sections in file ord
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+
+from yaml.nodes import Node
 
 from maildesk.config import fields as f
 from maildesk.config.values import (
@@ -26,6 +29,7 @@ from maildesk.config.vocabulary import (
     CLOSED_FOLLOWUP_POLICIES,
     NUMBER_FORMATS,
 )
+from maildesk.config.walker import Walker
 from maildesk.rematch import Matcher, compile_glob
 
 
@@ -164,6 +168,38 @@ def _rate(value: object) -> float:
     if not number > 0:
         raise ValueError(f"not a positive number of requests per second: {value!r}")
     return number
+
+
+WEBHOOK_EVENTS = ("ticket.created", "article.added", "ticket.state", "ticket.queue",
+                  "ticket.escalated")
+
+
+def _webhook_url(value: object) -> str:
+    text = str(value).strip() if isinstance(value, str) else ""
+    if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", text):
+        raise ValueError(f"not an http:// or https:// URL: {value!r}")
+    return text
+
+
+def _webhook_events(w: Walker, node: Node, where: str) -> tuple[str, ...]:
+    found = w.names(node, where)
+    for name, item in found:
+        if name not in WEBHOOK_EVENTS:
+            w.problem(item, f"{where}: unknown event {name!r} ({', '.join(WEBHOOK_EVENTS)})")
+    return tuple(dict.fromkeys(n for n, _ in found if n in WEBHOOK_EVENTS))
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """An HTTP receiver of ticket events (SPEC 14), POSTed through the outbox."""
+
+    url: str = f.setting(read=f.parsed(_webhook_url), doc="where events are POSTed")
+    secret_file: Path = f.setting(
+        read=f.path, doc="the HMAC-SHA256 key of X-Maildesk-Signature (first line)"
+    )
+    events: tuple[str, ...] = f.setting(
+        WEBHOOK_EVENTS, read=_webhook_events, doc="which events (default: all five)"
+    )
 
 
 @dataclass(frozen=True)
@@ -327,6 +363,9 @@ class Config:
     outbound: Outbound = f.section(Outbound, doc="how mail leaves")
     limits: Limits = f.section(Limits, doc="bounded work per mail")
     api: Api = f.section(Api, doc="the HTTP API's limits")
+    webhooks: tuple[Webhook, ...] = f.items(
+        Webhook, doc="HTTP receivers of ticket events", title="webhook {}", ident="url"
+    )
     queues: tuple[Queue, ...] = f.items(
         Queue, doc="at least one", title="queue '{}'", ident="name", unique=True
     )

@@ -145,9 +145,16 @@ async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
     claim = claimed[0].claim
     settler = _Settler(app, {r.id for r in claimed})
     renewing = asyncio.create_task(_renew(app, claim, settler.held, lease))
-    lanes = [claimed[i::connections] for i in range(min(connections, len(claimed)))]
+    hooks = [r for r in claimed if r.kind == "webhook"]  # HTTP, not the relay
+    mails = [r for r in claimed if r.kind != "webhook"]
+    lanes = [mails[i::connections] for i in range(min(connections, len(mails)))]
+    work = [_send_lane(app, lane, settler, stop) for lane in lanes]
+    if hooks:
+        from maildesk.webhooks.post import post_webhooks
+
+        work.append(post_webhooks(app, hooks, settler.settle))
     try:
-        await asyncio.gather(*(_send_lane(app, lane, settler, stop) for lane in lanes))
+        await asyncio.gather(*work)
     finally:
         renewing.cancel()
         untried = sorted(settler.held)
