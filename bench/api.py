@@ -1,0 +1,168 @@
+"""HTTP API figures beside SMTP ingest, measured in the same run (issue 15):
+
+1. ticket creation over HTTP at concurrency 8 vs SMTP ingest at concurrency 8 (target: at
+   least 50%): both open tickets through the same pipeline, auto-response included;
+2. GET of a ticket with 50 articles, paced at 100 requests/s (target: p99 under 20 ms);
+3. GET /tickets?q= (full text) on many stored tickets (target: p99 under 100 ms at
+   1,000,000; `--tickets` sets the count, rows are inserted with SQL before `serve` starts).
+
+    .venv/bin/python bench/api.py [--seconds 10] [--tickets 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx  # noqa: E402
+from common import (  # noqa: E402
+    MailSource,
+    db_path,
+    free_port,
+    machine,
+    make_desk,
+    percentile,
+    run_load,
+    start_maildesk,
+)
+
+WORDS = ("printer fire invoice refund login password shipping delay broken screen battery "
+         "upgrade contract cancel address payment warranty laptop router license").split()
+
+
+def token(config: Path) -> str:
+    out = subprocess.run([sys.executable, "-m", "maildesk", "--config", str(config), "token",
+                          "create", "bench", "--scope", "write"],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+async def create_load(url: str, tok: str, seconds: float, concurrency: int) -> tuple[int, float]:
+    headers = {"Authorization": f"Bearer {tok}"}
+    done = 0
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+        deadline = time.perf_counter() + seconds
+
+        async def worker(n: int) -> None:
+            nonlocal done
+            i = 0
+            while time.perf_counter() < deadline:
+                i += 1
+                r = await client.post("/api/v1/tickets", json={
+                    "customer": f"http{n}x{i}@example.org", "subject": f"HTTP case {n}/{i}",
+                    "body": "Hello,\n" + "the printer is on fire. " * 80})
+                if r.status_code == 201:
+                    done += 1
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+        return done, time.perf_counter() - started
+
+
+async def paced_gets(url: str, tok: str, path: str, rate: float,
+                     seconds: float) -> list[float]:
+    """Open loop: a request every 1/rate s whatever the answers do; latency per request."""
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {tok}"},
+                                 timeout=60, limits=httpx.Limits(max_connections=64)) as c:
+        async def one() -> None:
+            t = time.perf_counter()
+            r = await c.get(path)
+            r.raise_for_status()
+            latencies.append(time.perf_counter() - t)
+
+        tasks = []
+        start = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+def fill(config: Path, count: int) -> None:
+    """`count` tickets with one article each, straight into SQLite (FTS triggers fire)."""
+    rng = random.Random(15)
+    conn = sqlite3.connect(db_path(config))
+    now = "2026-11-30 10:00:00"
+    batch = 20_000
+    base = conn.execute("SELECT COALESCE(MAX(id), 0) FROM tickets").fetchone()[0]
+    for start in range(0, count, batch):
+        rows = range(start, min(start + batch, count))
+        conn.executemany(
+            "INSERT INTO tickets (id, number, title, queue, state, priority, locked, customer,"
+            " cc_json, tags_json, created_at, updated_at, version) VALUES"
+            " (?, ?, ?, 'Support', 'open', 3, 0, ?, '[]', '[]', ?, ?, 1)",
+            [(base + 1 + i, f"B{base + 1 + i}", f"case {i}", f"c{i % 5000}@example.org",
+              now, now) for i in rows])
+        conn.executemany(
+            "INSERT INTO articles (ticket_id, from_addr, to_json, cc_json, subject, sender_type,"
+            " visibility, kind, body, raw_size, envelope_json, notes_json, verified,"
+            " created_at) VALUES (?, '', '[]', '[]', ?, 'customer', 'public', 'mail', ?, 0,"
+            " '{}', '[]', 1, ?)",
+            [(base + 1 + i, f"case {i}",
+              " ".join(rng.choice(WORDS) for _ in range(40))
+              + (" zebracorn" if i % 10_000 == 0 else ""), now) for i in rows])
+        conn.commit()
+    conn.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--tickets", type=int, default=100_000)
+    args = p.parse_args()
+    print(machine())
+    folder = Path(tempfile.mkdtemp(prefix="maildesk-bench-api-"))
+    http_port = free_port()
+    config = make_desk(folder, free_port())
+    text = config.read_text().replace("listen:\n", f"listen:\n  http: 127.0.0.1:{http_port}\n")
+    config.write_text(text + "api:\n  rate_limit: 1000000\n  burst: 1000000\n")
+    tok = token(config)
+    print(f"filling {args.tickets} tickets ...", flush=True)
+    t = time.perf_counter()
+    fill(config, args.tickets)
+    print(f"  {time.perf_counter() - t:.0f} s")
+    server = start_maildesk(config, pin=False)
+    url = f"http://127.0.0.1:{http_port}"
+    try:
+        run_load(server.port, [MailSource(c, 2_000, run="w") for c in range(8)], seconds=3)
+        smtp = run_load(server.port, [MailSource(c, 2_000, run="m") for c in range(8)],
+                        seconds=args.seconds)
+        created, elapsed = asyncio.run(create_load(url, tok, args.seconds, 8))
+        http_rate = created / elapsed
+        print(f"1. create, concurrency 8: SMTP {smtp.rate:.1f} tickets+followups/s, "
+              f"HTTP {http_rate:.1f} tickets/s = {100 * http_rate / smtp.rate:.0f}% "
+              "(target >= 50%)")
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tok}"}) as c:
+            number = c.post("/api/v1/tickets", json={"customer": "big@example.org",
+                                                     "subject": "fifty", "body": "one"}
+                            ).json()["number"]
+            for i in range(49):
+                c.post(f"/api/v1/tickets/{number}/articles",
+                       json={"body": f"note {i} " + "text " * 200, "visibility": "internal"})
+            assert len(c.get(f"/api/v1/tickets/{number}").json()["articles"]) == 50
+        lat = asyncio.run(paced_gets(url, tok, f"/api/v1/tickets/{number}", 100, args.seconds))
+        print(f"2. GET ticket with 50 articles at 100/s: p50 {percentile(lat, 50) * 1000:.1f} ms,"
+              f" p99 {percentile(lat, 99) * 1000:.1f} ms (target < 20 ms)")
+        for q in ("zebracorn", "printer refund", "printer"):
+            lat = asyncio.run(paced_gets(url, tok, f"/api/v1/tickets?q={q}&limit=50", 20,
+                                         args.seconds / 2))
+            print(f"3. list q={q!r} on {args.tickets} tickets at 20/s: p50 "
+                  f"{percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms"
+                  " (target < 100 ms at 1,000,000)")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
