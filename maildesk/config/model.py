@@ -123,6 +123,10 @@ class Listen:
         1001, read=f.integer(80), doc="bytes per SMTP line, CRLF included"
     )
     idle_timeout: float = f.setting(300.0, read=_duration, doc="drop a silent client after this")
+    min_data_rate: int = f.setting(
+        1024, read=_size,
+        doc="bytes/s a DATA transfer must average beyond idle_timeout (421 4.4.2 if slower)",
+    )
     max_connections: int = f.setting(200, read=f.integer(1), doc="open SMTP/LMTP sessions")
     max_connections_per_client: int = f.setting(
         20, read=f.integer(1), doc="open sessions from one client address"

@@ -15,6 +15,10 @@ What this subclass changes, and why:
   `421 4.7.0` and is closed before the greeting (aiosmtpd has no limit, its issue #282).
   The last eighth of the slots is kept for clients that hold fewer than an eighth of their
   own cap (at least one): a few addresses cannot take every slot.
+* DATA is timed per read, not as a whole: each read restarts `idle_timeout`, and the whole
+  transfer may take `idle_timeout` plus its size at `min_data_rate` (as Postfix's
+  smtpd_timeout with per-request deadlines and smtpd_min_data_rate), so a slow link can
+  deliver a big mail while a trickle of bytes cannot hold a slot; past it, `421 4.4.2`.
 * Holding a slot without sending mail ends: RSET, NOOP, HELP, VRFY and EXPN share one
   budget (JUNK_LIMIT, as Postfix's smtpd_junk_command_limit), and a session that has not
   completed a mail within `max_time_without_mail` is closed with `421 4.4.2`.
@@ -278,6 +282,8 @@ class MaildeskSMTP(SMTP):
         for _ in range(replies):
             self._writer.write(reply.encode("utf-8", "replace") + b"\r\n")
         await self._writer.drain()
+        if reply == status.TOO_SLOW and self.transport is not None:
+            self.transport.close()  # the rest of the data is not worth waiting for
         self._close_if_stopping()
 
     async def _read_data(self) -> tuple[bytes, str | None]:
@@ -290,7 +296,19 @@ class MaildeskSMTP(SMTP):
         after_crlf = True  # the data begins after the CRLF of DATA
         limit = self.data_size_limit
         normalize = self.listen.bare_newline == "normalize"
+        loop = asyncio.get_running_loop()
+        started = last_reset = loop.time()
+        received = 0
         while self.transport is not None:
+            now = loop.time()
+            if now - last_reset >= 1.0:  # a read came in: the idle clock starts again
+                allowed = self.listen.idle_timeout + received / max(self.listen.min_data_rate, 1)
+                if now - started > allowed:
+                    log.info("closing the session of %s: %d bytes of data in %.0f s",
+                             self._client, received, now - started)
+                    return b"", status.TOO_SLOW  # answered, then closed, by smtp_DATA
+                self._reset_timeout()
+                last_reset = now
             try:
                 line = await self._reader.readuntil(b"\n")
             except asyncio.CancelledError:
@@ -299,10 +317,12 @@ class MaildeskSMTP(SMTP):
                 raise
             except asyncio.LimitOverrunError as exc:
                 line = await self._reader.read(exc.consumed)
+                received += len(line)
                 fragment = True
                 error = error or status.LINE_TOO_LONG
                 lines.clear()
                 continue
+            received += len(line)
             if fragment:  # the tail of an over-long line
                 fragment = False
                 continue

@@ -17,6 +17,7 @@ __all__ = [
     "SHUTTING_DOWN",
     "TOO_BIG",
     "TOO_BIG_AT_MAIL",
+    "TOO_SLOW",
     "TOO_MANY_COMMANDS",
     "TOO_MANY_CONNECTIONS",
     "TOO_MANY_RECIPIENTS",
@@ -30,6 +31,7 @@ NO_STORAGE = "452 4.3.1 Insufficient system storage"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+TOO_SLOW = "421 4.4.2 Data arriving too slowly, closing connection"
 NO_MAIL_TIMEOUT = "421 4.4.2 Too long without a mail, closing connection"
 TOO_MANY_COMMANDS = "421 4.7.0 Too many commands without a mail, closing connection"
 
