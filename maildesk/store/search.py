@@ -47,8 +47,11 @@ def matching(session: Session, query: str) -> ColumnElement[bool] | None:
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
         expr = " ".join('"' + w.replace('"', '""') + '"' for w in found)
-        ids = select(literal_column("ticket_id")).select_from(text("articles_fts")).where(
+        # Through the FTS rowid (the article id) and the articles' primary key: reading
+        # the UNINDEXED ticket_id column goes back to the content table row by row.
+        rowids = select(literal_column("rowid")).select_from(text("articles_fts")).where(
             text("articles_fts MATCH :fts_query").bindparams(fts_query=expr))
+        ids = select(Article.ticket_id).where(Article.id.in_(rowids))
     elif dialect == "postgresql":
         ids = select(Article.ticket_id).where(text(
             "to_tsvector('simple', coalesce(articles.subject, '') || ' ' || articles.body) "
