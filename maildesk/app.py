@@ -14,6 +14,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import text as sql_text
@@ -25,6 +26,7 @@ from maildesk.outcome import Outcome, deferred
 from maildesk.store.articles import ArticleStore
 from maildesk.store.db import Database
 from maildesk.store.dberrors import is_transient_db_error
+from maildesk.timers.hooks import install as install_timer_hooks
 
 __all__ = ["App", "open_app"]
 
@@ -45,6 +47,10 @@ class App:
         # Told of every ingest result and its duration in seconds (serve's metrics); it must
         # not raise, and it runs on the ingest thread.
         self.observe: Callable[[Outcome, float], None] | None = None
+        # Called after a commit that wrote a due time (maildesk.timers.hooks): the daemon's
+        # scheduler sets it to be woken when that is earlier than its plan.
+        self.due_written: Callable[[datetime], None] | None = None
+        install_timer_hooks(self)
 
     # -- configuration -------------------------------------------------------------------
 
@@ -53,6 +59,7 @@ class App:
         if config.database != self.config.database:
             old, self.db = self.db, Database(config.database)
             old.dispose()
+            install_timer_hooks(self)
         self.config = config
         self.store = ArticleStore(config.storage.path, config.storage.articles)
         self._secret = None

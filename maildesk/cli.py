@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true")
     r = sub.add_parser("route-test", help="show where a mail would go; stores nothing")
     r.add_argument("file")
+    tm = sub.add_parser("timers", help="what is due next; `timers run` runs what is due now")
+    tm.add_argument("action", nargs="?", choices=["run"], help="run what is due, once")
+    tm.add_argument("--json", action="store_true")
+    tm.add_argument("--limit", type=int, default=50, help="how many to list (default 50)")
     sp = sub.add_parser("spool", help="mails kept aside: list, or retry after a fix")
     sp_sub = sp.add_subparsers(dest="spool_command", required=True, parser_class=_Parser)
     sp_sub.add_parser("list")
@@ -400,6 +404,33 @@ def _token(args: argparse.Namespace) -> int:
     return token_command(_app(args), args)
 
 
+def _timers(args: argparse.Namespace) -> int:
+    from maildesk.timers.run import run_until_idle, upcoming
+
+    app = _app(args)
+    try:
+        if args.action == "run":
+            done = run_until_idle(app)
+            if args.json:
+                print(json.dumps(dict(sorted(done.items()))))
+            else:
+                print(", ".join(f"{k}: {v}" for k, v in sorted(done.items()))
+                      if done else "nothing due")
+            return EX_OK
+        rows = upcoming(app.db, max(args.limit, 1))
+    finally:
+        app.close()
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return EX_OK
+    if not rows:
+        print("nothing scheduled")
+    for r in rows:
+        extra = f" deadline={r['deadline']} {r['stage']}" if r["deadline"] else ""
+        print(f"{r['due_at']}  {r['kind']:<14} ticket={r['ticket']} queue={r['queue']}{extra}")
+    return EX_OK
+
+
 _COMMANDS = {
     "init": _init,
     "check-config": _check_config,
@@ -413,4 +444,5 @@ _COMMANDS = {
     "spool": _spool,
     "fetch": _fetch,
     "token": _token,
+    "timers": _timers,
 }

@@ -9,7 +9,8 @@ blocking step runs in threads:
   (a crash or a database outage leaves mail there) and then every second;
 * the outbound sender coroutine, when `maildesk.outbound.sender` is part of the build;
 * one task per configured mailbox (`maildesk.mailboxes.runner`), each with a thread of its
-  own for its blocking IMAP/POP3 session.
+  own for its blocking IMAP/POP3 session;
+* the timers' scheduler (`maildesk.timers.scheduler`), its database work in `maildesk-timers`.
 
 SIGHUP reloads the config (a broken one is refused and logged `file:line`, the old one stays),
 SIGTERM/SIGINT stop accepting, let transactions in flight finish (bounded by GRACE_SECONDS),
@@ -155,6 +156,7 @@ class Daemon:
         from maildesk.webhooks.pump import run_pump  # history -> webhook outbox rows
 
         tasks.append(asyncio.create_task(run_pump(self.app, self._stop), name="webhooks"))
+        tasks.append(_start_scheduler(self.app, self._stop))
         await self.mailboxes.update(self.app.config.mailboxes)
         where = ", ".join([_where(s) for s in self.servers]
                           + ([self.http.where] if self.http is not None else []))
@@ -369,6 +371,15 @@ def _start_sender(app: App, stop: asyncio.Event) -> asyncio.Task[None] | None:
         log.info("no outbound sender in this build: outbound mail stays queued")
         return None
     task = asyncio.create_task(run_sender(app, stop), name="outbound-sender")
+    task.add_done_callback(_log_crash)
+    return task
+
+
+def _start_scheduler(app: App, stop: asyncio.Event) -> asyncio.Task[None]:
+    """Due times (SPEC 13): reminders, auto-close, escalations, levels, lock timeouts."""
+    from maildesk.timers.scheduler import run_scheduler
+
+    task = asyncio.create_task(run_scheduler(app, stop), name="timers")
     task.add_done_callback(_log_crash)
     return task
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import ClassVar
 
 from maildesk.commands.base import CommandError, Work
 from maildesk.commands.util import no_arguments
 from maildesk.store.models import utcnow
 from maildesk.tickets import set_state
+from maildesk.timers.policy import timezone_for
+from maildesk.timers.when import parse_when
 
 __all__ = ["Close", "Pending", "Reopen"]
+
+KINDS = ("reminder", "auto-close")
 
 
 def _change(work: Work, state: str, **details: object) -> None:
@@ -53,25 +56,32 @@ class Reopen:
 
 class Pending:
     name: ClassVar[str] = "pending"
-    argument_description: ClassVar[str] = "YYYY-MM-DD [reminder|auto-close]"
-    description: ClassVar[str] = "wait until a date, then remind the owner or close"
+    argument_description: ClassVar[str] = "reminder|auto-close DATE [HH:MM] | +2d"
+    description: ClassVar[str] = "wait until then, then remind the owner or close"
 
     def process(self, work: Work, args: list[str]) -> str:
-        if not args or len(args) > 2:
-            raise CommandError("/pending needs a date and optionally reminder or auto-close, "
-                               "e.g. /pending 2026-12-24 reminder")
+        kinds = [a for a in args if a.lower() in KINDS]
+        when_text = " ".join(a for a in args if a.lower() not in KINDS)
+        if len(kinds) > 1 or not when_text or (kinds and args[0] != kinds[0]
+                                                and args[-1] != kinds[0]):
+            raise CommandError("/pending needs a date (or +2d) and reminder or auto-close, "
+                               "e.g. /pending reminder 2026-12-24 10:00, /pending auto-close "
+                               "+7d")
+        kind = kinds[0].lower() if kinds else "reminder"
+        zone = timezone_for(work.config, work.ticket.queue)
         try:
-            until = date.fromisoformat(args[0])
-        except ValueError:
-            raise CommandError(f"not a date: {args[0]!r} (write YYYY-MM-DD)") from None
-        if until <= utcnow().date():
-            raise CommandError(f"{until.isoformat()} is not in the future")
-        kind = args[1].lower() if len(args) > 1 else "reminder"
-        if kind not in ("reminder", "auto-close"):
-            raise CommandError(f"/pending takes reminder or auto-close, not {args[1]!r}")
+            until = parse_when(when_text, zone, utcnow())
+        except ValueError as exc:
+            last = args[-1]
+            if len(args) > 1 and last.isalpha():
+                raise CommandError(f"/pending takes reminder or auto-close, not {last!r}"
+                                   ) from None
+            raise CommandError(str(exc)) from None
+        shown = until.strftime("%Y-%m-%dT%H:%M:%SZ")
         state = f"pending {kind}"
-        _change(work, state, until=until.isoformat())
-        work.ticket.pending_until = datetime(until.year, until.month, until.day)
-        if work.ticket.state == state:
-            work.record("pending", until=until.isoformat())
-        return f"{state} until {until.isoformat()}"
+        already = work.ticket.state == state
+        _change(work, state, until=shown)
+        if already:
+            work.record("pending", until=shown)
+        work.ticket.pending_until = until
+        return f"{state} until {shown}"

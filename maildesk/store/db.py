@@ -136,6 +136,11 @@ class Database:
         self._writer = threading.RLock() if self.url.startswith("sqlite") else nullcontext()
 
     @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The session factory, for hooks that follow every transaction (timers)."""
+        return self._sessions
+
+    @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 

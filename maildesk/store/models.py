@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -39,6 +40,7 @@ __all__ = [
     "OutboxAttempt",
     "OutboxMail",
     "Ticket",
+    "Timer",
     "utcnow",
 ]
 
@@ -310,3 +312,24 @@ class ApiToken(Base):
     @property
     def queues(self) -> list[str]:
         return list(json.loads(self.queues_json or "[]"))
+
+
+class Timer(Base):
+    """A due time of a ticket (SPEC 13): one row per ticket and kind (reminder, auto-close,
+    an SLA clock, a helpdesk level, a lock). `due_at` is when the scheduler acts next
+    (indexed: it sleeps until the smallest); an SLA clock also keeps its `deadline`, the
+    business `remaining` while pending stops it, and `stage` (0 running, 1 warned,
+    2 breached)."""
+
+    __tablename__ = "timers"
+    __table_args__ = (UniqueConstraint("ticket_id", "kind", name="uq_timers_ticket_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    queue: Mapped[str] = mapped_column(String(100), default="")
+    due_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    deadline: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    remaining: Mapped[float | None] = mapped_column(Float, nullable=True)
+    stage: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,152 @@
+"""What a due time does when it comes (SPEC 13). Each action runs in the transaction that
+claimed its row, as the system actor, and first checks that its cause still holds (a
+customer who wrote meanwhile ended the pending state, an answer stopped the clock): the
+row is then simply gone, and the before-commit sync rebuilds whatever still applies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from maildesk.events import TicketEvent
+from maildesk.outbound.timed import notify_timed, owner_or_queue, queue_agents
+from maildesk.store.models import Ticket, Timer
+from maildesk.tickets import record, set_state
+from maildesk.timers.calendar import between_business
+from maildesk.timers.due import BREACHED, WARNED
+from maildesk.timers.policy import SLA_CLOCKS, queue_level, queue_sla
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+__all__ = ["fire"]
+
+SYSTEM = "system"
+CLOCK_NAMES = {"first_response": "first response", "update": "update", "solution": "solution"}
+
+
+def fire(session: Session, app: App, row: Timer, ticket: Ticket | None,
+         now: datetime) -> str:
+    """Act on one due row; returns what happened (for logs and counts)."""
+    if ticket is None:
+        session.delete(row)
+        return "gone"
+    if row.kind in SLA_CLOCKS:
+        return _clock(session, app, row, ticket, now)
+    session.delete(row)  # one-shot kinds; the sync re-creates a row that still applies
+    if row.kind == "reminder":
+        return _reminder(session, app, ticket, now)
+    if row.kind == "auto-close":
+        return _auto_close(session, ticket, now)
+    if row.kind == "level":
+        return _level(session, app, row, ticket)
+    if row.kind == "lock":
+        return _unlock(session, app, ticket)
+    return "unknown"
+
+
+def _reminder(session: Session, app: App, ticket: Ticket, now: datetime) -> str:
+    if ticket.state != "pending reminder" or not _reached(ticket, now):
+        return "stale"
+    until = ticket.pending_until
+    set_state(session, ticket, "open", SYSTEM, reason="pending reminder reached")
+    ticket.pending_until = None
+    record(session, ticket, "reminder", SYSTEM, until=_iso(until))
+    notify_timed(session, app, ticket, owner_or_queue(app, ticket), "reminder",
+                 "Reminder", until=_iso(until))
+    return "reminder"
+
+
+def _auto_close(session: Session, ticket: Ticket, now: datetime) -> str:
+    if ticket.state != "pending auto-close" or not _reached(ticket, now):
+        return "stale"
+    until = ticket.pending_until
+    set_state(session, ticket, "closed successful", SYSTEM, reason="pending auto-close",
+              until=_iso(until))
+    ticket.pending_until = None
+    return "auto-close"
+
+
+def _level(session: Session, app: App, row: Timer, ticket: Ticket) -> str:
+    level = queue_level(app.config, ticket.queue)
+    if (level is None or row.queue != ticket.queue or ticket.is_closed
+            or ticket.state.startswith("pending") or ticket.first_response_at is not None):
+        return "stale"
+    target = level[0]
+    old, ticket.queue = ticket.queue, target
+    record(session, ticket, "queue", SYSTEM, old=old, new=target, reason="escalate_after")
+    record(session, ticket, "escalated", SYSTEM, old=old, new=target, level=target)
+    from maildesk.outbound.respond import respond
+
+    respond(session, app, [TicketEvent(kind="moved", ticket=ticket, actor=SYSTEM,
+                                       details={"old": old})])
+    return "level"
+
+
+def _unlock(session: Session, app: App, ticket: Ticket) -> str:
+    if not ticket.locked:
+        return "stale"
+    owner = ticket.owner
+    ticket.locked = False
+    record(session, ticket, "unlock", SYSTEM, reason="timeout", owner=owner)
+    notify_timed(session, app, ticket, queue_agents(app, ticket.queue), "unlocked",
+                 "Lock released", owner=owner or "")
+    return "unlock"
+
+
+def _clock(session: Session, app: App, row: Timer, ticket: Ticket, now: datetime) -> str:
+    sla = queue_sla(app.config, ticket.queue)
+    if sla is None or row.deadline is None or row.stage >= BREACHED:
+        row.due_at = None
+        return "stale"
+    clock = CLOCK_NAMES.get(row.kind, row.kind)
+    breach = row.due_at is None or row.due_at >= row.deadline or now >= row.deadline
+    left = between_business(sla.calendar, now, row.deadline)
+    if breach:
+        row.stage, row.due_at = BREACHED, None
+        event = "escalation"
+    else:
+        row.stage, row.due_at = WARNED, row.deadline
+        event = "escalation warning"
+    record(session, ticket, event, SYSTEM, clock=row.kind, deadline=_iso(row.deadline))
+    notify_timed(session, app, ticket, queue_agents(app, ticket.queue), "escalation",
+                 "Escalation" if breach else "Escalation warning", clock=clock,
+                 clock_id=row.kind, breach=breach, deadline=_iso(row.deadline),
+                 left=_span(abs(left)),
+                 over=left < 0)
+    if breach:
+        _escalated(session, app, ticket, row)
+    return event
+
+
+def _escalated(session: Session, app: App, ticket: Ticket, row: Timer) -> None:
+    """The event outbound turns into a webhook (`ticket.escalated`) once it has them."""
+    from maildesk.outbound.respond import respond
+
+    respond(session, app, [TicketEvent(kind="escalated", ticket=ticket, actor=SYSTEM,
+                                       details={"clock": row.kind,
+                                                "deadline": _iso(row.deadline)})])
+
+
+def _reached(ticket: Ticket, now: datetime) -> bool:
+    return ticket.pending_until is not None and ticket.pending_until <= now
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _span(seconds: float) -> str:
+    """`1d 2h 5m` (or seconds, for the short clocks of tests)."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "",
+             f"{minutes}m" if minutes else ""]
+    return " ".join(p for p in parts if p)

@@ -1,0 +1,114 @@
+"""Due times follow every ticket change, whichever entrance made it (mail, commands, the
+API, the timers themselves): session events on the App's database collect the tickets a
+transaction touched, `sync_ticket` runs for each just before the commit, and after the
+commit the scheduler of this process is woken if a due time earlier than its plan was
+written.
+
+Why events rather than calls in each entrance: a ticket changed anywhere must not keep a
+stale reminder or miss an SLA clock, and the entrances are being rewritten around a ticket
+core; one hook on the session owner cannot be forgotten by a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+from maildesk.store.models import Article, OutboxMail, Ticket, utcnow
+from maildesk.timers.due import Touch, sync_ticket
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+__all__ = ["install"]
+
+log = logging.getLogger("maildesk.timers")
+
+_TOUCHES = "maildesk.timers.touches"
+_EARLIEST = "maildesk.timers.earliest"
+# A change to these is somebody working on the ticket; updated_at and version are not.
+_WORK = ("state", "queue", "priority", "owner", "locked", "cc_json", "tags_json",
+         "pending_until", "first_response_at", "title")
+
+
+def install(app: App) -> None:
+    """Attach the hooks to the sessions of `app.db` (again after a reload swaps it)."""
+    sessions = app.db.sessions
+    if getattr(sessions, "_maildesk_timers", False):
+        return
+    event.listen(sessions, "before_flush", _collect)
+    event.listen(sessions, "before_commit", lambda s: _sync(app, s))
+    event.listen(sessions, "after_commit", lambda s: _wake(app, s))
+    event.listen(sessions, "after_rollback", _forget)
+    sessions._maildesk_timers = True  # type: ignore[attr-defined]
+
+
+def _forget(session: Session) -> None:
+    session.info.pop(_TOUCHES, None)
+    session.info.pop(_EARLIEST, None)
+
+
+def _touch(session: Session, ticket: Ticket) -> Touch:
+    touches: dict[int, tuple[Ticket, Touch]] = session.info.setdefault(_TOUCHES, {})
+    entry = touches.get(id(ticket))
+    if entry is None:
+        entry = touches[id(ticket)] = (ticket, Touch())
+    return entry[1]
+
+
+def _collect(session: Session, _context: Any, _instances: Any) -> None:
+    for obj in session.new:
+        if isinstance(obj, Ticket):
+            touch = _touch(session, obj)
+            touch.created = touch.changed = True
+        elif isinstance(obj, Article) and obj.ticket is not None:
+            touch = _touch(session, obj.ticket)
+            touch.changed = True
+            if obj.sender_type == "customer" and obj.kind == "mail" and not touch.created:
+                touch.customer_wrote = True
+        elif isinstance(obj, OutboxMail) and obj.kind == "answer" and obj.ticket_id:
+            ticket = session.get(Ticket, obj.ticket_id)
+            if ticket is not None:
+                touch = _touch(session, ticket)
+                touch.agent_answered = touch.changed = True
+    for obj in session.dirty:
+        if isinstance(obj, Ticket):
+            state = inspect(obj)
+            if any(state.attrs[name].history.has_changes() for name in _WORK):
+                _touch(session, obj).changed = True
+
+
+def _sync(app: App, session: Session) -> None:
+    touches: dict[int, tuple[Ticket, Touch]] | None = session.info.pop(_TOUCHES, None)
+    if not touches:
+        return
+    session.flush()  # ids for new tickets; the last changes seen by _collect
+    more = session.info.pop(_TOUCHES, {})  # that flush may have found a few more
+    for key, value in more.items():
+        touches.setdefault(key, value)
+    now = utcnow()
+    earliest: datetime | None = session.info.get(_EARLIEST)
+    for ticket, touch in touches.values():
+        if ticket.id is None:
+            continue
+        due = sync_ticket(session, app.config, ticket, touch, now)
+        if due is not None and (earliest is None or due < earliest):
+            earliest = due
+    session.info.pop(_TOUCHES, None)
+    if earliest is not None:
+        session.info[_EARLIEST] = earliest
+
+
+def _wake(app: App, session: Session) -> None:
+    earliest = session.info.pop(_EARLIEST, None)
+    callback: Callable[[datetime], None] | None = app.due_written
+    if earliest is not None and callback is not None:
+        try:
+            callback(earliest)
+        except Exception:  # waking is an optimisation; the scheduler looks anyway
+            log.exception("waking the scheduler failed")

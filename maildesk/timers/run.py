@@ -1,0 +1,130 @@
+"""Running what is due: claim due rows, act, commit; and what is due next.
+
+Exactly once with several daemons (or a cron `timers run` beside them): rows are taken with
+`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL and MariaDB, so two daemons take disjoint
+rows and each row's action commits together with the row's removal or advance; SQLite has
+one writer at a time (BEGIN IMMEDIATE), so the second runner sees the row already gone.
+A row whose action fails (a bug) is pushed back and logged; it never blocks the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from maildesk.store.db import Database, is_conflict
+from maildesk.store.models import Ticket, Timer, utcnow
+from maildesk.timers.actions import fire
+
+if TYPE_CHECKING:
+    from maildesk.app import App
+
+__all__ = ["BATCH", "next_due", "run_due", "run_until_idle", "upcoming"]
+
+log = logging.getLogger("maildesk.timers")
+
+BATCH = 500  # rows per transaction
+RETRY_AFTER = timedelta(minutes=5)  # a row whose action failed is tried again after this
+
+
+def _claim(session: Session, now: datetime, limit: int, ids: list[int] | None = None
+           ) -> list[Timer]:
+    query = select(Timer).where(Timer.due_at <= now).order_by(Timer.due_at, Timer.id)
+    if ids is not None:
+        query = query.where(Timer.id.in_(ids))
+    query = query.limit(limit)
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
+
+
+def _fire_batch(app: App, now: datetime, limit: int, ids: list[int] | None = None
+                ) -> Counter[str]:
+    def work(session: Session) -> Counter[str]:
+        rows = _claim(session, now, limit, ids)
+        done: Counter[str] = Counter()
+        if not rows:
+            return done
+        wanted = {r.ticket_id for r in rows}
+        tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(wanted)))}
+        for row in rows:
+            done[fire(session, app, row, tickets.get(row.ticket_id), now)] += 1
+        return done
+
+    return app.db.run(work)
+
+
+def run_due(app: App, now: datetime | None = None, limit: int = BATCH) -> Counter[str]:
+    """One batch of what is due at `now`; counts by outcome (their sum: rows handled)."""
+    now = now or utcnow()
+    try:
+        return _fire_batch(app, now, limit)
+    except Exception as exc:
+        if is_conflict(exc) or _transient(exc):
+            raise
+        log.exception("a batch of due times failed; trying them one by one")
+    return _one_by_one(app, now, limit)
+
+
+def _one_by_one(app: App, now: datetime, limit: int) -> Counter[str]:
+    with app.db.reading() as session:
+        ids = list(session.scalars(select(Timer.id).where(Timer.due_at <= now)
+                                   .order_by(Timer.due_at, Timer.id).limit(limit)))
+    done: Counter[str] = Counter()
+    for timer_id in ids:
+        try:
+            done.update(_fire_batch(app, now, 1, [timer_id]))
+        except Exception:
+            log.exception("due time %d failed; trying it again in %s", timer_id, RETRY_AFTER)
+            with app.db.transaction() as session:
+                session.execute(update(Timer).where(Timer.id == timer_id)
+                                .values(due_at=now + RETRY_AFTER))
+            done["failed"] += 1
+    return done
+
+
+def _transient(exc: BaseException) -> bool:
+    from maildesk.app import is_transient
+
+    return is_transient(exc)
+
+
+def run_until_idle(app: App, now: datetime | None = None, limit: int = BATCH) -> Counter[str]:
+    """Every batch due at `now` (`maildesk timers run`, tests, benchmarks)."""
+    total: Counter[str] = Counter()
+    while True:
+        done = run_due(app, now, limit)
+        total.update(done)
+        if sum(done.values()) < limit:
+            return total
+
+
+def next_due(db: Database) -> datetime | None:
+    with db.reading() as session:
+        value: datetime | None = session.scalar(select(func.min(Timer.due_at)))
+        return value
+
+
+def upcoming(db: Database, limit: int = 50) -> list[dict[str, object]]:
+    """What is due next, soonest first (`maildesk timers`)."""
+    with db.reading() as session:
+        rows = session.execute(
+            select(Timer, Ticket.number, Ticket.state)
+            .join(Ticket, Ticket.id == Timer.ticket_id)
+            .where(Timer.due_at.is_not(None))
+            .order_by(Timer.due_at, Timer.id).limit(limit)
+        ).all()
+        return [{"ticket": number, "kind": row.kind, "queue": row.queue,
+                 "due_at": _iso(row.due_at), "deadline": _iso(row.deadline),
+                 "stage": ("running", "warned", "breached")[min(row.stage, 2)],
+                 "state": state}
+                for row, number, state in rows]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
