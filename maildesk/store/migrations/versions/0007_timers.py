@@ -1,7 +1,7 @@
 """timers: due times of tickets (SPEC 13)
 
-Revision ID: 0004_timers
-Revises: 0001
+Revision ID: 0007_timers
+Revises: 0006_harden
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_timers"
-down_revision = "0001"
+revision = "0007_timers"
+down_revision = "0006_harden"
 branch_labels = None
 depends_on = None
 
