@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--state")
     t.add_argument("--search", metavar="TEXT", help="full text: tickets whose articles hold "
                    "every word")
+    t.add_argument("--escalated", action="store_true",
+                   help="only tickets with an SLA clock past its deadline")
     t.add_argument("--json", action="store_true")
     s = sub.add_parser("show", help="show one ticket with its articles and history")
     s.add_argument("number")
@@ -275,6 +277,10 @@ def _tickets(args: argparse.Namespace) -> int:
             condition = matching(session, args.search)
             if condition is not None:
                 query = query.where(condition)
+        if args.escalated:
+            from maildesk.store.models import Timer
+
+            query = query.where(Ticket.id.in_(select(Timer.ticket_id).where(Timer.stage >= 2)))
         rows = [ticket_summary(t) for t in session.execute(query).scalars()]
     print(json.dumps(rows, ensure_ascii=False, indent=1) if args.json else tickets_table(rows))
     return EX_OK

@@ -34,6 +34,7 @@ def ticket_summary(ticket: Ticket) -> dict[str, object]:
         "first_response_at": iso(ticket.first_response_at),
         "closed_at": iso(ticket.closed_at),
         "language": ticket.language,
+        "pending_until": iso(ticket.pending_until),
     }
 
 
@@ -77,12 +78,31 @@ def ticket_detail(session: Session, number: str) -> dict[str, object] | None:
     if ticket.linked_to_id:
         linked = session.get(Ticket, ticket.linked_to_id)
         data["linked_to"] = linked.number if linked else None
+    data["escalations"] = escalations(session, ticket.id)
     data["articles"] = [_article(a) for a in ticket.articles]
     data["history"] = [
         {"event": h.event, "actor": h.actor, "at": iso(h.at), "details": json.loads(h.details_json)}
         for h in ticket.history
     ]
     return data
+
+
+def escalations(session: Session, ticket_id: int) -> dict[str, object]:
+    """SPEC 13: when each SLA clock of the ticket is due (null: not running or stopped while
+    pending), and which have passed their deadline."""
+    from maildesk.store.models import Timer
+
+    out: dict[str, object] = {f"{c}_due": None for c in ("first_response", "update",
+                                                          "solution")}
+    escalated: list[str] = []
+    for row in session.scalars(select(Timer).where(
+            Timer.ticket_id == ticket_id,
+            Timer.kind.in_(("first_response", "update", "solution")))):
+        out[f"{row.kind}_due"] = iso(row.deadline)
+        if row.stage >= 2:
+            escalated.append(row.kind)
+    out["escalated"] = sorted(escalated)
+    return out
 
 
 def tickets_table(rows: list[dict[str, object]]) -> str:

@@ -21,6 +21,7 @@ from maildesk.config.fields import read_items, read_section
 from maildesk.config.mailboxes import read_mailboxes
 from maildesk.config.model import Agent, Config, Queue
 from maildesk.config.rules import read_rules
+from maildesk.config.timing import check_levels, read_calendars
 from maildesk.config.vocabulary import PERMISSIONS
 from maildesk.config.walker import NULL, Entries, Walker, absolute, is_null, line_of
 
@@ -106,6 +107,8 @@ def _build(w: Walker, root: Node, path: Path) -> Config | None:
             kw[key] = tuple(item for item, _ in read_items(w, node(key), key, meta[key]))
 
     _check_listen(w, entries["listen"], kw["listen"])
+    calendars = read_calendars(w, node("calendars"), kw["instance"].timezone)
+    w.known["calendars"] = calendars
     qnode = node("queues")
     queue_entries = read_items(w, qnode, "queues", meta["queues"])
     if is_null(qnode) or (isinstance(qnode, SequenceNode) and not qnode.value):
@@ -113,6 +116,7 @@ def _build(w: Walker, root: Node, path: Path) -> Config | None:
             top["queues"][0] if "queues" in top else root, "queues: at least one queue is required"
         )
     queues = [q for q, _ in queue_entries]
+    check_levels(w, queue_entries)
     groups = _groups(w, node("groups"), queues)
     w.known["groups"] = groups
     agent_entries = read_items(w, node("agents"), "agents", meta["agents"])
@@ -160,6 +164,7 @@ def _build(w: Walker, root: Node, path: Path) -> Config | None:
         rules=tuple(rules),
         templates=templates,
         mailboxes=tuple(mailboxes),
+        calendars=calendars,
         **kw,
     )
 

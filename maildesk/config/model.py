@@ -15,6 +15,7 @@ from pathlib import Path
 from yaml.nodes import Node
 
 from maildesk.config import fields as f
+from maildesk.config import timing
 from maildesk.config.values import (
     parse_duration,
     parse_hostport,
@@ -31,6 +32,7 @@ from maildesk.config.vocabulary import (
 )
 from maildesk.config.walker import Walker
 from maildesk.rematch import Matcher, compile_glob
+from maildesk.timers.calendar import Calendar
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,12 @@ class Instance:
     )
     reopen_days: int = f.setting(
         30, read=f.integer(), doc="a follow-up reopens a closed ticket within this many days"
+    )
+    timezone: str = f.setting(
+        "UTC", read=timing.timezone, doc="for dates in /pending when the queue has no calendar"
+    )
+    lock_timeout: float | None = f.setting(
+        None, read=_duration, doc="a lock nobody touched this long is released (e.g. 30m)"
     )
 
 
@@ -254,6 +262,16 @@ class Queue:
     require_token_and_dkim: bool | None = f.setting(
         None, read=f.boolean, doc="per-queue override of the instance setting"
     )
+    sla: timing.SlaSpec | None = f.setting(
+        None, read=timing.sla,
+        doc="{first_response, update, solution, calendar, warn_before}: business-time clocks",
+    )
+    escalate_to: str | None = f.setting(
+        None, read=f.text(), doc="second-level queue for tickets unanswered here ..."
+    )
+    escalate_after: float | None = f.setting(
+        None, read=_duration, doc="... for this long (business time of the SLA's calendar)"
+    )
     line: int = 0
 
 
@@ -384,6 +402,10 @@ class Config:
     )
     templates: Path | None = field(
         default=None, metadata={"doc": "a folder overriding the shipped templates"}
+    )
+    calendars: dict[str, Calendar] = field(
+        default_factory=dict,
+        metadata={"doc": "business hours by name, for SLAs", "keys": timing.CALENDAR_KEYS},
     )
     mailboxes: tuple[Mailbox, ...] = field(
         default=(), metadata={"doc": "IMAP/POP3 accounts to fetch", "keys": MAILBOX_KEYS}

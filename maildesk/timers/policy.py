@@ -31,11 +31,10 @@ class Sla:
 
 def queue_sla(config: Config, queue: str) -> Sla | None:
     q = config.queue(queue)
-    sla = getattr(q, "sla", None) if q is not None else None
+    sla = q.sla if q is not None else None
     if sla is None:
         return None
-    calendars: dict[str, Calendar] = getattr(config, "calendars", {})
-    calendar = calendars.get(sla.calendar) if sla.calendar else None
+    calendar = config.calendars.get(sla.calendar) if sla.calendar else None
     return Sla(sla.first_response, sla.update, sla.solution, calendar, sla.warn_before or 0.0)
 
 
@@ -48,16 +47,13 @@ def queue_calendar(config: Config, queue: str) -> Calendar | None:
 def queue_level(config: Config, queue: str) -> tuple[str, float] | None:
     """(second-level queue, seconds unanswered) when the queue hands tickets on."""
     q = config.queue(queue)
-    target = getattr(q, "escalate_to", None) if q is not None else None
-    after = getattr(q, "escalate_after", None) if q is not None else None
-    if not target or not after:
+    if q is None or not q.escalate_to or not q.escalate_after:
         return None
-    return str(target), float(after)
+    return q.escalate_to, q.escalate_after
 
 
 def lock_timeout(config: Config) -> float | None:
-    value = getattr(config.instance, "lock_timeout", None)
-    return float(value) if value else None
+    return config.instance.lock_timeout or None
 
 
 def timezone_for(config: Config, queue: str) -> ZoneInfo:
@@ -65,4 +61,4 @@ def timezone_for(config: Config, queue: str) -> ZoneInfo:
     calendar = queue_calendar(config, queue)
     if calendar is not None:
         return calendar.timezone
-    return ZoneInfo(getattr(config.instance, "timezone", None) or "UTC")
+    return ZoneInfo(config.instance.timezone)

@@ -5,6 +5,7 @@ run each due action once."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -27,10 +28,13 @@ def sink() -> Iterator[Sink]:
     relay.stop()
 
 
-def _served_desk(root: Path, relay: int) -> tuple[Desk, int]:
+def _served_desk(root: Path, relay: int, support: str = "") -> tuple[Desk, int]:
+    """A desk for `maildesk serve`; `support` adds keys to the Support queue."""
     desk = make_desk(root, relay_port=relay)
     port = free_port()
     text = desk.config_path.read_text().replace("smtp: 127.0.0.1:0", f"smtp: 127.0.0.1:{port}")
+    text = text.replace("    on_closed_followup: reopen\n",
+                        "    on_closed_followup: reopen\n" + support, 1)
     desk.config_path.write_text(text.replace("outbound:\n", "outbound:\n  retry_first: 1\n", 1))
     return desk, port
 
@@ -71,7 +75,7 @@ def _sent_ids(db: Database, number: str, word: str) -> list[str]:
 def test_a_reminder_fires_on_time_and_reaches_the_relay(tmp_path: Path, sink: Sink) -> None:
     desk, port = _served_desk(tmp_path / "desk", sink.port)
     daemon = Served(desk, port)
-    db = Database(desk.config.database.replace("./", f"{desk.root}/"))
+    db = Database(desk.config.database)
     try:
         number = _ticket(db, desk, port, "carol@example.org")
         wait_for(lambda: any(r == "alice@example.com" for _, r in sink.received), 30,
@@ -97,7 +101,7 @@ def test_a_reminder_fires_on_time_and_reaches_the_relay(tmp_path: Path, sink: Si
 
 def test_a_restart_runs_what_fell_due_while_stopped(tmp_path: Path, sink: Sink) -> None:
     desk, port = _served_desk(tmp_path / "desk", sink.port)
-    db = Database(desk.config.database.replace("./", f"{desk.root}/"))
+    db = Database(desk.config.database)
     daemon = Served(desk, port)
     try:
         number = _ticket(db, desk, port, "carol@example.org")
@@ -106,12 +110,60 @@ def test_a_restart_runs_what_fell_due_while_stopped(tmp_path: Path, sink: Sink) 
         with db.reading() as s:
             assert s.scalar(select(Ticket.state).where(Ticket.number == number)) == \
                 "pending auto-close"
-        import time
-
         time.sleep(2.5)  # due while nobody runs
         daemon = Served(desk, port)
         wait_for(lambda: bool(_history(db, number, "state") and _state(db, number) ==
                               "closed successful"), 20, "the auto-close at start")
+    finally:
+        daemon.stop()
+        db.dispose()
+
+
+def test_escalation_mails_reach_the_relay_and_an_answer_stops_them(tmp_path: Path,
+                                                                  sink: Sink) -> None:
+    desk, port = _served_desk(tmp_path / "desk", sink.port,
+                              "    sla: {first_response: 6s, warn_before: 3s}\n")
+    daemon = Served(desk, port)
+    db = Database(desk.config.database)
+    try:
+        late = _ticket(db, desk, port, "late@example.org")
+        answered = _ticket(db, desk, port, "answered@example.org")
+        note = notification(desk, answered)
+        assert send(port, reply(note, "Looking into it now.\n"), "alice@example.com",
+                    note.reply_to) == 250
+        wait_for(lambda: bool(_history(db, late, "escalation")), 40, "the escalation")
+        warned, breached = _history(db, late, "escalation warning"), _history(db, late,
+                                                                              "escalation")
+        assert len(warned) == 1 and len(breached) == 1
+        assert warned[0] < breached[0]
+        ids = _sent_ids(db, late, "Escalation")
+        assert len(ids) == 2  # the warning and the breach, to alice
+        wait_for(lambda: all((i, "alice@example.com") in sink.received for i in ids), 30,
+                 "the escalation mails at the relay")
+        time.sleep(1)  # the answered ticket's clock would have run out by now
+        assert _history(db, answered, "escalation warning") == []
+        assert _history(db, answered, "escalation") == []
+        assert _sent_ids(db, answered, "Escalation") == []
+    finally:
+        daemon.stop()
+        db.dispose()
+
+
+def test_a_level_escalation_moves_the_ticket(tmp_path: Path, sink: Sink) -> None:
+    desk, port = _served_desk(tmp_path / "desk", sink.port,
+                              "    escalate_to: Sales\n    escalate_after: 3s\n")
+    daemon = Served(desk, port)
+    db = Database(desk.config.database)
+    try:
+        number = _ticket(db, desk, port, "carol@example.org")
+        wait_for(lambda: bool(_history(db, number, "escalated")), 30, "the level escalation")
+        with db.reading() as s:
+            assert s.scalar(select(Ticket.queue).where(Ticket.number == number)) == "Sales"
+            moved = s.scalars(select(OutboxMail.message_id).join(Ticket).where(
+                Ticket.number == number, OutboxMail.kind == "notification")).all()
+        assert len(moved) == 2  # new ticket, then moved into Sales
+        wait_for(lambda: (moved[-1], "alice@example.com") in sink.received, 30,
+                 "the Sales agents' notification at the relay")
     finally:
         daemon.stop()
         db.dispose()
@@ -137,8 +189,6 @@ def test_two_daemons_run_each_due_action_once(database_url: str, tmp_path: Path,
             numbers.append(number)
         wait_for(lambda: all(_history(db, n, "reminder") for n in numbers), 90,
                  "every reminder")
-        import time
-
         time.sleep(2)  # a second firing would show up by now
         for n in numbers:
             assert len(_history(db, n, "reminder")) == 1, n
