@@ -52,8 +52,11 @@ def _fire_batch(app: App, now: datetime, limit: int, ids: list[int] | None = Non
             return done
         wanted = {r.ticket_id for r in rows}
         tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(wanted)))}
-        for row in rows:
-            done[fire(session, app, row, tickets.get(row.ticket_id), now)] += 1
+        # One flush at the end (and where a mail needs its row id), not one per history
+        # line: autoflush re-wrote each dirty ticket for every statement of the batch.
+        with session.no_autoflush:
+            for row in rows:
+                done[fire(session, app, row, tickets.get(row.ticket_id), now)] += 1
         return done
 
     return app.db.run(work)
