@@ -1,7 +1,7 @@
 """timers: due times of tickets (SPEC 13)
 
-Revision ID: 0007_timers
-Revises: 0006_harden
+Revision ID: 0009_timers
+Revises: 0008_search
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_timers"
-down_revision = "0006_harden"
+revision = "0009_timers"
+down_revision = "0008_search"
 branch_labels = None
 depends_on = None
 
