@@ -27,7 +27,7 @@ from maildesk.timers.policy import (
     queue_sla,
 )
 
-__all__ = ["PENDING_KINDS", "Touch", "arm", "sync_ticket"]
+__all__ = ["PENDING_KINDS", "Touch", "arm", "load_rows", "sync_ticket"]
 
 PENDING_KINDS = {"reminder": "pending reminder", "auto-close": "pending auto-close"}
 RUNNING, WARNED, BREACHED = 0, 1, 2
@@ -43,13 +43,22 @@ class Touch:
     changed: bool = False  # any change by anyone: keeps a lock alive
 
 
+def load_rows(session: Session, ticket_ids: list[int]) -> dict[int, dict[str, Timer]]:
+    """The due rows of many tickets in one query (a batch of the timers, a commit)."""
+    out: dict[int, dict[str, Timer]] = {i: {} for i in ticket_ids}
+    for start in range(0, len(ticket_ids), 500):
+        chunk = ticket_ids[start:start + 500]
+        for row in session.scalars(select(Timer).where(Timer.ticket_id.in_(chunk))):
+            out[row.ticket_id][row.kind] = row
+    return out
+
+
 def sync_ticket(session: Session, config: Config, ticket: Ticket, touch: Touch,
-                now: datetime) -> datetime | None:
-    """Bring the ticket's rows in line; returns the earliest due time written, if any."""
-    rows: dict[str, Timer] = {}
-    if not touch.created:
-        rows = {r.kind: r for r in session.scalars(
-            select(Timer).where(Timer.ticket_id == ticket.id))}
+                now: datetime, rows: dict[str, Timer] | None = None) -> datetime | None:
+    """Bring the ticket's rows in line; returns the earliest due time written, if any.
+    `rows`: the ticket's current rows when the caller loaded them (see `load_rows`)."""
+    if rows is None:
+        rows = {} if touch.created else load_rows(session, [ticket.id])[ticket.id]
     writer = _Writer(session, ticket, rows)
     closed = ticket.is_closed
     pending = ticket.state.startswith("pending")

@@ -20,7 +20,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from maildesk.store.models import Article, OutboxMail, Ticket, utcnow
-from maildesk.timers.due import Touch, sync_ticket
+from maildesk.timers.due import Touch, load_rows, sync_ticket
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -93,10 +93,12 @@ def _sync(app: App, session: Session) -> None:
         touches.setdefault(key, value)
     now = utcnow()
     earliest: datetime | None = session.info.get(_EARLIEST)
+    existing = [t.id for t, touch in touches.values() if t.id is not None and not touch.created]
+    rows = load_rows(session, existing) if len(existing) > 1 else {}
     for ticket, touch in touches.values():
         if ticket.id is None:
             continue
-        due = sync_ticket(session, app.config, ticket, touch, now)
+        due = sync_ticket(session, app.config, ticket, touch, now, rows.get(ticket.id))
         if due is not None and (earliest is None or due < earliest):
             earliest = due
     session.info.pop(_TOUCHES, None)
