@@ -267,7 +267,10 @@ class MaildeskSMTP(SMTP):
         if error is not None:
             reply = error
         else:
-            self._reset_timeout()  # storing gets a full idle_timeout of its own
+            # The client waits for our verdict: hanging up while we store only brings the
+            # same mail again (RFC 5321 4.5.3.2.6). The idle clock restarts after the reply.
+            if self._timeout_handle is not None:
+                self._timeout_handle.cancel()
             try:
                 assert self.session is not None
                 handler: Handler = self.event_handler
@@ -282,6 +285,7 @@ class MaildeskSMTP(SMTP):
         for _ in range(replies):
             self._writer.write(reply.encode("utf-8", "replace") + b"\r\n")
         await self._writer.drain()
+        self._reset_timeout()
         if reply == status.TOO_SLOW and self.transport is not None:
             self.transport.close()  # the rest of the data is not worth waiting for
         self._close_if_stopping()
