@@ -34,7 +34,8 @@ SETTLE = timedelta(seconds=2)
 BATCH = 500
 EVERY = 1.0  # seconds between looks at the history
 EVENTS = {"created": "ticket.created", "article added": "article.added",
-          "state": "ticket.state", "queue": "ticket.queue", "escalated": "ticket.escalated"}
+          "state": "ticket.state", "queue": "ticket.queue", "escalated": "ticket.escalated",
+          "escalation": "ticket.escalated"}  # a level move, and an SLA clock's breach
 
 
 def pump(app: App) -> int:

@@ -165,3 +165,39 @@ def test_a_lock_nobody_touches_is_released(tdesk: Desk) -> None:
     assert events(shown, "unlock")[-1]["details"]["reason"] == "timeout"
     told = [m for m in outbox(tdesk, "notification") if "Lock released" in str(m["Subject"])]
     assert told and "lock is released" in told[0].get_content()
+
+
+def test_a_breach_and_a_level_move_are_webhook_events(tdesk: Desk) -> None:
+    from sqlalchemy import select
+
+    from maildesk.store.models import OutboxMail
+    from maildesk.webhooks.pump import pump
+
+    text = tdesk.config_path.read_text() + (
+        "webhooks:\n  - url: http://127.0.0.1:9/hook\n    secret_file: ./hook.secret\n"
+        "    events: [ticket.escalated]\n")
+    tdesk.config_path.write_text(text)
+    (tdesk.root / "hook.secret").write_text("s3cret\n")
+    t0 = utcnow().replace(microsecond=0) + timedelta(minutes=1)
+
+    def pumped(when: datetime) -> list[str]:
+        app = tdesk.app()
+        try:
+            with at(when):
+                pump(app)
+            with app.db.reading() as s:
+                return [str(r.subject) for r in s.scalars(
+                    select(OutboxMail).where(OutboxMail.kind == "webhook"))]
+        finally:
+            app.close()
+
+    assert pumped(t0) == []  # the cursor starts at the history as it is
+    _ticket(tdesk, t0)
+    assert run(tdesk, t0 + timedelta(hours=2, seconds=1)) == {"level": 1}
+    other = _ticket(tdesk, t0 + timedelta(hours=3), sender="dave@example.org")
+    text = tdesk.config_path.read_text().replace("    escalate_to: Sales\n    escalate_after: 2h\n",
+                                                 "")
+    tdesk.config_path.write_text(text)
+    assert run(tdesk, t0 + timedelta(hours=7, seconds=1))["escalation"] == 1
+    assert len(events(tdesk.show(other), "escalation")) == 1
+    assert len(pumped(t0 + timedelta(hours=8))) == 2  # the move and the breach
