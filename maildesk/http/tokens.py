@@ -11,8 +11,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.store.models import ApiToken, dumps, utcnow
@@ -83,7 +84,7 @@ def touch(session: Session, token_id: int) -> None:
 
 def revoke(session: Session, name: str) -> int:
     """Revoked tokens stay listed (who had access, until when); returns how many."""
-    result = session.execute(update(ApiToken)
+    result: CursorResult[Any] = session.execute(update(ApiToken)  # type: ignore[assignment]
                              .where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
                              .values(revoked_at=utcnow()))
     return int(result.rowcount or 0)

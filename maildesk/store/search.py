@@ -19,8 +19,9 @@ subject is the ticket's title). The result is a condition on `tickets.id`.
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sqlalchemy import ColumnElement, literal_column, select, text
+from sqlalchemy import ColumnElement, Select, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from maildesk.store.models import Article, Ticket
@@ -49,8 +50,9 @@ def matching(session: Session, query: str) -> ColumnElement[bool] | None:
         expr = " ".join('"' + w.replace('"', '""') + '"' for w in found)
         # Through the FTS rowid (the article id) and the articles' primary key: reading
         # the UNINDEXED ticket_id column goes back to the content table row by row.
-        rowids = select(literal_column("rowid")).select_from(text("articles_fts")).where(
-            text("articles_fts MATCH :fts_query").bindparams(fts_query=expr))
+        rowids: Select[Any] = (
+            select(literal_column("rowid")).select_from(text("articles_fts"))
+            .where(text("articles_fts MATCH :fts_query").bindparams(fts_query=expr)))
         ids = select(Article.ticket_id).where(Article.id.in_(rowids))
     elif dialect == "postgresql":
         ids = select(Article.ticket_id).where(text(

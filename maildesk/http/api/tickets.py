@@ -3,7 +3,7 @@ on the HTTP thread pool."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Query
@@ -83,7 +83,8 @@ async def add_article(ctx: Ctx, caller: WriteCaller, number: Number, body: Artic
     article_id = await ctx.run(writes.add_article_http, ctx.app, caller, number, body,
                                if_match)
     data, tag = await ctx.run(reads.get_ticket, ctx.app, caller, number)
-    article = next(a for a in data["articles"] if a["id"] == article_id)  # type: ignore[union-attr]
+    articles = cast(list[dict[str, Any]], data["articles"])
+    article = next(a for a in articles if a["id"] == article_id)
     return JSONResponse(article, status_code=201, headers={"ETag": tag})
 
 
