@@ -2,7 +2,9 @@
 
 SQLite runs in WAL mode with synchronous=FULL (a commit reported is a commit kept) and
 takes its write lock at BEGIN (BEGIN IMMEDIATE), so two processes delivering at once wait
-for each other instead of failing on a lock upgrade.
+for each other instead of failing on a lock upgrade. Reads (`Database.reading`) begin
+DEFERRED on connections of their own, query_only: on WAL they never wait for a writer nor
+make one wait.
 
 PostgreSQL (psycopg 3) and MariaDB/MySQL (PyMySQL) run at READ COMMITTED: row locks and the
 tickets' version column keep writers apart, and `retry_conflicts` re-runs a transaction that
@@ -134,6 +136,14 @@ class Database:
         # polls with sleeps of up to 100 ms (its busy handler): the p99 of ingest. Other
         # processes (a `deliver` beside the daemon) still meet SQLite's busy timeout.
         self._writer = threading.RLock() if self.url.startswith("sqlite") else nullcontext()
+        # Readers never queue behind writers: on a SQLite file they have an engine of their
+        # own whose transactions begin DEFERRED and are query_only, so a `tickets` listing
+        # (or the web, the API) reads a WAL snapshot and never holds SQLite's write lock nor
+        # our writer lock. (An in-memory database is one connection's: it shares.)
+        self.read_engine = self.engine
+        if self.url.startswith("sqlite") and sqlite_path(self.url) is not None:
+            self.read_engine = _make_engine(self.url, echo=echo, reader=True)
+        self._readers = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -166,13 +176,23 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        with self._writer:  # on SQLite every transaction begins IMMEDIATE (see above)
-            session = self._sessions()
-            try:
-                yield session
-            finally:
-                session.rollback()
-                session.close()
+        """A read-only transaction: no writer lock, never blocks or waits for a writer
+        on WAL; it sees the database as of its first read."""
+        if self.read_engine is self.engine:
+            with self._writer:  # in-memory SQLite: one connection, shared with writers
+                session = self._sessions()
+                try:
+                    yield session
+                finally:
+                    session.rollback()
+                    session.close()
+            return
+        session = self._readers()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
 
     def create(self) -> None:
         """Make the SQLite file (and its folder) when missing; `init` and `migrate` do."""
@@ -186,6 +206,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -196,7 +218,7 @@ def sqlite_path(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
-def _make_engine(url: str, *, echo: bool, **pool: Any) -> Engine:
+def _make_engine(url: str, *, echo: bool, reader: bool = False, **pool: Any) -> Engine:
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.startswith("sqlite"):
         path = sqlite_path(url)
@@ -206,7 +228,7 @@ def _make_engine(url: str, *, echo: bool, **pool: Any) -> Engine:
             url = f"sqlite:///file:{quote(str(path))}?mode=rw&uri=true"  # %, #, ? in paths
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         engine = create_engine(url, **kwargs)
-        _sqlite_pragmas(engine)
+        _sqlite_pragmas(engine, reader=reader)
         return engine
     kwargs["pool_pre_ping"] = True
     kwargs.update(pool)
@@ -242,17 +264,20 @@ def _mysql_checks(engine: Engine) -> None:
                         int(row[0]))
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_pragmas(engine: Engine, *, reader: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
+        if reader:  # WAL is set by the writers; a reader must not try to take the lock
+            cur.execute("PRAGMA query_only=ON")
+        else:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
