@@ -419,19 +419,19 @@ class Config:
 
     def queue_for_address(self, address: str) -> Queue | None:
         """The queue an address (or its `+tag` sub-address) belongs to."""
-        local, _, domain = address.lower().partition("@")
+        local, _, domain = _comparable(address).partition("@")
         base = local.split("+", 1)[0] + "@" + domain
         return next((q for q in self.queues if q.address == base), None)
 
     def agent(self, address: str) -> Agent | None:
-        address = address.lower()
+        address = _comparable(address)
         return next((a for a in self.agents if a.address == address), None)
 
     def is_system_address(self, address: str) -> bool:
         """Queue addresses, their sub-addresses and the bounce address (with VERP)."""
         if self.queue_for_address(address) is not None:
             return True
-        local, _, domain = address.lower().partition("@")
+        local, _, domain = _comparable(address).partition("@")
         b_local, _, b_domain = self.outbound.bounce_address.lower().partition("@")
         return domain == b_domain and local.split("+", 1)[0] == b_local
 
@@ -440,3 +440,17 @@ class Config:
         for g in agent.groups:
             perms |= self.groups.get(g, {}).get(queue, frozenset())
         return frozenset(perms)
+
+
+def _comparable(address: str) -> str:
+    """Lowercase, the domain in the A-label form the config keeps (maildesk.addresses): mail
+    to support@bücher.example finds the queue support@xn--bcher-kva.example."""
+    from maildesk.addresses import AddressError, ascii_domain
+
+    local, at, domain = address.lower().rpartition("@")
+    if not at or domain.isascii():
+        return address.lower()
+    try:
+        return f"{local}@{ascii_domain(domain)}"
+    except AddressError:
+        return address.lower()

@@ -132,7 +132,9 @@ def check_address(text: str) -> str:
         raise ValueError(f"must be a single bare address like support@example.com, not {text!r}")
     if len(address) > 254 or not _ADDR_RE.fullmatch(address):
         raise ValueError(f"not a valid address: {text!r}")
-    return address.lower()
+    from maildesk.addresses import normalize  # the grammar intake and outbound use too
+
+    return normalize(address).lower()
 
 
 def show_size(value: int) -> str:

@@ -67,7 +67,12 @@ _MSGID = re.compile(r"[!-;=?-~]{1,250}")  # printable ASCII without <, > and spa
 
 def check_address(address: str) -> str:
     """The address, lowercased domain, when it is one plain addr-spec; else InvalidAddress."""
-    text = address or ""
+    from maildesk.addresses import AddressError, normalize
+
+    try:  # the one grammar (maildesk.addresses): an IDN domain becomes its A-labels
+        text = normalize(address or "")
+    except AddressError as exc:
+        raise InvalidAddress(f"not a deliverable address: {exc}") from None
     if len(text) > 254 or not _ADDRESS.fullmatch(text):
         raise InvalidAddress(f"not a deliverable address: {text[:80]!r}")
     name, parsed = parseaddr(text)

@@ -1,0 +1,63 @@
+"""One address grammar for the config, intake and outbound mail.
+
+An address is one bare addr-spec. Its domain may be internationalised: it is kept and
+compared in its ASCII form (IDNA 2008 A-labels, `bücher.example` -> `xn--bcher-kva.example`),
+which every relay and DNS take, as Postfix does with `smtputf8_enable` off. A local part
+outside ASCII needs SMTPUTF8 end to end; maildesk does not send that, so such an address
+is refused where it is configured (`check-config`) and for outbound mail, with a reason.
+"""
+
+from __future__ import annotations
+
+import re
+
+import idna
+
+__all__ = ["AddressError", "ascii_domain", "normalize"]
+
+# RFC 5322 dot-atom of atext, or a quoted string without controls; ASCII only.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LOCAL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*|\"[\x20\x21\x23-\x5b\x5d-\x7e]*\"")
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_LITERAL = re.compile(r"\[[0-9A-Fa-f:.]+\]")
+
+
+class AddressError(ValueError):
+    """Not an address maildesk can receive for or send to; the message says why."""
+
+
+def ascii_domain(domain: str) -> str:
+    """The domain in lowercase ASCII: A-labels for internationalised labels."""
+    text = domain.strip().rstrip(".")
+    if _LITERAL.fullmatch(text):
+        return text
+    if not text.isascii():
+        try:
+            text = idna.encode(text, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise AddressError(f"not a valid internationalised domain {domain!r}: {exc}") \
+                from None
+    text = text.lower()
+    labels = text.split(".")
+    if len(text) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise AddressError(f"not a valid domain: {domain!r}")
+    return text
+
+
+def normalize(address: str) -> str:
+    """`local@domain` with the domain in lowercase ASCII (the local part as written);
+    AddressError when it is not one plain address, or its local part is not ASCII."""
+    text = (address or "").strip()
+    if "@" not in text or any(c in text for c in "<>,\r\n\t") or " " in text.split('"')[0]:
+        raise AddressError(f"must be a single bare address like support@example.com, "
+                           f"not {text[:80]!r}")
+    local, _, domain = text.rpartition("@")
+    if not local.isascii():
+        raise AddressError(f"{text[:80]!r}: a local part outside ASCII needs SMTPUTF8, which "
+                           "maildesk does not send; use an ASCII address")
+    if not _LOCAL.fullmatch(local) or len(local) > 64:
+        raise AddressError(f"not a valid address: {text[:80]!r}")
+    result = f"{local}@{ascii_domain(domain)}"
+    if len(result) > 254:
+        raise AddressError(f"address too long: {text[:80]!r}")
+    return result
