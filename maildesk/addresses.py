@@ -55,7 +55,9 @@ def normalize(address: str) -> str:
     if not local.isascii():
         raise AddressError(f"{text[:80]!r}: a local part outside ASCII needs SMTPUTF8, which "
                            "maildesk does not send; use an ASCII address")
-    if not _LOCAL.fullmatch(local) or len(local) > 64:
+    # No 64-octet cap on the local part (RFC 5321 4.5.3.1.1): Postfix does not enforce
+    # it either, and an address accepted at intake must stay answerable.
+    if not _LOCAL.fullmatch(local):
         raise AddressError(f"not a valid address: {text[:80]!r}")
     result = f"{local}@{ascii_domain(domain)}"
     if len(result) > 254:
