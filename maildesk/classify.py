@@ -23,6 +23,7 @@ from email.policy import compat32
 
 from maildesk.config import Config
 from maildesk.intake.message import Envelope, ParsedMail
+from maildesk.marks import REPLY_PREFIX, is_system_sender, loop_value
 
 __all__ = ["Bounce", "Classification", "classify", "is_system_sender", "verp_id"]
 
@@ -51,12 +52,6 @@ class Classification:
         return not self.no_autoresponse
 
 
-# RFC 3834 §2 and Zammad's list: robots that must never get an answer.
-_SYSTEM_LOCAL = re.compile(
-    r"(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|abuse|root|"
-    r"owner-.*|.*-request|.*-owner|listserv|majordomo)",
-    re.IGNORECASE,
-)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered mail|delivery status notification|mail delivery (failed|failure|"
     r"system)|returned mail|failure notice|delivery failure|non-?delivery|nondeliverable|"
@@ -64,8 +59,6 @@ _BOUNCE_SUBJECT = re.compile(
     r"non remis|no se puede entregar|no entregado|mail system error",
     re.IGNORECASE,
 )
-_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|antw|rv|r|sv|vs|fwd?|wg|tr|enc)\s*:\s*)+",
-                           re.IGNORECASE)
 # A subject that opens like this is a robot's on its own.
 _AUTO_SUBJECT_STRONG = re.compile(
     r"^(?:auto(?:matic|matische)?[ -]?(?:reply|response|antwort|respuesta)|"
@@ -90,12 +83,6 @@ _DSN_RECIPIENT = re.compile(r"^Final-Recipient:\s*[\w-]+\s*;\s*<?([^\s<>]+@[^\s<
 _BODY_MSGID = re.compile(r"^\s*Message-ID:\s*<([^<>\s]{1,250})>", re.IGNORECASE | re.MULTILINE)
 _VERP = re.compile(r"\+(\d{1,18})(?:-([a-z2-7]{8}))?$")
 _OUR_ID = re.compile(r"(?:^|\.)md-[0-9a-f]{8,}@", re.IGNORECASE)
-
-
-def is_system_sender(address: str) -> bool:
-    """mailer-daemon@, postmaster@, no-reply@, owner-*, *-request and their kin."""
-    local = address.partition("@")[0].split("+", 1)[0]
-    return bool(local) and _SYSTEM_LOCAL.fullmatch(local) is not None
 
 
 def verp_id(config: Config, address: str) -> int | None:
@@ -201,7 +188,7 @@ def classify(mail: ParsedMail, envelope: Envelope, config: Config,
         or precedence in ("bulk", "junk", "list", "auto_reply") or suppress - {""}
         or mail.header("X-MS-Exchange-Inbox-Rules-Loop") is not None
     )
-    bare_subject = _REPLY_PREFIX.sub("", subject).strip()
+    bare_subject = REPLY_PREFIX.sub("", subject).strip()
     if (auto_word != "no" or robot_header or report_type == "disposition-notification"
             or _AUTO_SUBJECT_STRONG.search(bare_subject)
             or (header_signal and _AUTO_SUBJECT_WEAK.search(subject))):
@@ -209,11 +196,6 @@ def classify(mail: ParsedMail, envelope: Envelope, config: Config,
         if not any(r.startswith(("Auto-Submitted", "X-Auto")) for r in reasons):
             reasons.append("auto-reply")
     return result
-
-
-def loop_value(config: Config) -> str:
-    """The X-Loop value our mails carry, recognised again when one comes back."""
-    return config.instance.domain or config.instance.name
 
 
 def _is_our_message_id(config: Config, message_id: str) -> bool:

@@ -150,9 +150,7 @@ class Daemon:
         tasks = [asyncio.create_task(self._drain_loop(), name="spool-drain")]
         if self.http is not None:
             self.http.start()
-        sender = _start_sender(self.app, self._stop)
-        if sender is not None:
-            tasks.append(sender)
+        tasks.append(_start_sender(self.app, self._stop))
         from maildesk.webhooks.pump import run_pump  # history -> webhook outbox rows
 
         tasks.append(asyncio.create_task(run_pump(self.app, self._stop), name="webhooks"))
@@ -360,16 +358,12 @@ class Daemon:
         self.app.close()
 
 
-def _start_sender(app: App, stop: asyncio.Event) -> asyncio.Task[None] | None:
-    """Hook for the outbound sender (auto-responses, notifications): started when the module
-    is part of the build; it must return once `stop` is set."""
-    try:
-        from maildesk.outbound.sender import run_sender
-    except ModuleNotFoundError as exc:
-        if exc.name != "maildesk.outbound.sender":
-            raise
-        log.info("no outbound sender in this build: outbound mail stays queued")
-        return None
+def _start_sender(app: App, stop: asyncio.Event) -> asyncio.Task[None]:
+    """Start the outbound sender (auto-responses, notifications, answers); it returns once
+    `stop` is set. The sender is part of every build: a failing import is a packaging
+    error, never a reason to run on with mail silently piling up in the outbox."""
+    from maildesk.outbound.sender import run_sender
+
     task = asyncio.create_task(run_sender(app, stop), name="outbound-sender")
     task.add_done_callback(_log_crash)
     return task

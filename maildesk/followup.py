@@ -13,15 +13,14 @@ Merged tickets hand their mail on to the ticket they were merged into.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
 from maildesk.intake.message import Envelope, ParsedMail
+from maildesk.marks import subject_tag, tag_pattern
 from maildesk.store.models import Article, MessageIdRow, Ticket
 from maildesk.tokens import TokenRef, find_token, verify_token
 
@@ -34,17 +33,6 @@ class Thread:
     via: str  # message-id | token | subject | new
     linked_to: Ticket | None = None  # a stranger quoted this ticket's tag or id
     token: TokenRef | None = None
-
-
-@lru_cache(maxsize=16)
-def tag_pattern(hook: str) -> re.Pattern[str]:
-    """`[Ticket#N]` with any spacing and case, anywhere in the subject."""
-    parts = r"\s*".join(re.escape(c) for c in hook.strip() if not c.isspace())
-    return re.compile(r"\[\s*" + parts + r"\s*:?\s*(\d{1,32})\s*\]", re.IGNORECASE)
-
-
-def subject_tag(hook: str, number: str) -> str:
-    return f"[{hook}{number}]"
 
 
 def find_ticket(session: Session, config: Config, secret: bytes, mail: ParsedMail,

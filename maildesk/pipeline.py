@@ -75,9 +75,9 @@ def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
                       content_key=key)
         outcome = _apply(ctx)
         if ctx.events:
-            from maildesk.outbound.respond import respond
+            from maildesk.outbound.dispatch import dispatch  # jinja2 & co. only when needed
 
-            respond(session, app, ctx.events)  # respond
+            dispatch(session, app.config, app.secret, ctx.events)  # respond
         return _labelled(session, outcome, ctx.events, mail.message_id)
 
     try:
@@ -266,7 +266,10 @@ def _bounce(ctx: Context) -> Outcome:
     from maildesk.outbound.bounces import match_bounce
 
     bounce = ctx.classification.bounce
-    ticket = match_bounce(ctx.session, ctx.app.config, bounce, ctx.app.secret) if bounce else None
+    ticket = None
+    if bounce is not None:
+        ticket = match_bounce(ctx.session, ctx.app.secret, bounce.verp_id, bounce.verp_sig,
+                              bounce.message_ids)
     if ticket is None:
         # Written by `process` once the transaction is over (it may run again on a lost
         # race): the caller keeps the bytes, once, under a name made of their sha256.

@@ -13,6 +13,7 @@ a test gets one emptied, migrated database per desk it makes.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import sqlite3
@@ -425,3 +426,32 @@ def desk_factory(request: pytest.FixtureRequest, tmp_path: Path,
         return make_desk(tmp_path / f"desk{n}", **kwargs)  # type: ignore[arg-type]
 
     return factory
+
+
+class _OutboundFailures(logging.Handler):
+    """Collects the ERROR records of mails maildesk could not build (outbound/failures.py)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "outbound_failure", False):
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_outbound_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """An auto-response or notification that could not be built is a bug somewhere (a
+    template, an address check): every test fails on one unless it is marked
+    `outbound_failure`, because it expects it."""
+    handler = _OutboundFailures()
+    logger = logging.getLogger("maildesk.outbox")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    if handler.records and request.node.get_closest_marker("outbound_failure") is None:
+        pytest.fail("unexpected outbound build failure: "
+                    + "; ".join(r.getMessage() for r in handler.records), pytrace=False)

@@ -14,6 +14,8 @@ pipeline's:
    article and the history of the refusal commit;
 4. the agent gets a transcript, Debian control-server style, when the mail had commands or
    something failed.
+
+What goes out (answer, transcript, refusal notice) is an event for `outbound.dispatch`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Session
 from maildesk.agents.auth import AuthResult, authenticate
 from maildesk.agents.quotes import reply_text
 from maildesk.commands import LineResult, Work, run_commands, split_commands
+from maildesk.events import AnswerQueued, CommandsProcessed, MailRefused
 from maildesk.outcome import Outcome, stored
 from maildesk.store.models import Article, History, MessageIdRow, Ticket, utcnow
 from maildesk.tickets import add_article, record
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from maildesk.followup import Thread
     from maildesk.pipeline import Context
 
-__all__ = ["AuthResult", "authenticate", "handle_agent_mail", "reply_text", "transcript"]
+__all__ = ["AuthResult", "authenticate", "handle_agent_mail", "reply_text"]
 
 NOTICE_INTERVAL = timedelta(minutes=10)  # refusal notices per ticket and agent, at most
 
@@ -83,9 +86,10 @@ def handle_agent_mail(ctx: Context, thread: Thread) -> Outcome:
             if work.note:
                 work.record("note", article=article.id)
             else:
-                from maildesk.outbound.respond import queue_answer
+                from maildesk.outbound.dispatch import dispatch
 
-                queue_answer(session, app, target, text, agent.address)
+                dispatch(session, app.config, app.secret,
+                         [AnswerQueued(target, text, agent.address)])
                 article.visibility = "public"
         if failed:
             savepoint.rollback()
@@ -155,24 +159,11 @@ def _refuse(ctx: Context, ticket: Ticket, thread: Thread, auth: AuthResult) -> O
            article=article.id, commands=len(commands), envelope_sender=ctx.envelope.sender)
     agent = config.agent(auth.claimed or "") or config.agent(auth.token_agent or "")
     if agent is not None and not _recently_told(session, ticket, agent.address):
-        from maildesk.outbound.render import clean_header
-        from maildesk.outbound.respond import queue_result
+        from maildesk.outbound.dispatch import dispatch
 
-        subject = clean_header(ctx.mail.subject or ticket.title, 200)
-        body = (
-            f"A mail to ticket {ticket.number} that names you could not be verified, so it\n"
-            "was kept as an internal, unverified note: no command was applied and nothing\n"
-            "was sent to the customer.\n\n"
-            f"  From:            {clean_header(ctx.mail.from_addr or '(none)', 200)}\n"
-            f"  Envelope sender: {clean_header(ctx.envelope.sender or '<>', 200)}\n"
-            f"  Subject:         {subject}\n"
-            f"  Why:             {clean_header(auth.reason, 500)}\n\n"
-            "If it was you: reply to the notification mail itself, from your own address,\n"
-            "so that the reply goes to your personal reply address. If it was not you,\n"
-            "somebody is writing in your name.\n"
-        )
-        queue_result(session, ctx.app, agent.address, f"Refused: {subject}", body,
-                     None, ticket)
+        refused = MailRefused(ticket, agent.address, ctx.mail.subject or ticket.title,
+                              ctx.mail.from_addr or "", ctx.envelope.sender or "", auth.reason)
+        dispatch(session, config, ctx.app.secret, [refused])
         record(session, ticket, "refusal notice", to=agent.address)
     return stored(ticket.number)
 
@@ -191,47 +182,10 @@ def _recently_told(session: object, ticket: Ticket, address: str) -> bool:
     return any(f'"to":"{address}"' in row for row in rows)
 
 
-def transcript(results: list[LineResult], answer: LineResult | None, failed: bool) -> str:
-    """`> /cmd` then its result, one block per line, as Debian's control@ answers."""
-    out: list[str] = []
-    for r in results:
-        out.append(f"> {r.line}")
-        if not r.ok:
-            out.append(f"Error: {r.text}")
-        elif failed:
-            out.append(f"Not applied (another line failed): {r.text}")
-        else:
-            out.append(r.text)
-        out.append("")
-    if answer is not None:
-        out.append("> (your text)")
-        if not answer.ok:
-            out.append(f"Error: {answer.text}")
-        elif failed:
-            out.append("Not sent: another line failed. The text is kept as an internal note.")
-        else:
-            out.append(answer.text[0].upper() + answer.text[1:] + ".")
-        out.append("")
-    if failed:
-        out.append("Nothing was applied, and nothing was sent to the customer. Correct the")
-        out.append("lines marked Error and send the whole mail again.")
-    else:
-        out.append("All done.")
-    return "\n".join(out) + "\n"
-
-
 def _send_transcript(ctx: Context, ticket: Ticket, to: str, results: list[LineResult],
                      answer: LineResult | None, failed: bool) -> None:
-    from maildesk.outbound.render import clean_header
-    from maildesk.outbound.respond import queue_result
+    from maildesk.outbound.dispatch import dispatch
 
-    errors = sum(not r.ok for r in results) + (1 if answer is not None and not answer.ok
-                                               else 0)
-    subject = clean_header(ctx.mail.subject or ticket.title, 300)
-    if errors:
-        prefix = f"Processed (with {errors} error{'s' if errors != 1 else ''}): "
-    else:
-        prefix = "Processed: "
-    body = transcript(results, answer, failed)
-    queue_result(ctx.session, ctx.app, to, prefix + subject, body, ctx.mail.message_id,
-                 ticket, references=list(ctx.mail.references))
+    event = CommandsProcessed(ticket, to, ctx.mail.subject or ticket.title, results, answer,
+                              failed, ctx.mail.message_id, tuple(ctx.mail.references))
+    dispatch(ctx.session, ctx.app.config, ctx.app.secret, [event])

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from maildesk.classify import Bounce
-from maildesk.config import Config
 from maildesk.outbound.verp import verp_valid
 from maildesk.store.models import MessageIdRow, OutboxMail, Ticket
 
 __all__ = ["match_bounce"]
 
 
-def match_bounce(session: Session, config: Config, bounce: Bounce,
-                 secret: bytes = b"") -> Ticket | None:
+def match_bounce(session: Session, secret: bytes, verp_id: int | None, verp_sig: str | None,
+                 message_ids: Sequence[str]) -> Ticket | None:
     """A VERP id counts only with its signature (anyone can write `bounces+N@`); then a
     Message-ID we sent, named in the DSN (known only to who received that mail)."""
-    if bounce.verp_id is not None and verp_valid(secret, bounce.verp_id, bounce.verp_sig):
-        mail = session.get(OutboxMail, bounce.verp_id)
+    if verp_id is not None and verp_valid(secret, verp_id, verp_sig):
+        mail = session.get(OutboxMail, verp_id)
         if mail is not None and mail.ticket_id is not None:
             return session.get(Ticket, mail.ticket_id)
-    for mid in bounce.message_ids:
+    for mid in message_ids:
         ticket_id = session.execute(
             select(MessageIdRow.ticket_id).where(
                 MessageIdRow.message_id == mid[:191], MessageIdRow.direction == "out"

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from maildesk.classify import is_system_sender
 from maildesk.config import AUTORESPONSE_DEFAULTS, Config, Queue
 from maildesk.events import TicketEvent
+from maildesk.marks import is_system_sender
 from maildesk.outbound.render import InvalidAddress, check_address
 from maildesk.store.db import insert_ignore
 from maildesk.store.models import AutoResponseCount, utcnow
@@ -48,7 +48,9 @@ class Decision:
 
 def autoresponse_decision(session: Session, config: Config, queue: Queue | None,
                           event: TicketEvent) -> Decision:
-    """Decide, and when the answer is yes take one slot of the recipient's daily cap."""
+    """Decide from the mail, the queue and the recipient. The caps are not counted here:
+    the caller takes their slots (`take_slots`) once the mail is built, so a broken
+    template never spends a sender's cap (issue 11)."""
     switch = EVENT_SWITCH.get(event.kind)
     if switch is None or queue is None:
         return Decision(False, switched_off=True)
@@ -77,17 +79,6 @@ def autoresponse_decision(session: Session, config: Config, queue: Queue | None,
             reasons.append(f"an agent: {to}")
     if reasons:
         return Decision(False, to, reasons)
-    if not take_slot(session, _ticket_key(event), 1, _hour()):
-        return Decision(False, to, ["this ticket had an auto-response to the same text "
-                                    "within the hour"])
-    cap = config.instance.autoresponse_daily_cap
-    if not take_daily_slot(session, to, cap):
-        return Decision(False, to, [f"daily cap of {cap} auto-responses reached for {to}"])
-    hourly = config.instance.autoresponse_hourly_cap
-    if not take_slot(session, GLOBAL_KEY, hourly, _hour()):
-        log.warning("the hourly cap of %d auto-responses for the whole desk is reached: "
-                    "a mail flood or a loop? (no auto-response to %s)", hourly, to)
-        return Decision(False, to, [f"hourly cap of {hourly} auto-responses for the desk"])
     return Decision(True, to)
 
 
@@ -103,6 +94,22 @@ def _ticket_key(event: TicketEvent) -> str:
     answer with the same words gets one, a customer who writes something new another."""
     body = " ".join((event.mail.body if event.mail else "").split()).lower()
     return f"*ticket:{event.ticket.id}:{hashlib.sha256(body.encode()).hexdigest()[:16]}"
+
+
+def take_slots(session: Session, config: Config, event: TicketEvent, to: str) -> list[str]:
+    """Take the slots of a built auto-response: one per ticket and hour for the same text,
+    the sender's daily cap, the desk's hourly cap. The reasons not to send, or []."""
+    if not take_slot(session, _ticket_key(event), 1, _hour()):
+        return ["this ticket had an auto-response to the same text within the hour"]
+    cap = config.instance.autoresponse_daily_cap
+    if not take_daily_slot(session, to, cap):
+        return [f"daily cap of {cap} auto-responses reached for {to}"]
+    hourly = config.instance.autoresponse_hourly_cap
+    if not take_slot(session, GLOBAL_KEY, hourly, _hour()):
+        log.warning("the hourly cap of %d auto-responses for the whole desk is reached: "
+                    "a mail flood or a loop? (no auto-response to %s)", hourly, to)
+        return [f"hourly cap of {hourly} auto-responses for the desk"]
+    return []
 
 
 def take_daily_slot(session: Session, address: str, cap: int) -> bool:

@@ -16,22 +16,22 @@ from __future__ import annotations
 import json
 import secrets
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import Message
-from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
+from maildesk.events import DeliveryFailed
 from maildesk.outbound.render import WIRE, check_address
 from maildesk.store.db import Database
 from maildesk.store.models import OutboxAttempt, OutboxMail, Ticket, utcnow
 from maildesk.tickets import index_message_id, record
 
-if TYPE_CHECKING:
-    from maildesk.app import App
+React = Callable[[Session, list[DeliveryFailed]], None]
 
 __all__ = [
     "Claimed",
@@ -217,16 +217,16 @@ def backoff(config: Config, attempts: int) -> float:
     return min(first * (2 ** max(attempts - 1, 0)), config.outbound.retry_max)
 
 
-def settle(app: App, outcomes: list[Outcome]) -> list[int]:
+def settle(db: Database, config: Config, outcomes: list[Outcome],
+           react: React | None = None) -> list[int]:
     """Record the attempts and move rows on, in one transaction; returns the ids that
-    failed for good (for logging). A row that failed gets a history entry; a failed
-    answer also gets a note to the owner (see `respond.queue_failure_note`)."""
-    from maildesk.outbound.respond import queue_failure_note
-
-    config = app.config
+    failed for good (for logging). A row that failed gets a history entry and a
+    `DeliveryFailed` event, which `react` (the sender passes `dispatch`) turns into mail
+    in the same transaction: the outbox itself never composes mail."""
     failed: list[int] = []
+    events: list[DeliveryFailed] = []
     now = utcnow()
-    with app.db.transaction() as session:
+    with db.transaction() as session:
         loaded = session.execute(  # one SELECT for the batch, not one per row
             select(OutboxMail).where(OutboxMail.id.in_([o.id for o in outcomes]))
         ).scalars()
@@ -257,8 +257,9 @@ def settle(app: App, outcomes: list[Outcome]) -> list[int]:
                 why = "gave up after retries" if outcome.result == "retry" else "refused"
                 record(session, ticket, "delivery failed", outbox=row.id, kind=row.kind,
                        to=row.to_addr, error=(outcome.error or "")[:500], reason=why)
-                if row.kind == "answer":
-                    queue_failure_note(session, app, ticket, row)
+                events.append(DeliveryFailed(ticket, row))
+        if events and react is not None:
+            react(session, events)
     return failed
 
 

@@ -18,10 +18,14 @@ import asyncio
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import aiosmtplib
+from sqlalchemy.orm import Session
 
+from maildesk.config import Config
+from maildesk.events import DeliveryFailed
+from maildesk.outbound.dispatch import dispatch
 from maildesk.outbound.outbox import (
     LEASE,
     Claimed,
@@ -36,9 +40,19 @@ from maildesk.outbound.outbox import (
 )
 from maildesk.outbound.render import InvalidAddress, check_address
 from maildesk.outbound.verp import signed_verp
+from maildesk.store.db import Database
 
-if TYPE_CHECKING:
-    from maildesk.app import App
+
+class App(Protocol):
+    """What the sender uses of the process's runtime, read afresh each pass (a reload
+    swaps them): the config, the database and the secret for reply tokens."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def db(self) -> Database: ...
+    @property
+    def secret(self) -> bytes: ...
 
 __all__ = ["Pass", "run_sender", "send_due", "send_due_once"]
 
@@ -100,6 +114,10 @@ class _Settler:
     _queue: list[tuple[list[Outcome], asyncio.Future[None]]] = field(default_factory=list)
     _running: bool = False
 
+    def _react(self, session: Session, events: list[DeliveryFailed]) -> None:
+        """Mail about rows that failed for good (a note to an answer's owner)."""
+        dispatch(session, self.app.config, self.app.secret, events)
+
     async def settle(self, outcomes: list[Outcome]) -> None:
         if not outcomes:
             return
@@ -116,7 +134,8 @@ class _Settler:
                 batch, self._queue = self._queue, []
                 every = [o for outcomes, _ in batch for o in outcomes]
                 try:
-                    failed = await asyncio.to_thread(settle, self.app, every)
+                    failed = await asyncio.to_thread(settle, self.app.db, self.app.config, every,
+                                                     self._react)
                 except Exception as exc:
                     for _, future in batch:
                         if not future.done():

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from email.utils import getaddresses, parseaddr
 
+import pytest
 from sqlalchemy import select
 
+from maildesk.commands import LineResult
 from maildesk.events import TicketEvent
 from maildesk.outbound.verp import verp_signature
 from maildesk.store.models import Customer, MessageIdRow, OutboxMail, Ticket
@@ -128,7 +130,7 @@ def test_notification_to_queue_agents(odesk: Desk, sink: Sink) -> None:
 
 def _emit(desk: Desk, number: str, kind: str, actor: str = "system", **details: object) -> None:
     """Run respond() for a synthetic event, the way commands will, in one transaction."""
-    from maildesk.outbound.respond import respond
+    from maildesk.outbound.dispatch import dispatch
 
     app = desk.app()
     try:
@@ -136,8 +138,8 @@ def _emit(desk: Desk, number: str, kind: str, actor: str = "system", **details: 
             ticket = s.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
             if kind == "moved":
                 ticket.queue = "Billing"
-            respond(s, app, [TicketEvent(kind=kind, ticket=ticket, actor=actor,
-                                         details=dict(details))])
+            dispatch(s, app.config, app.secret,
+                     [TicketEvent(kind=kind, ticket=ticket, actor=actor, details=dict(details))])
     finally:
         app.close()
 
@@ -212,7 +214,9 @@ def test_template_override_folder(odesk_factory, sink: Sink) -> None:  # noqa: A
     assert "/merge" in sink.to("alice@example.com")[0].message.get_content()
 
 
-def test_broken_template_costs_the_mail_not_the_ticket(odesk_factory, sink: Sink) -> None:  # noqa: ANN001
+@pytest.mark.outbound_failure
+def test_broken_template_costs_the_mail_not_the_ticket(odesk_factory, sink: Sink,  # noqa: ANN001
+                                                        caplog: pytest.LogCaptureFixture) -> None:
     desk = odesk_factory(sink.port, extra="templates: ./brand\n")
     folder = desk.root / "brand" / "en" / "customer"
     folder.mkdir(parents=True)
@@ -221,10 +225,36 @@ def test_broken_template_costs_the_mail_not_the_ticket(odesk_factory, sink: Sink
     assert outcome.code == 250 and outcome.ticket
     events = [e for e, _ in _history(desk, outcome.ticket)]
     assert "auto-response failed" in events and "notification sent" in events
+    # issue 11: an admin sees it in the log at ERROR and in `maildesk outbox --json`
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert errors and "auto-response to carol@example.org failed" in errors[0].getMessage()
+    rows = json.loads(desk.cli("outbox", "--json", "--state", "failed").stdout)
+    [row] = rows
+    assert row["kind"] == "autoreply" and row["to"] == "carol@example.org"
+    assert row["ticket"] == outcome.ticket and row["attempts"] == 0
+    assert row["last_error"].startswith("not built: TemplateSyntaxError")
+    assert send(desk) == 1  # the notification; the failed row is never sent
+
+
+@pytest.mark.outbound_failure
+def test_a_broken_template_does_not_spend_the_daily_cap(odesk_factory, sink: Sink) -> None:  # noqa: ANN001
+    desk = odesk_factory(sink.port, extra="templates: ./brand\n",
+                         instance="  autoresponse_daily_cap: 1\n")
+    folder = desk.root / "brand" / "en" / "customer"
+    folder.mkdir(parents=True)
+    broken = folder / "autoresponse_new.txt"
+    broken.write_text("{% if %}broken\n")
+    first = desk.ingest(simple_mail(message_id="cap-1@example.org"))
+    assert "auto-response failed" in [e for e, _ in _history(desk, first.ticket)]
+    broken.unlink()  # the admin repairs it: carol's one answer of the day is still there
+    second = desk.ingest(simple_mail(message_id="cap-2@example.org", subject="Still on fire"))
+    assert second.ticket != first.ticket
+    assert "auto-response sent" in [e for e, _ in _history(desk, second.ticket)]
 
 
 def test_queue_answer_and_result_helpers(odesk: Desk, sink: Sink) -> None:
-    from maildesk.outbound.respond import queue_answer, queue_result
+    from maildesk.events import AnswerQueued, CommandsProcessed
+    from maildesk.outbound.dispatch import dispatch
 
     number = odesk.ingest(simple_mail(message_id="c-9@example.org")).ticket
     send(odesk)
@@ -233,9 +263,12 @@ def test_queue_answer_and_result_helpers(odesk: Desk, sink: Sink) -> None:
     with app.db.transaction() as s:
         ticket = s.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
         ticket.cc = ["erin@example.org"]
-        queue_answer(s, app, ticket, "Please unplug it.", "alice@example.com")
-        queue_result(s, app, "alice@example.com", "Processed: Re: x", "> /close\nclosed\n",
-                     "alice-7@example.com", ticket)
+        dispatch(s, app.config, app.secret, [
+            AnswerQueued(ticket, "Please unplug it.", "alice@example.com"),
+            CommandsProcessed(ticket, "alice@example.com", "Re: x",
+                              [LineResult("/close", True, "closed")], None, False,
+                              "alice-7@example.com"),
+        ])
     with app.db.reading() as s:
         ticket = s.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
         assert ticket.first_response_at is not None
@@ -254,6 +287,7 @@ def test_queue_answer_and_result_helpers(odesk: Desk, sink: Sink) -> None:
     assert result.message["Auto-Submitted"] == "auto-generated"
     assert result.message["In-Reply-To"] == "<alice-7@example.com>"
     assert result.message["Subject"] == "Processed: Re: x"
+    assert result.message.get_content().replace("\r\n", "\n") == "> /close\nclosed\n\nAll done.\n"
 
 
 def test_outbox_rows_for_the_cli(odesk: Desk, sink: Sink) -> None:

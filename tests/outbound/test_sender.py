@@ -108,7 +108,8 @@ def test_permanent_refusal_fails_at_once_without_a_storm(odesk: Desk, sink: Sink
 
 
 def test_failed_answer_tells_the_owner_once(odesk: Desk, sink: Sink) -> None:
-    from maildesk.outbound.respond import queue_answer
+    from maildesk.events import AnswerQueued
+    from maildesk.outbound.dispatch import dispatch
 
     number = odesk.ingest(simple_mail()).ticket
     send(odesk)
@@ -117,7 +118,8 @@ def test_failed_answer_tells_the_owner_once(odesk: Desk, sink: Sink) -> None:
     with app.db.transaction() as s:
         ticket = s.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
         ticket.owner = "alice@example.com"
-        queue_answer(s, app, ticket, "Try turning it off.", "alice@example.com")
+        dispatch(s, app.config, app.secret,
+                 [AnswerQueued(ticket, "Try turning it off.", "alice@example.com")])
     app.close()
     send(odesk)
     _due_now(odesk)
@@ -237,7 +239,8 @@ def test_addresses_are_checked_before_any_header_or_envelope(address: str) -> No
 
 
 def test_answer_to_a_hostile_customer_address_queues_nothing(odesk: Desk) -> None:
-    from maildesk.outbound.respond import queue_answer
+    from maildesk.events import AnswerQueued
+    from maildesk.outbound.dispatch import dispatch
 
     number = odesk.ingest(simple_mail()).ticket
     before = len(_rows(odesk))
@@ -246,7 +249,8 @@ def test_answer_to_a_hostile_customer_address_queues_nothing(odesk: Desk) -> Non
         ticket = s.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
         ticket.customer = "carol@example.org>\r\nRCPT TO:<victim@evil.example"
         with pytest.raises(InvalidAddress):
-            queue_answer(s, app, ticket, "hi", "alice@example.com")
+            dispatch(s, app.config, app.secret,
+                     [AnswerQueued(ticket, "hi", "alice@example.com")])
     app.close()
     assert len(_rows(odesk)) == before
 

@@ -88,9 +88,9 @@ def create_ticket_http(app: App, caller: Caller, data: TicketIn) -> str:
                                 f"outside token {caller.name!r}'s queues; give `queue`")
         ticket = _new_ticket(ctx, decision)
         record(session, ticket, "created over HTTP", caller.actor)
-        from maildesk.outbound.respond import respond
+        from maildesk.outbound.dispatch import dispatch
 
-        respond(session, app, ctx.events)
+        dispatch(session, app.config, app.secret, ctx.events)
         return ticket.number
 
     return app.db.run(attempt)
@@ -124,11 +124,13 @@ def add_article_http(app: App, caller: Caller, number: str, data: ArticleIn,
                               sender_type="agent", visibility=data.visibility,
                               kind="answer" if public else "note", actor=caller.actor)
         if public:
+            from maildesk.events import AnswerQueued
+            from maildesk.outbound.dispatch import dispatch
             from maildesk.outbound.render import InvalidAddress
-            from maildesk.outbound.respond import queue_answer
 
             try:
-                queue_answer(session, app, ticket, data.body, caller.actor)
+                dispatch(session, app.config, app.secret,
+                         [AnswerQueued(ticket, data.body, caller.actor)])
             except InvalidAddress as exc:  # a ticket from a mail with an odd From
                 raise ApiError(422, f"cannot mail the customer of ticket {number}: {exc}; "
                                     "add an internal note instead") from None
@@ -174,9 +176,9 @@ def run_commands_http(app: App, caller: Caller, number: str, lines: list[str],
         results = run_commands(work, [line.strip() for line in lines])
         if not all(r.ok for r in results):
             raise _Failed(results)
-        from maildesk.outbound.respond import respond
+        from maildesk.outbound.dispatch import dispatch
 
-        respond(session, app, work.events)
+        dispatch(session, app.config, app.secret, work.events)
         return results
 
     try:
