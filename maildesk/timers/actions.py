@@ -79,10 +79,10 @@ def _level(session: Session, app: App, row: Timer, ticket: Ticket) -> str:
     old, ticket.queue = ticket.queue, target
     record(session, ticket, "queue", SYSTEM, old=old, new=target, reason="escalate_after")
     record(session, ticket, "escalated", SYSTEM, old=old, new=target, level=target)
-    from maildesk.outbound.respond import respond
+    from maildesk.outbound.dispatch import dispatch
 
-    respond(session, app, [TicketEvent(kind="moved", ticket=ticket, actor=SYSTEM,
-                                       details={"old": old})])
+    dispatch(session, app.config, app.secret,
+             [TicketEvent(kind="moved", ticket=ticket, actor=SYSTEM, details={"old": old})])
     return "level"
 
 
@@ -124,11 +124,11 @@ def _clock(session: Session, app: App, row: Timer, ticket: Ticket, now: datetime
 
 def _escalated(session: Session, app: App, ticket: Ticket, row: Timer) -> None:
     """The event outbound turns into a webhook (`ticket.escalated`) once it has them."""
-    from maildesk.outbound.respond import respond
+    from maildesk.outbound.dispatch import dispatch
 
-    respond(session, app, [TicketEvent(kind="escalated", ticket=ticket, actor=SYSTEM,
-                                       details={"clock": row.kind,
-                                                "deadline": _iso(row.deadline)})])
+    dispatch(session, app.config, app.secret,
+             [TicketEvent(kind="escalated", ticket=ticket, actor=SYSTEM,
+                          details={"clock": row.kind, "deadline": _iso(row.deadline)})])
 
 
 def _reached(ticket: Ticket, now: datetime) -> bool:
