@@ -43,11 +43,13 @@ __all__ = [
     "reclaim",
     "release",
     "renew",
+    "note_settle_failure",
     "settle",
     "verp_address",
     "worker_name",
 ]
 
+SETTLE_LIMIT = 3  # a row whose settle failed this often is marked failed, not resent
 LEASE = timedelta(seconds=60)  # renewed every third of it while the rows are worked on
 
 
@@ -263,6 +265,30 @@ def settle(db: Database, config: Config, outcomes: list[Outcome],
     return failed
 
 
+def note_settle_failure(db: Database, ids: list[int], error: str,
+                        limit: int = SETTLE_LIMIT) -> list[int]:
+    """Count a failed settle against each row; rows at `limit` become failed with the
+    reason. Without this a settle bug resends the same mails every lease, for ever: the
+    relay took them, but the outbox never learns (issue 11). Returns the rows marked."""
+    reason = f"settle failed {limit} times (the relay may have taken the mail): {error}"[:2000]
+    with db.transaction() as session:
+        session.execute(
+            update(OutboxMail)
+            .where(OutboxMail.id.in_(ids), OutboxMail.state == "queued")
+            .values(settle_failures=OutboxMail.settle_failures + 1)
+            .execution_options(synchronize_session=False))
+        marked = list(session.execute(
+            select(OutboxMail.id).where(OutboxMail.id.in_(ids), OutboxMail.state == "queued",
+                                        OutboxMail.settle_failures >= limit)).scalars())
+        if marked:
+            session.execute(
+                update(OutboxMail).where(OutboxMail.id.in_(marked))
+                .values(state="failed", last_error=reason, claimed_by=None,
+                        claimed_until=None)
+                .execution_options(synchronize_session=False))
+    return marked
+
+
 def outbox_rows(session: Session, state: str | None = None) -> list[dict[str, object]]:
     """The outbox as `maildesk outbox` prints it (SPEC 11), oldest first."""
     query = (select(OutboxMail, Ticket.number)
@@ -281,6 +307,7 @@ def outbox_rows(session: Session, state: str | None = None) -> list[dict[str, ob
             "kind": row.kind,
             "state": row.state,
             "attempts": row.attempts,
+            "settle_failures": row.settle_failures,
             "last_error": row.last_error,
             "next_attempt_at": _iso(row.next_attempt_at) if row.state == "queued" else None,
             "created_at": _iso(row.created_at),

@@ -31,6 +31,7 @@ from maildesk.outbound.outbox import (
     Claimed,
     Outcome,
     claim_due,
+    note_settle_failure,
     reclaim,
     release,
     renew,
@@ -40,7 +41,7 @@ from maildesk.outbound.outbox import (
 )
 from maildesk.outbound.render import InvalidAddress, check_address
 from maildesk.outbound.verp import signed_verp
-from maildesk.store.db import Database
+from maildesk.store.db import TRANSIENT_ERRORS, Database
 
 
 class App(Protocol):
@@ -118,6 +119,37 @@ class _Settler:
         """Mail about rows that failed for good (a note to an answer's owner)."""
         dispatch(session, self.app.config, self.app.secret, events)
 
+    def _done(self, outcomes: list[Outcome], failed: list[int]) -> None:
+        for outbox_id in failed:
+            log.warning("outbox %d failed for good", outbox_id)
+        self.outcomes.extend(outcomes)
+        self.held.difference_update(o.id for o in outcomes)
+
+    async def _alone(self, outcomes: list[Outcome], future: asyncio.Future[None]) -> None:
+        db, config = self.app.db, self.app.config
+        try:
+            failed = await asyncio.to_thread(settle, db, config, outcomes, self._react)
+        except Exception as exc:
+            ids = [o.id for o in outcomes]
+            log.error("outbox %s: settle failed: %s", ids, exc, exc_info=True)
+            if not isinstance(exc, TRANSIENT_ERRORS):  # a bug, not the database away
+                try:
+                    marked = await asyncio.to_thread(note_settle_failure, db, ids,
+                                                     f"{type(exc).__name__}: {exc}")
+                except Exception:
+                    log.exception("outbox %s: cannot count the settle failure", ids)
+                else:
+                    for outbox_id in marked:
+                        log.error("outbox %d marked failed: its settle keeps failing",
+                                  outbox_id)
+                    self.held.difference_update(marked)
+            if not future.done():
+                future.set_exception(exc)
+            return
+        self._done(outcomes, failed)
+        if not future.done():
+            future.set_result(None)
+
     async def settle(self, outcomes: list[Outcome]) -> None:
         if not outcomes:
             return
@@ -136,15 +168,13 @@ class _Settler:
                 try:
                     failed = await asyncio.to_thread(settle, self.app.db, self.app.config, every,
                                                      self._react)
-                except Exception as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                except Exception:
+                    # One bad row must not take the batch with it: settle each mail alone,
+                    # and count the failure against the rows that still fail.
+                    for outcomes, future in batch:
+                        await self._alone(outcomes, future)
                     continue
-                for outbox_id in failed:
-                    log.warning("outbox %d failed for good", outbox_id)
-                self.outcomes.extend(every)
-                self.held.difference_update(o.id for o in every)
+                self._done(every, failed)
                 for _, future in batch:
                     if not future.done():
                         future.set_result(None)

@@ -240,6 +240,8 @@ class OutboxMail(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # settles that raised for this row: at outbox.SETTLE_LIMIT it is failed (issue 11)
+    settle_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class OutboxAttempt(Base):

@@ -302,3 +302,40 @@ def test_a_restarted_daemon_takes_back_its_own_leases_at_once(odesk: Desk,
     finally:
         app.close()
     assert send(odesk) == 2
+
+
+def test_a_row_whose_settle_keeps_failing_is_marked_failed(odesk: Desk, sink: Sink,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """issue 11: a settle bug must not resend the same mail every lease, for ever."""
+    import time
+
+    import maildesk.outbound.sender as sender_module
+    from maildesk.outbound.outbox import SETTLE_LIMIT, outbox_rows, settle
+
+    odesk.ingest(simple_mail())  # an auto-response to carol, a notification to alice
+    poison = next(r.id for r in _rows(odesk) if r.kind == "autoreply")
+
+    def buggy(db, config, outcomes, react=None):  # noqa: ANN001, ANN202
+        if any(o.id == poison for o in outcomes):
+            raise RuntimeError("bug in settle")
+        return settle(db, config, outcomes, react)
+
+    monkeypatch.setattr(sender_module, "settle", buggy)
+    app = odesk.app()
+    try:
+        for _ in range(SETTLE_LIMIT + 2):
+            try:
+                asyncio.run(send_due(app, lease=timedelta(seconds=0.05)))
+            except RuntimeError:
+                pass  # the pass reports the bug; the next one comes after the lease
+            time.sleep(0.1)
+        with app.db.reading() as s:
+            rows = {r["id"]: r for r in outbox_rows(s)}
+    finally:
+        app.close()
+    assert len(sink.to("carol@example.org")) == SETTLE_LIMIT  # then never again
+    assert rows[poison]["state"] == "failed" and rows[poison]["settle_failures"] == SETTLE_LIMIT
+    assert "settle failed 3 times" in rows[poison]["last_error"]
+    assert "RuntimeError: bug in settle" in rows[poison]["last_error"]
+    [note] = [r for r in rows.values() if r["kind"] == "notification"]
+    assert note["state"] == "sent" and len(sink.to("alice@example.com")) == 1
