@@ -221,15 +221,13 @@ def _parse_report(raw: bytes, report: str) -> Bounce:
         if ctype == "message/delivery-status":
             _delivery_status(part, bounce)
         elif ctype == "text/rfc822-headers":
-            payload = part.get_payload(decode=True) or b""
-            _returned_ids(email.message_from_bytes(payload, policy=compat32), bounce)
+            _returned_ids(email.message_from_bytes(_body(part), policy=compat32), bounce)
         elif ctype == "message/rfc822":
             inner = part.get_payload()
             if isinstance(inner, list) and inner and isinstance(inner[0], Message):
                 _returned_ids(inner[0], bounce)
         elif ctype.startswith("text/") and len(texts) < 5:
-            data = part.get_payload(decode=True) or b""
-            texts.append(data[:200_000].decode("utf-8", "replace"))
+            texts.append(_body(part)[:200_000].decode("utf-8", "replace"))
     if bounce.status is None and not msg.is_multipart():
         # A report whose MIME structure is broken: read the fields from the plain body.
         body = raw[:MAX_DSN_BYTES].replace(b"\r\n", b"\n").split(b"\n\n", 1)[-1]
@@ -254,6 +252,12 @@ def _parse_report(raw: bytes, report: str) -> Bounce:
     return bounce
 
 
+def _body(part: Message) -> bytes:
+    """A leaf part's decoded bytes (empty for a multipart)."""
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
 def _walk(msg: Message, limit: int) -> list[Message]:
     """Parts depth-first, but not into the returned message's own parts."""
     out: list[Message] = []
@@ -270,10 +274,9 @@ def _walk(msg: Message, limit: int) -> list[Message]:
 
 def _delivery_status(part: Message, bounce: Bounce) -> None:
     payload = part.get_payload()
-    blocks: list[Message] = payload if isinstance(payload, list) else []
+    blocks = [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
     if not blocks:  # some MTAs send it base64-encoded: the parser then leaves it as text
-        data = part.get_payload(decode=True) or b""
-        text = data.decode("utf-8", "replace").replace("\r\n", "\n")
+        text = _body(part).decode("utf-8", "replace").replace("\r\n", "\n")
         blocks = [email.message_from_string(b.strip() + "\n", policy=compat32)
                   for b in re.split(r"\n\s*\n", text) if b.strip()]
     for block in blocks:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
@@ -33,7 +35,7 @@ __all__ = [
 ]
 
 
-_INSERT_HISTORY = History.__table__.insert()
+_INSERT_HISTORY = insert(cast(Table, History.__table__))  # Core: no unit of work
 
 
 def record(session: Session, ticket: Ticket, event: str, actor: str = "system",

@@ -37,7 +37,17 @@ from maildesk.store.models import Base
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "emails"
-CORPUS = REPO.parent / "shared" / "corpus"
+# The shared corpus of real mails: MAILDESK_CORPUS, by default `shared/corpus` beside the
+# checkout (where CI lays it). Missing, its tests skip with the path in the reason; under CI
+# (`CI` set) a missing corpus stops the run instead (pytest_configure below).
+CORPUS = Path(os.environ.get("MAILDESK_CORPUS") or REPO.parent / "shared" / "corpus")
+CORPUS_FOUND = CORPUS.is_dir()
+needs_corpus = pytest.mark.skipif(
+    not CORPUS_FOUND, reason=f"no mail corpus at {CORPUS}: set MAILDESK_CORPUS")
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 BASE_CONFIG = """\
 instance:
@@ -227,7 +237,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "those not reachable) or a comma list of sqlite,postgresql,mariadb (required)")
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    found = "found" if CORPUS_FOUND else "MISSING: its tests skip (set MAILDESK_CORPUS)"
+    return f"mail corpus: {CORPUS} ({found})"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if not CORPUS_FOUND and under_ci():
+        raise pytest.UsageError(
+            f"the mail corpus is not at {CORPUS}: set MAILDESK_CORPUS (CI must not skip "
+            "the corpus tests)")
     config.addinivalue_line(
         "markers", "backends(*names): run the test's desk on each selected database backend "
                    "(all three, or only the named ones)")

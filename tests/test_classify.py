@@ -12,12 +12,10 @@ from maildesk.classify import Classification, classify, is_system_sender, verp_i
 from maildesk.config import Config
 from maildesk.intake.message import Envelope
 from maildesk.intake.parse import parse_message
-from tests.conftest import CORPUS, Desk, simple_mail
+from tests.conftest import CORPUS, Desk, needs_corpus, simple_mail
 
 AUTOREPLIES = CORPUS / "autoreplies"
 BOUNCES = CORPUS / "bounces"
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(),
-                                  reason=f"shared corpus not found at {CORPUS}")
 
 # Samples whose label we do not reach, and why (kept honest rather than special-cased).
 KNOWN_MISSES = {

@@ -8,17 +8,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from maildesk.intake.contentkey import content_key
 from maildesk.intake.message import Envelope
 from maildesk.store.articles import sha256
 from maildesk.store.models import Article
-from tests.conftest import CORPUS, Desk
+from tests.conftest import Desk, needs_corpus
 from tests.intake.test_corpus_parse import corpus_inputs
 
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not at {CORPUS}")
+pytestmark = needs_corpus
 
 NOT_MAIL = {"mail_outlook_1", "empty.txt"}  # an Outlook .msg (OLE binary), an empty file
 

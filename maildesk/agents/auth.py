@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import Any
 
 from maildesk.agents.dkimcheck import signature_problem
 from maildesk.config import Agent, Config
@@ -123,7 +124,7 @@ def _trusted_results(raw_headers: list[tuple[str, str]], trusted: tuple[str, ...
     import authres
 
     trusted_ids = {t.lower() for t in trusted}
-    out = []
+    out: list[Any] = []
     for name, value in raw_headers:
         lname = name.lower()
         if lname == "received" and out:

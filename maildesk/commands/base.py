@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.config import Agent, Config
 from maildesk.events import TicketEvent
-from maildesk.store.models import History, Ticket
+from maildesk.store.models import Ticket
 from maildesk.tickets import record
 
 if TYPE_CHECKING:
@@ -60,8 +60,8 @@ class Work:
             raise CommandError(f"the ticket is locked by {ticket.owner}; only they can change "
                                "it (ask them to /unlock)")
 
-    def record(self, event: str, **details: object) -> History:
-        return record(self.session, self.ticket, event, self.agent.address, via="mail",
+    def record(self, event: str, **details: object) -> None:
+        record(self.session, self.ticket, event, self.agent.address, via="mail",
                       **details)
 
 

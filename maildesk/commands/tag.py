@@ -20,7 +20,8 @@ class Tag:
     def process(self, work: Work, args: list[str]) -> str:
         if not args:
             raise CommandError("/tag needs tags, e.g. /tag +vip -spam")
-        add, remove = [], []
+        add: list[str] = []
+        remove: list[str] = []
         for arg in args:
             sign, name = (arg[0], arg[1:]) if arg[0] in "+-" else ("+", arg)
             if not _TAG.fullmatch(name):

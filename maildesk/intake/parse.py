@@ -607,7 +607,8 @@ def _message_part(walk: _Walk, part: Message, ctype: str) -> None:
     name = _part_filename(hdrs)
     if not name and ctype in ("message/rfc822", "message/global") and isinstance(payload, list):
         inner = payload[0] if payload else None
-        subject = decode_header_value(inner.get("subject", "")) if inner is not None else ""
+        subject = (decode_header_value(inner.get("subject", ""))
+                   if isinstance(inner, Message) else "")
         subject = subject.replace("/", "_").replace("\\", "_")[:120]
         name = f"{subject}.eml" if subject else "forwarded-message.eml"
     _add_attachment(walk, hdrs, ctype, data, name, index)
@@ -639,20 +640,20 @@ def _visit(walk: _Walk, part: Message, depth: int) -> list[_Piece]:
         return _leaf(walk, part, ctype)
     if not part.is_multipart():  # declared multipart, no usable boundary
         return _leaf(walk, part, "text/plain")
-    payload = part.get_payload()
+    children = [c for c in part.get_payload() if isinstance(c, Message)]
     if ctype == "multipart/alternative":
-        options = [_visit(walk, child, depth + 1) for child in payload]
+        options = [_visit(walk, child, depth + 1) for child in children]
         for wanted in (False, True):
-            for pieces in options:
+            for option in options:
                 if (
-                    pieces
-                    and all(p.from_html == wanted for p in pieces)
-                    and any(p.value().strip() for p in pieces)
+                    option
+                    and all(p.from_html == wanted for p in option)
+                    and any(p.value().strip() for p in option)
                 ):
-                    return pieces
+                    return option
         return next((p for p in options if p), [])
     pieces: list[_Piece] = []
-    for child in payload:
+    for child in children:
         pieces.extend(_visit(walk, child, depth + 1))
     return pieces
 

@@ -22,7 +22,7 @@ from maildesk.config import AUTORESPONSE_DEFAULTS, Config, Queue
 from maildesk.events import TicketEvent
 from maildesk.marks import is_system_sender
 from maildesk.outbound.render import InvalidAddress, check_address
-from maildesk.store.db import insert_ignore
+from maildesk.store.db import insert_ignore, rowcount
 from maildesk.store.models import AutoResponseCount, utcnow
 
 __all__ = ["Decision", "autoresponse_decision", "take_daily_slot", "take_slot"]
@@ -128,13 +128,13 @@ def take_slot(session: Session, key: str, cap: int, period: str) -> bool:
     address = key[:191]
     day = period
     for _ in range(2):
-        bumped = session.execute(
+        bumped = rowcount(session.execute(
             update(AutoResponseCount)
             .where(AutoResponseCount.address == address, AutoResponseCount.day == day,
                    AutoResponseCount.count < cap)
             .values(count=AutoResponseCount.count + 1)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ))
         if bumped == 1:
             return True
         if insert_ignore(session, AutoResponseCount, address=address, day=day, count=1):

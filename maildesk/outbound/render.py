@@ -134,7 +134,7 @@ def build_message(
     Built with the compat32 classes: `EmailMessage` with `policy.SMTP` re-parses every
     header it is given, which cost more than the rest of an auto-response together. Safety
     does not depend on the policy: no value that reaches a header holds a line break."""
-    msg = Message()
+    msg: Message[str, str | Header] = Message()
     msg["From"] = _address(from_name, from_addr)
     msg["To"] = ", ".join(_address(n, a) for n, a in to)
     if cc:

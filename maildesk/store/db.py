@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import CursorResult, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,6 +35,7 @@ __all__ = [
     "Database",
     "TRANSIENT_ERRORS",
     "insert_ignore",
+    "rowcount",
     "is_conflict",
     "normalise_url",
     "retry_conflicts",
@@ -94,7 +95,15 @@ def insert_ignore(session: Session, table: Any, **values: Any) -> bool:
     backend (ON CONFLICT DO NOTHING / INSERT IGNORE), where a savepoint and a caught
     IntegrityError cost three round trips and a flush."""
     stmt = _insert_ignore(session.get_bind().dialect.name, table.__table__)
-    return bool(session.execute(stmt, values).rowcount)
+    return bool(rowcount(session.execute(stmt, values)))
+
+
+def rowcount(result: Any) -> int:
+    """Rows an UPDATE/INSERT touched: `Session.execute` is typed as returning a plain
+    `Result`, while DML returns a `CursorResult`, which has the count."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"not a DML result: {type(result).__name__}")
+    return int(result.rowcount)
 
 
 @functools.cache

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from maildesk.store.db import _make_engine
+from maildesk.store.db import _make_engine, rowcount
 from maildesk.store.models import Counter, utcnow
 
 __all__ = ["next_ticket_number"]
@@ -32,12 +33,12 @@ def _increment(conn: Session | Connection, name: str) -> int:
         result = conn.execute(
             update(Counter).where(Counter.name == name).values(value=Counter.value + 1)
         )
-        if result.rowcount:
+        if rowcount(result):
             value = conn.execute(select(Counter.value).where(Counter.name == name))
             return int(value.scalar_one())
         try:
             with conn.begin_nested():
-                conn.execute(Counter.__table__.insert().values(name=name, value=1))
+                conn.execute(insert(cast(Table, Counter.__table__)).values(name=name, value=1))
             return 1
         except IntegrityError:
             continue  # another process created the row first: increment it

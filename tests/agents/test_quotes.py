@@ -27,11 +27,10 @@ from pathlib import Path
 import pytest
 
 from maildesk.agents.quotes import reply_text
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, needs_corpus
 
 REPLIES = CORPUS / "replies"
-pytestmark = pytest.mark.skipif(not REPLIES.is_dir(),
-                                reason=f"the shared test-mail corpus is not at {REPLIES}")
+pytestmark = needs_corpus
 
 
 def _text(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""Every mail of the shared corpus (../shared/corpus beside the repo) through parse_message.
+"""Every mail of the shared corpus (MAILDESK_CORPUS, tests/conftest.py) through parse_message.
 
 None may need the catch-all (a note "parse failed" means an exception escaped the parser's
 own handling), each finishes in bounded time, and the whole corpus in well under a minute.
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from maildesk.intake.parse import looks_like_mail, parse_message
+from tests.conftest import CORPUS, needs_corpus
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
 PER_FILE_SECONDS = 5.0
 TOTAL_SECONDS = 45.0
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -33,9 +33,7 @@ _SKIP_NAMES = {
 # Folders of expected outputs (discourse's trimmed/elided/embedded/before, crisp's expected/).
 _SKIP_DIRS = {"LICENSES", "trimmed", "elided", "embedded", "before", "expected"}
 
-pytestmark = pytest.mark.skipif(
-    not CORPUS.is_dir(), reason=f"shared corpus not found at {CORPUS} (checked out beside the repo)"
-)
+pytestmark = needs_corpus
 
 
 def is_mail_input(path: Path) -> bool:

@@ -79,10 +79,9 @@ def test_input_is_cut_at_max_chars() -> None:
     assert html_to_text("<p>" + "x" * 1000 + "</p>", max_chars=103) == "x" * 100
 
 
-def test_deadline_in_the_past_returns_quickly() -> None:
-    started = time.monotonic()
-    html_to_text("<div>x</div>" * 200_000, deadline=time.monotonic() - 1)
-    assert time.monotonic() - started < 1.0
+def test_deadline_in_the_past_reads_nothing() -> None:
+    # Behaviour, not a stopwatch: past the deadline no chunk is fed to the parser.
+    assert html_to_text("<div>x</div>" * 200_000, deadline=time.monotonic() - 1) == ""
 
 
 @pytest.mark.parametrize(
@@ -98,6 +97,7 @@ def test_deadline_in_the_past_returns_quickly() -> None:
     ],
 )
 def test_hostile_markup_is_bounded(html: str) -> None:
-    started = time.monotonic()
+    # CPU time of this process: other work on a shared machine does not count against it.
+    started = time.process_time()
     html_to_text(html)
-    assert time.monotonic() - started < 2.0
+    assert time.process_time() - started < 2.0

@@ -1,19 +1,19 @@
-"""Bounces and vacation replies from the shared corpus, pointed at mail we really sent:
-recorded on the ticket, never a new ticket, never answered, never reopening."""
+"""Bounces and vacation replies (the repository's fixtures, so they run everywhere), pointed
+at mail we really sent: recorded on the ticket, never a new ticket, never answered, never
+reopening. The corpus-wide sweeps are in tests/test_classify.py."""
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select, update
 
 from maildesk.store.models import OutboxMail, Ticket
-from tests.conftest import CORPUS, Desk, simple_mail
+from tests.conftest import FIXTURES, Desk, simple_mail
 from tests.outbound.conftest import Sink, send
 
-BOUNCES = CORPUS / "bounces"
-AUTOREPLIES = CORPUS / "autoreplies"
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(),
-                                  reason=f"shared corpus not found at {CORPUS}")
+DSN = (FIXTURES / "dsn_bounce_verp.eml").read_bytes()
+DSN_RETURNED_ID = b"maildesk.2026112510000012.1764068401.e0c7a5@example.com"
+VACATION = (FIXTURES / "vacation_autoreply.eml").read_bytes()
+VACATION_PARENT = b"maildesk.2026112510000012.1764065100.c41d09@example.com"
 
 
 def _sent_autoresponse(desk: Desk, sink: Sink) -> tuple[str, int, str]:
@@ -56,12 +56,10 @@ def _counts(desk: Desk) -> tuple[int, int]:
     return tickets, outbox
 
 
-@needs_corpus
 def test_dsn_to_the_verp_address_is_recorded_on_the_ticket(odesk: Desk, sink: Sink) -> None:
     number, outbox_id, _ = _sent_autoresponse(odesk, sink)
     before = _counts(odesk)
-    raw = (BOUNCES / "sisimai-set-of-emails/maildir-bsd/rfc3464-01.eml").read_bytes()
-    outcome = odesk.ingest(raw, sender="", recipients=(_verp(sink, outbox_id),))
+    outcome = odesk.ingest(DSN, sender="", recipients=(_verp(sink, outbox_id),))
     assert outcome.code == 250 and outcome.ticket == number, outcome.reply
     assert _counts(odesk) == before  # no new ticket, nothing queued (no auto-response)
     data = odesk.show(number)
@@ -72,30 +70,25 @@ def test_dsn_to_the_verp_address_is_recorded_on_the_ticket(odesk: Desk, sink: Si
     assert len(sink.received) == 2  # still just the auto-response and the notification
 
 
-@needs_corpus
 def test_dsn_naming_our_message_id_is_matched(odesk: Desk, sink: Sink) -> None:
     number, _, message_id = _sent_autoresponse(odesk, sink)
     before = _counts(odesk)
-    raw = (BOUNCES / "deliveryboy/bounce_cases/unknown_recipient2.eml").read_bytes()
-    raw = raw.replace(b"4afedd38b17e1_1d98..fdbdcc69c375c4@testhost.com", message_id.encode())
+    raw = DSN.replace(DSN_RETURNED_ID, message_id.encode())
     # to the plain bounce address: no VERP id, so only the returned Message-ID can match
     outcome = odesk.ingest(raw, sender="", recipients=("bounces@example.com",))
     assert outcome.ticket == number, outcome.reply
     assert _counts(odesk) == before
     bounce = [h for h in odesk.show(number)["history"] if h["event"] == "bounce"]
     assert bounce[0]["details"]["status"] == "5.1.1"
-    assert bounce[0]["details"]["recipients"] == ["unknown_recipient2@testreceiver.com"]
+    assert bounce[0]["details"]["recipients"] == ["nobody@example.org"]
 
 
-@needs_corpus
 def test_dsn_matching_nothing_makes_no_ticket(odesk: Desk, sink: Sink) -> None:
-    raw = (BOUNCES / "deliveryboy/bounce_cases/unknown_recipient2.eml").read_bytes()
-    outcome = odesk.ingest(raw, sender="", recipients=("support@example.com",))
+    outcome = odesk.ingest(DSN, sender="", recipients=("support@example.com",))
     assert outcome.code == 250 and outcome.ticket is None and outcome.result == "quarantined"
     assert _counts(odesk) == (0, 0)
 
 
-@needs_corpus
 def test_vacation_reply_joins_without_reopening_or_answer(odesk: Desk, sink: Sink) -> None:
     number, _, message_id = _sent_autoresponse(odesk, sink)
     app = odesk.app()
@@ -104,10 +97,9 @@ def test_vacation_reply_joins_without_reopening_or_answer(odesk: Desk, sink: Sin
                   .values(state="closed successful"))
     app.close()
     before = _counts(odesk)
-    raw = (AUTOREPLIES / "sisimai-set-of-emails/rfc3834-01.eml").read_bytes()
     # the vacation reply answers our auto-response, as a real one would
-    raw = raw.replace(b"\nSubject:", f"\nIn-Reply-To: <{message_id}>\nSubject:".encode(), 1)
-    outcome = odesk.ingest(raw, sender="nyaan@neko.example.org")
+    raw = VACATION.replace(VACATION_PARENT, message_id.encode())
+    outcome = odesk.ingest(raw, sender="hans.mueller@example.net")
     assert outcome.code == 250 and outcome.ticket == number, outcome.reply
     assert _counts(odesk) == before  # no ticket, no auto-response, no notification queued
     data = odesk.show(number)
@@ -115,13 +107,11 @@ def test_vacation_reply_joins_without_reopening_or_answer(odesk: Desk, sink: Sin
     assert len(data["articles"]) == 2
 
 
-@needs_corpus
 def test_exchange_out_of_office_to_the_verp_address(odesk: Desk, sink: Sink) -> None:
     """RFC 3834 responders answer the return path: our VERP address. That is kept on the
     ticket as well, never a ticket of its own."""
     number, outbox_id, _ = _sent_autoresponse(odesk, sink)
     before = _counts(odesk)
-    raw = (AUTOREPLIES / "tmail_bouncer/out_of_office.eml").read_bytes()
-    outcome = odesk.ingest(raw, sender="", recipients=(_verp(sink, outbox_id),))
+    outcome = odesk.ingest(VACATION, sender="", recipients=(_verp(sink, outbox_id),))
     assert outcome.ticket == number, outcome.reply
     assert _counts(odesk) == before
