@@ -515,7 +515,7 @@ def test_an_unexpected_error_becomes_a_note(monkeypatch: pytest.MonkeyPatch) -> 
     def boom(*args: object) -> None:
         raise ValueError("bug")
 
-    monkeypatch.setattr(parse_module, "_visit", boom)
+    monkeypatch.setattr(parse_module, "visit", boom)
     m = mail("gmail_new_en.eml")
     assert m.truncated and m.notes[-1] == "parse failed: ValueError: bug"
     assert m.subject == "Cannot log in to my account"  # what came before is kept
