@@ -4,8 +4,9 @@
    (an id we only received must come from a participant: ids of inbound mail travel
    further than ours do);
 2. a reply token in a sub-address (`support+TOKEN@`) or in a Message-ID we sent;
-3. the subject tag `[Ticket#N]`, only when the sender is a participant; a stranger quoting
-   a tag gets a new ticket linked to the old one;
+3. the subject tag `[Ticket#N]` (or OTRS's unbracketed `Ticket#: N`, `Ticket#N`), only when
+   the sender is a participant; a stranger quoting a tag gets a new ticket linked to the
+   old one;
 4. otherwise a new ticket.
 Merged tickets hand their mail on to the ticket they were merged into.
 """
@@ -20,11 +21,18 @@ from sqlalchemy.orm import Session
 
 from maildesk.config import Config
 from maildesk.intake.message import Envelope, ParsedMail
-from maildesk.marks import subject_tag, tag_pattern
+from maildesk.marks import loose_tag_pattern, subject_tag, tag_pattern
 from maildesk.store.models import Article, MessageIdRow, Ticket
 from maildesk.tokens import TokenRef, find_token, verify_token
 
-__all__ = ["Thread", "find_ticket", "is_participant", "subject_tag", "tag_pattern"]
+__all__ = [
+    "Thread",
+    "find_ticket",
+    "is_participant",
+    "loose_tag_pattern",
+    "subject_tag",
+    "tag_pattern",
+]
 
 
 @dataclass
@@ -61,7 +69,9 @@ def find_ticket(session: Session, config: Config, secret: bytes, mail: ParsedMai
         if ticket is not None:
             return Thread(ticket, "token", token=token_ref)
 
-    m = tag_pattern(config.instance.ticket_hook).search(mail.subject or "")
+    hook = config.instance.ticket_hook
+    subject = mail.subject or ""
+    m = tag_pattern(hook).search(subject) or loose_tag_pattern(hook).search(subject)
     if m:
         ticket = session.execute(
             select(Ticket).where(Ticket.number == m.group(1))

@@ -13,6 +13,7 @@ __all__ = [
     "REPLY_PREFIX",
     "is_system_sender",
     "loop_value",
+    "loose_tag_pattern",
     "strip_reply_prefixes",
     "subject_tag",
     "tag_pattern",
@@ -52,6 +53,15 @@ def tag_pattern(hook: str) -> re.Pattern[str]:
     """`[Ticket#N]` with any spacing and case, anywhere in the subject."""
     parts = r"\s*".join(re.escape(c) for c in hook.strip() if not c.isspace())
     return re.compile(r"\[\s*" + parts + r"\s*:?\s*(\d{1,32})\s*\]", re.IGNORECASE)
+
+
+@lru_cache(maxsize=16)
+def loose_tag_pattern(hook: str) -> re.Pattern[str]:
+    """OTRS's unbracketed forms `Ticket#: N`, `Ticket#:N`, `Ticket#N` (its PostMaster
+    accepts them as follow-ups): the hook as a word of its own, the number not part of a
+    longer one. Only tried when no bracketed tag is found."""
+    parts = r"\s*".join(re.escape(c) for c in hook.strip() if not c.isspace())
+    return re.compile(r"(?<!\w)" + parts + r"[ \t]*:?[ \t]*(\d{1,32})(?!\d)", re.IGNORECASE)
 
 
 def subject_tag(hook: str, number: str) -> str:

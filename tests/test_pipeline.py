@@ -75,6 +75,20 @@ def test_subject_tag_threads_for_participants_in_many_languages(desk: Desk) -> N
     assert len(desk.show(number)["articles"]) == 15
 
 
+def test_otrs_unbracketed_ticket_forms_thread_for_participants(desk: Desk) -> None:
+    """OTRS/OTOBO write and accept `Ticket#: N`, `Ticket#:N` and `Ticket#N` as well
+    (OTOBO scripts/test/PostMaster.t): OTRS users' existing mail uses them."""
+    number = _number(desk.ingest(simple_mail()))
+    for subject in (f"Ticket#: {number} printer", f"Re: Ticket#:{number}",
+                    f"AW: Ticket#{number} more", f"Printer Ticket#{number}"):
+        assert desk.ingest(simple_mail(subject=subject)).ticket == number, subject
+    stranger = simple_mail(subject=f"Ticket#{number}", sender="mallory@example.net")
+    other = desk.ingest(stranger, sender="mallory@example.net").ticket
+    assert other != number and desk.show(other)["linked_to"] == number
+    # a longer or shorter number is not this ticket's
+    assert desk.ingest(simple_mail(subject=f"Ticket#{number}9")).ticket != number
+
+
 def test_stranger_quoting_a_tag_gets_a_linked_new_ticket(desk: Desk) -> None:
     number = _number(desk.ingest(simple_mail()))
     mail = simple_mail(subject=f"Re: [Ticket#{number}] I guessed your number",

@@ -11,7 +11,17 @@ from functools import lru_cache
 
 from mailparser.utils import decode_base64_payload
 
-__all__ = ["CONTROL", "FOLD", "clean", "decode_header_value", "decode_text", "to_text"]
+__all__ = [
+    "CONTROL",
+    "FOLD",
+    "clean",
+    "decode_header_value",
+    "decode_text",
+    "guess_cjk",
+    "header_charset",
+    "iso2022jp_via_cp932",
+    "to_text",
+]
 
 FOLD = re.compile(r"\r\n(?=[ \t])|\n(?=[ \t])|\r(?=[ \t])")
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -103,7 +113,8 @@ def _codec(label: str) -> str | None:
 def decode_text(data: bytes, charset: str | None) -> tuple[str, str | None]:
     """Bytes in a declared charset as text, and a note when the charset was unusable.
 
-    Undeclared or ASCII-declared 8-bit data is tried as UTF-8, then windows-1252 (never fails);
+    Undeclared or ASCII-declared 8-bit data is tried as UTF-8, then as GB18030 / Shift_JIS /
+    EUC-JP / EUC-KR / Big5 when it is surely one of them, then windows-1252 (never fails);
     a declared but unknown charset gives UTF-8 with U+FFFD replacement; a known charset with
     invalid bytes gives replacement characters.
     """
@@ -115,7 +126,8 @@ def decode_text(data: bytes, charset: str | None) -> tuple[str, str | None]:
             pass
         if codec is None:
             return data.decode("utf-8", "replace"), f"unknown charset {charset!r}: replaced"
-        return data.decode("cp1252", "replace"), None
+        guessed = guess_cjk(data)  # undeclared East Asian text, as the peers guess it
+        return data.decode(guessed or "cp1252", "replace"), None
     try:
         return data.decode(codec), None
     except UnicodeDecodeError:
@@ -123,18 +135,24 @@ def decode_text(data: bytes, charset: str | None) -> tuple[str, str | None]:
     except Exception:  # some codecs raise other errors on hostile input
         return data.decode("utf-8", "replace"), f"charset {charset!r} failed: replaced"
     if codec == "iso2022_jp_ext":
-        try:
-            return data.decode("iso2022_jp_2"), None
-        except Exception:
-            pass
+        for decode in (lambda d: d.decode("iso2022_jp_2"), iso2022jp_via_cp932):
+            try:
+                return decode(data), None
+            except (UnicodeDecodeError, ValueError):
+                pass
+    guessed = guess_cjk(data)  # a mislabelled part (Shift_JIS labelled ISO-2022-JP)
+    if guessed:
+        return data.decode(guessed), None
     try:
         return data.decode(codec, "replace"), None
     except Exception:
         return data.decode("utf-8", "replace"), f"charset {charset!r} failed: replaced"
 
 
-def to_text(value: object) -> str:
-    """A compat32 header value (str with surrogate-escaped 8-bit bytes) as real text."""
+def to_text(value: object, fallback: str = "cp1252") -> str:
+    """A compat32 header value (str with surrogate-escaped 8-bit bytes) as real text: UTF-8,
+    else `fallback` (the mail's guessed header charset, `header_charset`), else
+    windows-1252, which never fails."""
     if not isinstance(value, str):
         value = str(value)
     try:
@@ -142,7 +160,111 @@ def to_text(value: object) -> str:
         return value
     except UnicodeEncodeError:
         data = value.encode("utf-8", "surrogateescape")
-    return decode_text(data, None)[0]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if fallback != "cp1252":
+        try:
+            return data.decode(fallback)
+        except UnicodeDecodeError:
+            pass
+    return data.decode("cp1252", "replace")
+
+
+def raw_bytes(value: object) -> bytes | None:
+    """The 8-bit bytes of a compat32 header value, None when it is plain text."""
+    text = value if isinstance(value, str) else str(value)
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+
+
+# chardet's names for the East Asian charsets the peers guess, and our codec for each.
+_CJK = {
+    "gb2312": "gb18030", "gbk": "gb18030", "gb18030": "gb18030",
+    "shift_jis": "cp932", "cp932": "cp932", "euc-jp": "euc_jp",
+    "euc-kr": "cp949", "cp949": "cp949", "big5": "big5hkscs",
+}
+GUESS_SAMPLE = 4096  # bytes handed to the detector: its cost grows with the input
+
+
+def guess_cjk(data: bytes) -> str | None:
+    """The East Asian codec raw 8-bit text is in (GB18030, Shift_JIS, EUC-JP, EUC-KR, Big5),
+    or None: as Zammad and OTOBO do for undeclared headers. Not UTF-8, and only a codec
+    that decodes all of `data` strictly, so Latin text keeps the windows-1252 fallback."""
+    if data.isascii():
+        return None
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    import chardet  # 0.2 s to import: only for mail that needs it
+
+    found = chardet.detect(data[:GUESS_SAMPLE]).get("encoding") or ""
+    codec = _CJK.get(found.lower())
+    if codec is None:
+        return None
+    try:
+        data.decode(codec)
+    except UnicodeDecodeError:
+        return None
+    return codec
+
+
+def header_charset(values: list[object]) -> str:
+    """One guess for all raw 8-bit header values of a mail (a client writes them in one
+    charset): the detector runs once per mail, however many such headers there are."""
+    sample = bytearray()
+    for value in values:
+        data = raw_bytes(value)
+        if data is not None and len(sample) < GUESS_SAMPLE:
+            sample += data + b"\n"
+    return (guess_cjk(bytes(sample)) or "cp1252") if sample else "cp1252"
+
+
+def iso2022jp_via_cp932(data: bytes) -> str:
+    """ISO-2022-JP with the NEC and IBM extensions Windows writes (CP50220/CP50221): each
+    JIS X 0208 pair is mapped to its Shift_JIS bytes and decoded as cp932, which has them.
+    Python's iso2022_jp codecs refuse them (①, ㈱, Roman numerals...). Raises
+    UnicodeDecodeError (or ValueError) when `data` is not 7-bit ISO-2022-JP."""
+    if not data.isascii():
+        raise ValueError("8-bit data is not ISO-2022-JP")
+    out = bytearray()
+    mode = b"B"  # ASCII / JIS-Roman, 'K' = JIS X 0208 double bytes, 'I' = half-width kana
+    i = 0
+    n = len(data)
+    while i < n:
+        if data[i] == 0x1B:
+            seq = data[i + 1 : i + 3]
+            if seq in (b"$B", b"$@"):
+                mode = b"K"
+            elif seq in (b"(B", b"(J"):
+                mode = b"B"
+            elif seq == b"(I":
+                mode = b"I"
+            else:
+                raise ValueError(f"escape sequence {seq!r} not handled")
+            i += 3
+            continue
+        byte = data[i]
+        if mode == b"K" and byte not in (0x0A, 0x0D):
+            if i + 1 >= n:
+                raise ValueError("half a double-byte character")
+            j1, j2 = byte, data[i + 1]
+            s1 = (j1 + 1) // 2 + (0x70 if j1 <= 0x5E else 0xB0)
+            s2 = j2 + (0x1F if j1 % 2 else 0x7E)
+            if s2 >= 0x7F and j1 % 2:
+                s2 += 1
+            out += bytes((s1, s2))
+            i += 2
+            continue
+        out.append(byte + 0x80 if mode == b"I" and 0x21 <= byte <= 0x5F else byte)
+        i += 1
+    return out.decode("cp932")
 
 
 def clean(text: str) -> str:
@@ -160,13 +282,14 @@ def _decode_word(encoding: str, payload: str) -> bytes:
     return binascii.a2b_qp(data, header=True)
 
 
-def decode_header_value(value: object) -> str:
+def decode_header_value(value: object, fallback: str = "cp1252") -> str:
     """A header value unfolded, RFC 2047-decoded in any charset, free of control characters.
 
     Linear in the value's length: adjacent encoded words in one charset are decoded together
     (a multibyte character may span two words) and whitespace between them is dropped.
+    Raw 8-bit bytes outside encoded words are read as `to_text` does, with `fallback`.
     """
-    text = FOLD.sub("", to_text(value))
+    text = FOLD.sub("", to_text(value, fallback))
     if "=?" not in text:
         return clean(text)
     out: list[str] = []

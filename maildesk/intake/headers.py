@@ -8,7 +8,14 @@ import re
 from email.message import Message
 from email.utils import collapse_rfc2231_value, getaddresses
 
-from maildesk.intake.charsets import CONTROL, FOLD, clean, decode_header_value, to_text
+from maildesk.intake.charsets import (
+    CONTROL,
+    FOLD,
+    clean,
+    decode_header_value,
+    header_charset,
+    to_text,
+)
 from maildesk.intake.message import ParsedMail
 
 __all__ = ["MAX_IDS", "MAX_ID_LEN", "MAX_PARAM_HEADER", "Headers", "fill_headers", "param"]
@@ -32,20 +39,21 @@ _ANGLE_ID = re.compile(r"<([^<>]*)>")
 class Headers:
     """A part's raw headers by lowercase name, unfolded and as text on first use."""
 
-    __slots__ = ("_raw",)
+    __slots__ = ("_raw", "fallback")
 
-    def __init__(self, msg: Message) -> None:
+    def __init__(self, msg: Message, fallback: str = "cp1252") -> None:
         raw: dict[str, list[object]] = {}
         for key, value in msg.raw_items():
             raw.setdefault(key.lower(), []).append(value)
         self._raw = raw
+        self.fallback = fallback  # codec for raw 8-bit values that are not UTF-8
 
     def all(self, name: str) -> list[str]:
-        return [FOLD.sub("", to_text(v)) for v in self._raw.get(name, ())]
+        return [FOLD.sub("", to_text(v, self.fallback)) for v in self._raw.get(name, ())]
 
     def first(self, name: str) -> str | None:
         values = self._raw.get(name)
-        return FOLD.sub("", to_text(values[0])) if values else None
+        return FOLD.sub("", to_text(values[0], self.fallback)) if values else None
 
 
 def param(header_text: str | None, name: str) -> str | None:
@@ -90,7 +98,10 @@ def _addresses(values: list[str], mail: ParsedMail, kind: str) -> list[tuple[str
         parsed = [("", addr) for addr in _LOOSE_ADDR.findall(" ".join(values))]
     pairs: list[tuple[str, str]] = []
     for name, addr in parsed:
-        addr = CONTROL.sub("", addr).strip().lower()
+        addr = CONTROL.sub("", addr).strip()
+        if " " in addr:
+            name, addr = _spaced(name, addr)
+        addr = addr.lower()
         if "@" not in addr or " " in addr:
             continue
         pairs.append((name, addr))
@@ -99,6 +110,17 @@ def _addresses(values: list[str], mail: ParsedMail, kind: str) -> list[tuple[str
             mail.truncated = True
             break
     return pairs
+
+
+def _spaced(name: str, addr: str) -> tuple[str, str]:
+    """An addr-spec with spaces, as spam and broken scripts write: `Name local@domain`
+    without brackets is the name and the last word (the peers agree); inside brackets
+    (`<power quadrant system@example.com>`) the spaces are dropped, as Zammad does."""
+    local, _, domain = addr.rpartition("@")
+    words = local.split()
+    if not name and len(words) > 1 and not local.startswith('"'):
+        return " ".join(words[:-1]), f"{words[-1]}@{domain}"
+    return name, "".join(addr.split())
 
 
 def _unique_addrs(pairs: list[tuple[str, str]]) -> list[str]:
@@ -127,9 +149,13 @@ def _cap_ids(ids: list[str], mail: ParsedMail, kind: str) -> list[str]:
     return [ids[0], *ids[-(MAX_IDS - 1) :]]
 
 
-def fill_headers(msg: Message, mail: ParsedMail) -> None:
-    hdrs = Headers(msg)
-    mail.headers = [(clean(to_text(k)), decode_header_value(v)) for k, v in msg.raw_items()]
+def fill_headers(msg: Message, mail: ParsedMail) -> str:
+    """The mail-level fields from the top header block; returns the codec guessed for its
+    raw 8-bit values, for the parts' headers (attachment names) to use too."""
+    fallback = header_charset([v for _, v in msg.raw_items()])
+    hdrs = Headers(msg, fallback)
+    mail.headers = [(clean(to_text(k)), decode_header_value(v, fallback))
+                    for k, v in msg.raw_items()]
     mail.subject = mail.header("subject") or ""
     mail.date = mail.header("date")
 
@@ -146,10 +172,11 @@ def fill_headers(msg: Message, mail: ParsedMail) -> None:
     mail.from_count = len(froms)
     if len(froms) == 1:
         mail.from_addr = froms[0][1]
-        mail.from_name = decode_header_value(froms[0][0])
+        mail.from_name = decode_header_value(froms[0][0], fallback)
     elif len(froms) > 1:
         mail.notes.append(f"{len(froms)} From addresses: no single sender")
     mail.to = _unique_addrs(_addresses(hdrs.all("to"), mail, "To"))
     mail.cc = _unique_addrs(_addresses(hdrs.all("cc"), mail, "Cc"))
     mail.reply_to = _unique_addrs(_addresses(hdrs.all("reply-to"), mail, "Reply-To"))
     mail.content_type = msg.get_content_type()
+    return fallback

@@ -22,6 +22,7 @@ from maildesk.intake.filenames import safe_filename
 from maildesk.intake.headers import MAX_ID_LEN, Headers, param
 from maildesk.intake.htmltext import MAX_HTML_CHARS, html_to_text
 from maildesk.intake.message import Attachment, ParsedMail
+from maildesk.intake.rawparts import IDENTITY_ENCODINGS, child_bodies, uudecode
 
 __all__ = ["Piece", "Walk", "visit"]
 
@@ -68,6 +69,8 @@ class Walk:
     limits: Limits
     deadline: float
     mail: ParsedMail
+    raw: bytes = b""  # what the parser was given: forwarded messages are sliced from it
+    header_codec: str = "cp1252"  # for raw 8-bit part headers (fill_headers' guess)
     parts: int = 0
     decoded: int = 0
     stopped: bool = False  # part, depth or time cap: walk no further
@@ -96,6 +99,10 @@ class Walk:
 def _payload_bytes(part: Message) -> bytes:
     """The part's body with its transfer encoding undone (base64, quoted-printable, uu)."""
     cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if cte in ("x-uuencode", "uuencode", "x-uue", "uue"):
+        payload = getattr(part, "_payload", None)
+        if isinstance(payload, str):
+            return uudecode(payload.encode("latin-1", "replace"))
     if cte == "base64":
         payload = raw_payload(part)  # mail-parser's: survives charsets that refuse to decode
         if isinstance(payload, str):
@@ -153,7 +160,7 @@ def _part_filename(hdrs: Headers) -> str | None:
 
 def _leaf(walk: Walk, part: Message, ctype: str) -> list[Piece]:
     index = walk.parts
-    hdrs = Headers(part)
+    hdrs = Headers(part, walk.header_codec)
     disposition = (hdrs.first("content-disposition") or "").split(";", 1)[0]
     disposition = disposition.strip().lower()
     filename = _part_filename(hdrs)
@@ -216,12 +223,16 @@ def _extract_uuencoded(walk: Walk, text: str) -> str:
     return "".join(out)
 
 
-def _message_part(walk: Walk, part: Message, ctype: str) -> None:
-    """A forwarded message, DSN status or MDN: one attachment, never part of the body."""
+def _message_part(walk: Walk, part: Message, ctype: str, raw_body: bytes | None) -> None:
+    """A forwarded message, DSN status or MDN: one attachment, never part of the body;
+    `raw_body` is its bytes as sent, when they could be sliced from the raw mail."""
     index = walk.parts
     payload = part.get_payload() if part.is_multipart() else None
+    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
     try:
-        if isinstance(payload, list):
+        if raw_body is not None and cte in IDENTITY_ENCODINGS:
+            data = raw_body
+        elif isinstance(payload, list):
             data = b"\n".join(_flatten(sub) for sub in payload if isinstance(sub, Message))
         else:
             data = _payload_bytes(part)
@@ -233,19 +244,23 @@ def _message_part(walk: Walk, part: Message, ctype: str) -> None:
         return
     if not walk.charge(len(data)):
         return
-    hdrs = Headers(part)
+    hdrs = Headers(part, walk.header_codec)
     name = _part_filename(hdrs)
     if not name and ctype in ("message/rfc822", "message/global") and isinstance(payload, list):
         inner = payload[0] if payload else None
-        subject = (decode_header_value(inner.get("subject", ""))
+        # raw_items: get() wraps 8-bit values in a Header that decodes them as U+FFFD
+        subject = (decode_header_value(Headers(inner, walk.header_codec).first("subject")
+                                       or "", walk.header_codec)
                    if isinstance(inner, Message) else "")
         subject = subject.replace("/", "_").replace("\\", "_")[:120]
         name = f"{subject}.eml" if subject else "forwarded-message.eml"
     _add_attachment(walk, hdrs, ctype, data, name, index)
 
 
-def visit(walk: Walk, part: Message, depth: int) -> list[Piece]:
-    """Body pieces of a subtree; attachments are collected on the way. Bounded by the caps."""
+def visit(walk: Walk, part: Message, depth: int, raw_body: bytes | None = None
+          ) -> list[Piece]:
+    """Body pieces of a subtree; attachments are collected on the way. Bounded by the caps.
+    `raw_body` is the part's body as sent, known when the part is a multipart's child."""
     if walk.stopped:
         return []
     walk.parts += 1
@@ -264,7 +279,7 @@ def visit(walk: Walk, part: Message, depth: int) -> list[Piece]:
     ctype = part.get_content_type()
     maintype = ctype.split("/", 1)[0]
     if maintype == "message":
-        _message_part(walk, part, ctype)
+        _message_part(walk, part, ctype, raw_body)
         return []
     if maintype != "multipart":
         return _leaf(walk, part, ctype)
@@ -282,7 +297,11 @@ def visit(walk: Walk, part: Message, depth: int) -> list[Piece]:
                 ):
                     return option
         return next((p for p in options if p), [])
+    raws: list[bytes | None] = [None] * len(children)
+    boundary = part.get_boundary()
+    if boundary and any(c.get_content_maintype() == "message" for c in children):
+        raws = list(child_bodies(walk.raw, boundary, len(children)) or raws)
     pieces: list[Piece] = []
-    for child in children:
-        pieces.extend(visit(walk, child, depth + 1))
+    for child, raw in zip(children, raws, strict=True):
+        pieces.extend(visit(walk, child, depth + 1, raw))
     return pieces

@@ -41,6 +41,7 @@ _HEADER_LINES = re.compile(
     rb"(?:(?:[\x21-\x39\x3b-\x7e]*:|[ \t])[^\r\n]*(?:\r\n|\n|\r|\Z))*"
 )
 _BLANK_LINE = re.compile(rb"\n\r?\n|\r\r")
+_FIELD_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
 _PLAUSIBLE_HEADER = re.compile(rb"(?:From [^\r\n]*(?:\r\n|\n|\r))?[A-Za-z][A-Za-z0-9_.-]{0,76}:")
 _MULTIPART_HINT = re.compile(rb"(?i)content-type[ \t]*:[ \t\r\n]*(?:multipart|message)/")
 _LONG_PARAM_HEADER = re.compile(
@@ -67,6 +68,29 @@ def _header_end(raw: bytes, limit: int | None = None) -> int:
     return m.end() if m else 0
 
 
+def _join_broken_folds(raw: bytes, end: int, cap: int, mail: ParsedMail) -> bytes:
+    """A continuation line that lost its leading space (`by mx.example.com with ESMTP`
+    under a Received line, a base64 tracker header wrapped at 76) ends the header block for
+    the parser: From, Subject and Message-ID below it are lost and become body text. When
+    the lines up to the first blank line are mostly real header fields, such lines are read
+    as continuations, as Zammad and OTOBO do. Headerless text is left alone."""
+    blank = _BLANK_LINE.search(raw, 0, cap + 1)
+    if blank is None or end >= blank.start():
+        return raw
+    head = raw[: blank.start() + 1]
+    lines = head.splitlines(keepends=True)
+    fields = sum(1 for line in lines if _FIELD_LINE.match(line))
+    broken = [i for i, line in enumerate(lines)
+              if not _FIELD_LINE.match(line) and line[:1] not in (b" ", b"\t")
+              and not (i == 0 and line.startswith(b"From "))]
+    if fields < 3 or len(broken) > fields:
+        return raw
+    for i in broken:
+        lines[i] = b" " + lines[i]
+    mail.notes.append(f"{len(broken)} header line(s) without a field name read as continuations")
+    return b"".join(lines) + raw[blank.start() + 1 :]
+
+
 def _prepare(raw: bytes, limits: Limits, mail: ParsedMail) -> tuple[bytes, bool]:
     """The bytes to hand the parser, and whether to parse the header block only."""
     cap = limits.max_header_bytes
@@ -83,6 +107,8 @@ def _prepare(raw: bytes, limits: Limits, mail: ParsedMail) -> tuple[bytes, bool]
         data = head + (raw[blank.start() + 1 :] if blank else b"\n")
         mail.notes.append(f"header block larger than {cap} bytes: headers cut")
         mail.truncated = True
+    else:
+        data = _join_broken_folds(raw, end, cap, mail)
     if _LONG_PARAM_HEADER.search(data):
         mail.notes.append(
             f"Content-Type/-Disposition longer than {MAX_PARAM_HEADER} bytes: body not parsed"
@@ -112,10 +138,11 @@ def _parse(raw: bytes, limits: Limits, mail: ParsedMail, started: float) -> None
     if msg is None:
         msg = _PARSER.parsebytes(data, headersonly=True)
         headers_only = True
-    fill_headers(msg, mail)
+    header_codec = fill_headers(msg, mail)
     if headers_only:
         return
-    walk = Walk(limits=limits, deadline=started + limits.parse_seconds, mail=mail)
+    walk = Walk(limits=limits, deadline=started + limits.parse_seconds, mail=mail, raw=data,
+                header_codec=header_codec)
     pieces = visit(walk, msg, 0)
     texts = [p.value() for p in pieces if p.value().strip()]
     body = "\n".join(t if t.endswith("\n") else t + "\n" for t in texts)

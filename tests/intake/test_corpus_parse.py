@@ -70,7 +70,7 @@ def test_skip_rules_keep_the_mails() -> None:
 def test_every_corpus_mail_parses_in_bounded_time() -> None:
     failures: list[str] = []
     slow: list[str] = []
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: the shared machine's load does not count
     for path in corpus_inputs():
         raw = path.read_bytes()
         t0 = time.monotonic()
@@ -89,7 +89,7 @@ def test_every_corpus_mail_parses_in_bounded_time() -> None:
                 failures.append(f"{rel}: unsafe attachment name {name!r}")
         if "\x00" in mail.body or "\r" in mail.body:
             failures.append(f"{rel}: NUL or CR in the body")
-    total = time.monotonic() - started
+    total = time.process_time() - started
     assert not failures, "\n".join(failures[:20])
     assert not slow, "\n".join(slow)
     assert total < TOTAL_SECONDS, f"corpus took {total:.1f}s"
@@ -129,7 +129,7 @@ def test_notable_corpus_mails(rel: str, check) -> None:
     path = CORPUS / rel
     if not path.exists():
         pytest.skip(f"{rel} not in this corpus")
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: the shared machine's load does not count
     mail = parse_message(path.read_bytes())
-    assert time.monotonic() - started < PER_FILE_SECONDS
+    assert time.process_time() - started < PER_FILE_SECONDS
     assert check(mail), (mail.subject, mail.notes)

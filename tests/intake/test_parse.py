@@ -270,9 +270,9 @@ def test_multibyte_character_split_across_encoded_words() -> None:
 def test_thousands_of_encoded_words_decode_in_linear_time() -> None:
     # email.header.decode_header takes ~3 s for this; the loop here is linear
     value = " ".join(["=?utf-8?Q?date=3E2017-08-20T10:08:28.617=3C/pr?="] * 32_000)
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: the shared machine's load does not count
     decoded = decode_header_value(value)
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert decoded.startswith("date>2017-08-20T10:08:28.617</prdate>")
 
 
@@ -421,9 +421,9 @@ def test_uuencode_transfer_encoding() -> None:
 
 def test_header_block_over_the_cap_is_cut() -> None:
     raw = HEAD + b"X-Big: a" + b"\r\n b" * 3_000_000 + b"\r\n\r\nthe body\r\n"
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: the shared machine's load does not count
     m = parse_message(raw, Limits(max_header_bytes=100 * 1024))
-    assert time.monotonic() - started < 5.0
+    assert time.process_time() - started < 5.0
     assert m.truncated and any("header block larger" in n for n in m.notes)
     assert m.from_addr == "carol@example.org" and m.subject == "test"
     assert len(m.header("x-big") or "") < 100 * 1024
@@ -451,9 +451,9 @@ def test_ten_thousand_levels_do_not_crash(kind: str) -> None:
         raw = nested(10_000)
     else:
         raw = HEAD + b"Content-Type: message/rfc822\r\n\r\n" * 10_000 + b"Subject: x\r\n\r\nhi\r\n"
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: the shared machine's load does not count
     m = parse_message(raw)
-    assert time.monotonic() - started < 5.0
+    assert time.process_time() - started < 5.0
     assert m.truncated and m.subject == "test"
     assert not any(n.startswith("parse failed") for n in m.notes)
 
@@ -468,9 +468,9 @@ def test_part_count_cap() -> None:
 
 def test_hundred_thousand_parts_are_refused_before_parsing() -> None:
     raw = multipart([b"Content-Type: text/plain\r\n\r\nx"] * 100_000)
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: the shared machine's load does not count
     m = parse_message(raw)
-    assert time.monotonic() - started < 5.0
+    assert time.process_time() - started < 5.0
     assert m.truncated and any("boundary-like lines" in n for n in m.notes)
     assert m.subject == "test" and m.body == ""
 
@@ -494,17 +494,17 @@ def test_time_budget_stops_the_walk() -> None:
 def test_oversized_parameter_header_is_not_fed_to_the_parser() -> None:
     # email.message's parameter parser is quadratic: 400,000 params take minutes
     part = b"Content-Type: text/plain" + b"; a=b" * 400_000 + b"\r\n\r\nx"
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: the shared machine's load does not count
     m = parse_message(multipart([part]))
-    assert time.monotonic() - started < 5.0
+    assert time.process_time() - started < 5.0
     assert m.truncated and any("longer than" in n for n in m.notes)
 
 
 def test_huge_html_body_is_bounded() -> None:
     raw = HEAD + b"Content-Type: text/html\r\n\r\n" + b"<a " * 1_000_000
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: the shared machine's load does not count
     m = parse_message(raw)
-    assert time.monotonic() - started < 5.0
+    assert time.process_time() - started < 5.0
     assert m.truncated
 
 
