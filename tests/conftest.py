@@ -237,6 +237,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "those not reachable) or a comma list of sqlite,postgresql,mariadb (required)")
 
 
+@pytest.fixture(autouse=True)
+def _close_raw_smtp_clients() -> Iterator[None]:
+    """Raw SMTP clients (tests/smtp/smtp_helpers.py, used by smtp, drills and postfix tests)
+    are closed after each test: a socket left to the garbage collector is a ResourceWarning,
+    an error under filterwarnings, in whichever test the collector happens to run."""
+    yield
+    helpers = sys.modules.get("smtp_helpers")
+    if helpers is not None:
+        helpers.Client.close_all()
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     found = "found" if CORPUS_FOUND else "MISSING: its tests skip (set MAILDESK_CORPUS)"
     return f"mail corpus: {CORPUS} ({found})"

@@ -193,12 +193,22 @@ def prepare(config: Path) -> None:
 
 
 class Client:
-    """A raw SMTP/LMTP client on a socket: send exact bytes, read whole replies."""
+    """A raw SMTP/LMTP client on a socket: send exact bytes, read whole replies. Every one
+    opened is closed after its test (tests/smtp/conftest.py): an unclosed socket is a
+    ResourceWarning, which fails the test that happens to collect it."""
+
+    opened: list[Client] = []
 
     def __init__(self, port: int, source: str = "127.0.0.1", timeout: float = 10.0) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
                                              source_address=(source, 0))
         self.buf = b""
+        Client.opened.append(self)
+
+    @classmethod
+    def close_all(cls) -> None:
+        while cls.opened:
+            cls.opened.pop().close()
 
     def send(self, data: bytes | str) -> None:
         self.sock.sendall(data.encode() if isinstance(data, str) else data)
