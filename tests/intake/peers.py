@@ -110,7 +110,8 @@ def compare(box: Path, expected: dict[str, Any]) -> list[Field]:
     if "subject" in expected:
         fields.append(Field(name, "subject", _norm(str(expected["subject"] or "")),
                             _norm(mail.subject)))
-    if "message_id" in expected:
+    if "message_id" in expected and not str(expected["message_id"]).endswith(
+            "@zammad_generated>"):  # Zammad's own ids for mail without one: not modelled
         fields.append(Field(name, "message_id", str(expected["message_id"]).strip("<>"),
                             mail.message_id))
     for key, got in (("to", mail.to), ("cc", mail.cc)):
