@@ -28,7 +28,7 @@ _SYSTEM_LOCAL = re.compile(
 # Reply and forward prefixes of the mail clients our customers use, with Outlook's `RE[2]:`
 # counters and the full-width colon of CJK clients: "Re: AW: 回复：x" -> "x".
 REPLY_PREFIX = re.compile(
-    r"^\s*(?:(?:re|aw|antw|rv|r|sv|vs|fwd?|wg|tr|enc|回复|答复|回覆)\s*(?:\[\d+\])?\s*[:：]\s*)+",
+    r"^\s*(?:(?:re|aw|antw|rv|r|sv|vs|fwd?|wg|tr|enc|回复|答复|回覆|转发)\s*(?:\[\d+\])?\s*[:：]\s*)+",
     re.IGNORECASE,
 )
 
