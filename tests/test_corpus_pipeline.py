@@ -28,12 +28,12 @@ def test_every_corpus_mail_is_stored_or_refused_as_not_mail(desk: Desk) -> None:
     app = desk.app()
     envelope = Envelope(sender="someone@example.org", recipients=("support@example.com",))
     outcomes: dict[Path, tuple[str, int]] = {}
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: the shared machine's load does not count
     for path in files:
         raw = path.read_bytes()
         outcome = app.ingest(raw, envelope)
         outcomes[path] = (outcome.result, outcome.code)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
 
     refused = {p.name for p, (_, code) in outcomes.items() if code >= 500}
     assert refused == NOT_MAIL, refused
