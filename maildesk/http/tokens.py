@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
+from maildesk.store.db import rowcount
 from maildesk.store.models import ApiToken, dumps, utcnow
 
 __all__ = ["Caller", "SCOPES", "create", "find", "hash_token", "listing", "revoke", "touch"]
@@ -87,7 +88,7 @@ def revoke(session: Session, name: str) -> int:
     result: CursorResult[Any] = session.execute(update(ApiToken)  # type: ignore[assignment]
                              .where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
                              .values(revoked_at=utcnow()))
-    return int(result.rowcount or 0)
+    return rowcount(result)
 
 
 def listing(session: Session) -> list[dict[str, object]]:

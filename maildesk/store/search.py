@@ -46,6 +46,7 @@ def matching(session: Session, query: str) -> ColumnElement[bool] | None:
     if not found:
         return None
     dialect = session.get_bind().dialect.name
+    ids: Any  # a Select of ticket ids, built per dialect
     if dialect == "sqlite":
         expr = " ".join('"' + w.replace('"', '""') + '"' for w in found)
         # Through the FTS rowid (the article id) and the articles' primary key: reading
