@@ -92,7 +92,7 @@ def _addresses(values: list[str], mail: ParsedMail, kind: str) -> list[tuple[str
                 name = re.sub(r"\\(.)", r"\1", name)
             parsed = [(name.strip(), simple.group(3) or simple.group(4))]
         else:
-            parsed = getaddresses(values)
+            parsed = _getaddresses(values)
     except Exception:  # _parseaddr recurses once per ':' (corpus mimekit/stack-overflow.txt)
         mail.notes.append(f"{kind}: address list unparsable, addresses picked out loosely")
         parsed = [("", addr) for addr in _LOOSE_ADDR.findall(" ".join(values))]
@@ -110,6 +110,15 @@ def _addresses(values: list[str], mail: ParsedMail, kind: str) -> list[tuple[str
             mail.truncated = True
             break
     return pairs
+
+
+def _getaddresses(values: list[str]) -> list[tuple[str, str]]:
+    """email.utils.getaddresses as Python 3.11 reads mail: 3.13 (and patched 3.12) is
+    strict by default and gives ('', '') for a whole header with one malformed part."""
+    try:
+        return getaddresses(values, strict=False)  # type: ignore[call-arg,unused-ignore]
+    except TypeError:  # Python 3.11.7 and older: no strict mode, always lenient
+        return getaddresses(values)
 
 
 def _spaced(name: str, addr: str) -> tuple[str, str]:

@@ -55,6 +55,10 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
     ("mail087", "attachment file data"): "Zammad's fixture data is its own fallback",
 }
 
+# Fields whose value depends on the Python version's address parser (3.13 reads the
+# `Name | [example.com] <addr>` To header, 3.11 and Zammad do not): compared on neither.
+VERSION_DEPENDENT = {("mail037", "to")}
+
 
 def _cases() -> list[tuple[str, object]]:
     return [(box.stem, (box, exp)) for box, exp in zammad_cases(CORPUS)]
@@ -65,6 +69,8 @@ def test_zammad_fixture_fields(name: str, case: tuple) -> None:
     box, expected = case
     wrong = []
     for field in compare(box, expected):
+        if (field.mail, field.name) in VERSION_DEPENDENT:
+            continue
         known = (field.mail, field.name) in KNOWN_DIFFERENCES
         if field.agrees == known:
             state = "now agrees: drop it from KNOWN_DIFFERENCES" if known else "differs"
