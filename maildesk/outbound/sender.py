@@ -201,7 +201,7 @@ async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
     if hooks:
         from maildesk.webhooks.post import post_webhooks
 
-        work.append(post_webhooks(app, hooks, settler.settle))
+        work.append(post_webhooks(app, hooks, settler.settle))  # type: ignore[arg-type]  # the real App; post_webhooks reads only .config
     try:
         await asyncio.gather(*work)
     finally:
