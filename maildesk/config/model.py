@@ -225,6 +225,17 @@ class Api:
 
 
 @dataclass(frozen=True)
+class Web:
+    """The web pages of `listen.http` (SPEC 15) and the links mails carry to them."""
+
+    base_url: str | None = f.setting(
+        None, read=f.parsed(_webhook_url), doc="the public address of the web pages, for links"
+    )
+    title: str = f.setting("maildesk", read=f.text(), doc="the name on every page and mail")
+    logo: Path | None = f.setting(None, read=f.path, doc="an image shown on every page")
+
+
+@dataclass(frozen=True)
 class Limits:
     """Caps on the work one mail may cause (Python's email package has DoS inputs)."""
 
@@ -385,6 +396,7 @@ class Config:
     outbound: Outbound = f.section(Outbound, doc="how mail leaves")
     limits: Limits = f.section(Limits, doc="bounded work per mail")
     api: Api = f.section(Api, doc="the HTTP API's limits")
+    web: Web = f.section(Web, doc="the web pages")
     webhooks: tuple[Webhook, ...] = f.items(
         Webhook, doc="HTTP receivers of ticket events", title="webhook {}", ident="url"
     )
