@@ -97,7 +97,11 @@ class App:
                 outcome = deferred("Temporary failure storing the message, try again later")
             else:
                 outcome = self._after_failure(raw, envelope, exc)
-        seconds = time.perf_counter() - started
+        self.report(outcome, raw, envelope, time.perf_counter() - started)
+        return outcome
+
+    def report(self, outcome: Outcome, raw: bytes, envelope: Envelope, seconds: float) -> None:
+        """The log line and the metrics of one mail's result (every intake path)."""
         ms = seconds * 1000
         if self.observe is not None:
             self.observe(outcome, seconds)
@@ -108,7 +112,6 @@ class App:
             _field(outcome.message_id or header_message_id(raw) or ""), outcome.code,
             _field(envelope.sender), _field(",".join(envelope.recipients)), len(raw), ms,
         )
-        return outcome
 
     def _after_failure(self, raw: bytes, envelope: Envelope, exc: Exception) -> Outcome:
         if is_transient(exc):  # the database or the disk, not the mail: try again later

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from maildesk.intake.batch import Batcher
 from maildesk.mailboxes.runner import Mailboxes
 from maildesk.outcome import EX_CONFIG, Outcome
 from maildesk.smtp.handler import Handler
@@ -106,7 +107,7 @@ class Daemon:
         self.config_path = config_path
         self.app: App = open_app(config)
         self.sessions = Sessions()
-        self.ingest_pool = ThreadPoolExecutor(ingest_workers(config.database), "maildesk-ingest")
+        self.ingest_pool = Batcher(self.app, ingest_workers(config.database))  # group commit
         self.drain_pool = ThreadPoolExecutor(1, "maildesk-drain")
         self.handler = Handler(self.app, self.ingest_pool, self._after_ingest)
         self.servers: list[asyncio.Server] = []

@@ -28,7 +28,7 @@ from maildesk.store.articles import sha256
 from maildesk.store.models import Article, Customer, History, Ticket, utcnow
 from maildesk.tickets import add_article, create_ticket, record, set_state
 
-__all__ = ["Context", "MAX_HOPS", "process"]
+__all__ = ["Context", "MAX_HOPS", "Prepared", "prepare", "process"]
 
 MAX_HOPS = 50  # Received headers; Postfix's hop_count_limit default
 UNMATCHED_BOUNCE = "2.0.0 Ok: bounce kept"  # _bounce's word to `process`: spool it after
@@ -54,6 +54,62 @@ class Context:
 
 
 def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
+    prepared = prepare(app, raw, envelope)
+    if isinstance(prepared, Outcome):
+        return prepared
+    try:
+        # Another daemon changing the same ticket at once (stale version, deadlock): the
+        # whole mail runs again on what the winner committed, so both mails land.
+        outcome = app.db.run(prepared.attempt)
+    except IntegrityError:
+        # Two deliveries of the same mail raced; the other one's commit won.
+        with app.db.transaction() as session:
+            duplicate = _already_stored(session, prepared.digest, prepared.key, envelope)
+        if duplicate is None:
+            raise
+        return stored(duplicate, "duplicate")
+    return prepared.finish(outcome)
+
+
+@dataclass
+class Prepared:
+    """A mail parsed and classified, outside any transaction: `attempt` is its database
+    work (one transaction, or one savepoint of a group commit), `finish` what follows the
+    commit."""
+
+    app: App
+    raw: bytes
+    envelope: Envelope
+    mail: ParsedMail
+    classification: Classification
+    digest: str
+    key: str
+
+    def attempt(self, session: Session) -> Outcome:
+        app, mail = self.app, self.mail
+        duplicate = _already_stored(session, self.digest, self.key, self.envelope)
+        if duplicate is not None:
+            return _labelled(session, stored(duplicate, "duplicate"), [], mail.message_id)
+        ctx = Context(app, session, self.raw, self.digest, mail, self.envelope,
+                      self.classification, content_key=self.key)
+        outcome = _apply(ctx)
+        if ctx.events:
+            from maildesk.outbound.dispatch import dispatch  # jinja2 & co. only when needed
+
+            dispatch(session, app.config, app.secret, ctx.events)  # respond
+        return _labelled(session, outcome, ctx.events, mail.message_id)
+
+    def finish(self, outcome: Outcome) -> Outcome:
+        """After the commit: an unmatched bounce is kept in its spool, once."""
+        if outcome.text == UNMATCHED_BOUNCE:
+            spool_id = self.app.unmatched.put(self.raw, self.envelope,
+                                              "bounce matching no ticket", once=True)
+            return Outcome("quarantined", 250, f"2.0.0 Ok: bounce kept as {spool_id}")
+        return outcome
+
+
+def prepare(app: App, raw: bytes, envelope: Envelope) -> Outcome | Prepared:
+    """Parse and classify; an Outcome when the mail is answered without the database."""
     config = app.config
     if envelope.recipients and not any(app.accepts(r) for r in envelope.recipients):
         return Outcome("unknown_recipient", 550, "5.1.1 No such recipient here")
@@ -64,37 +120,8 @@ def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
     if hops > MAX_HOPS:  # RFC 5321 6.3: a mail loop between MTAs; refuse, never answer it
         return Outcome("rejected", 554, f"5.4.6 Too many hops ({hops}): mail loop?")
     classification = classify(mail, envelope, config, raw)  # classify
-    digest = sha256(raw)
-    key = content_key(raw, mail.message_id)
-
-    def attempt(session: Session) -> Outcome:
-        duplicate = _already_stored(session, digest, key, envelope)
-        if duplicate is not None:
-            return _labelled(session, stored(duplicate, "duplicate"), [], mail.message_id)
-        ctx = Context(app, session, raw, digest, mail, envelope, classification,
-                      content_key=key)
-        outcome = _apply(ctx)
-        if ctx.events:
-            from maildesk.outbound.dispatch import dispatch  # jinja2 & co. only when needed
-
-            dispatch(session, app.config, app.secret, ctx.events)  # respond
-        return _labelled(session, outcome, ctx.events, mail.message_id)
-
-    try:
-        # Another daemon changing the same ticket at once (stale version, deadlock): the
-        # whole mail runs again on what the winner committed, so both mails land.
-        outcome = app.db.run(attempt)
-    except IntegrityError:
-        # Two deliveries of the same mail raced; the other one's commit won.
-        with app.db.transaction() as session:
-            duplicate = _already_stored(session, digest, key, envelope)
-        if duplicate is None:
-            raise
-        return stored(duplicate, "duplicate")
-    if outcome.text == UNMATCHED_BOUNCE:
-        spool_id = app.unmatched.put(raw, envelope, "bounce matching no ticket", once=True)
-        return Outcome("quarantined", 250, f"2.0.0 Ok: bounce kept as {spool_id}")
-    return outcome
+    return Prepared(app, raw, envelope, mail, classification, sha256(raw),
+                    content_key(raw, mail.message_id))
 
 
 def _labelled(session: Session, outcome: Outcome, events: list[TicketEvent],

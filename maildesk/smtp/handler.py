@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
+from maildesk.intake.batch import Batcher
 from maildesk.intake.message import Envelope
 from maildesk.outcome import Outcome
 from maildesk.smtp import status
@@ -86,8 +87,11 @@ class Handler:
             peer=_peer_text(session.peer),
             helo=session.host_name or "",
         )
-        loop = asyncio.get_running_loop()
-        outcome = await loop.run_in_executor(self.executor, self.app.ingest, raw, envelope)
+        if isinstance(self.executor, Batcher):  # group commit (maildesk.intake.batch)
+            outcome = await asyncio.wrap_future(self.executor.submit_mail(raw, envelope))
+        else:
+            loop = asyncio.get_running_loop()
+            outcome = await loop.run_in_executor(self.executor, self.app.ingest, raw, envelope)
         if self.on_result is not None:
             self.on_result(outcome)
         return outcome

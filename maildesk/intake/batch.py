@@ -1,0 +1,239 @@
+"""Group commit for the daemon's ingest: every mail waiting goes into one transaction.
+
+One commit (one WAL fsync on SQLite, one round of article-file fsyncs side by side) then
+serves a whole batch instead of one mail; each mail runs in a savepoint of its own, so a
+mail that fails rolls back alone and is run again by itself (`App.ingest`, which spools or
+quarantines it as before). Every mail's future, and so its SMTP client's 250, is resolved
+only after the commit that holds it. A batch that fails as a whole (a lost race, the
+database away, the commit itself) leaves nothing behind and each of its mails runs alone.
+
+The batcher is a `concurrent.futures.Executor`: the daemon's ingest pool, one thread per
+ingest worker (SQLite: one writer, one thread). `$MAILDESK_BATCH` caps a batch (1 turns
+group commit off, for measuring).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from maildesk.intake.message import Envelope
+from maildesk.outcome import Outcome, deferred
+from maildesk.store.db import is_conflict
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from maildesk.app import App
+    from maildesk.pipeline import Prepared
+
+__all__ = ["Batcher", "MAX_BATCH", "batch_size"]
+
+log = logging.getLogger("maildesk.ingest")
+
+MAX_BATCH = 64  # mails in one commit; beyond that the first mail's wait outgrows the gain
+LINGER = 0.002  # seconds a batch waits for more mails, only while mails keep arriving
+
+
+def batch_size() -> int:
+    override = os.environ.get("MAILDESK_BATCH", "")
+    return int(override) if override.isdigit() and int(override) > 0 else MAX_BATCH
+
+
+@dataclass
+class _Mail:
+    raw: bytes
+    envelope: Envelope
+    future: Future[Outcome]
+    queued: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class _Call:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    future: Future[Any]
+
+
+class Batcher(Executor):
+    """The ingest threads: `submit_mail` queues a mail; a thread takes all that wait."""
+
+    def __init__(self, app: App, workers: int = 1, max_batch: int | None = None,
+                 linger: float = LINGER) -> None:
+        self.app = app
+        self.max_batch = max_batch or batch_size()
+        self.linger = linger
+        self._queue: queue.SimpleQueue[_Mail | _Call | None] = queue.SimpleQueue()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._work, name=f"maildesk-ingest-{n}",
+                                          daemon=True) for n in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    # -- Executor --------------------------------------------------------------------------
+
+    def submit_mail(self, raw: bytes, envelope: Envelope) -> Future[Outcome]:
+        """The mail's Outcome, set only once the mail is durable (or refused)."""
+        if self._closed:
+            raise RuntimeError("the ingest batcher is shut down")
+        future: Future[Outcome] = Future()
+        self._queue.put(_Mail(raw, envelope, future))
+        return future
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Any other work: run alone on an ingest thread, in arrival order."""
+        if self._closed:
+            raise RuntimeError("the ingest batcher is shut down")
+        future: Future[Any] = Future()
+        self._queue.put(_Call(fn, args, kwargs, future))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """What is queued still runs (its senders wait on it); then the threads end."""
+        if not self._closed:
+            self._closed = True
+            for _ in self._threads:
+                self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+    # -- the worker ------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        last = 1
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            items, stop = self._collect(first, linger=last > 1)
+            mails = [item for item in items if isinstance(item, _Mail)]
+            last = len(mails)
+            if mails:
+                try:
+                    self._run_batch(mails)
+                except Exception:  # a bug here must not leave a client waiting forever
+                    log.exception("the ingest batch failed")
+                    for mail in mails:
+                        if not mail.future.done():
+                            mail.future.set_result(deferred(
+                                "Temporary failure storing the message, try again later"))
+            for item in items:
+                if isinstance(item, _Call):
+                    _run_call(item)
+            if stop:
+                return
+
+    def _collect(self, first: _Mail | _Call, *, linger: bool) -> tuple[list[_Mail | _Call], bool]:
+        """What waits now, up to a batch; under load a few ms more for late arrivals."""
+        items: list[_Mail | _Call] = [first]
+        deadline = time.monotonic() + self.linger if linger else 0.0
+        while len(items) < self.max_batch:
+            try:
+                wait = deadline - time.monotonic()
+                item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return items, True
+            items.append(item)
+        return items, False
+
+    def _run_batch(self, mails: list[_Mail]) -> None:
+        from maildesk.pipeline import prepare
+
+        app = self.app
+        ready: list[tuple[_Mail, Prepared]] = []
+        alone: list[_Mail] = []
+        for mail in mails:
+            if not mail.future.set_running_or_notify_cancel():
+                continue
+            try:
+                prepared = prepare(app, mail.raw, mail.envelope)
+            except Exception:
+                alone.append(mail)  # App.ingest says what is wrong with it
+                continue
+            if isinstance(prepared, Outcome):
+                self._done(mail, prepared)
+            else:
+                ready.append((mail, prepared))
+        if len(ready) == 1:
+            alone.append(ready.pop()[0])
+        if ready:
+            try:
+                outcomes = self._commit(ready)
+            except Exception as exc:
+                log.warning("group commit of %d mails failed (%s: %s); each runs alone",
+                            len(ready), type(exc).__name__, exc)
+                outcomes = [None] * len(ready)
+            for (mail, prepared), outcome in zip(ready, outcomes, strict=True):
+                if outcome is None:
+                    alone.append(mail)
+                    continue
+                try:
+                    outcome = prepared.finish(outcome)
+                except OSError as exc:  # the bounce spool: stored in no ticket, say so
+                    log.error("could not keep an unmatched bounce: %s", exc)
+                    outcome = Outcome("deferred", 451, "4.3.0 Cannot store the message now")
+                self._done(mail, outcome)
+        for mail in alone:
+            mail.future.set_result(app.ingest(mail.raw, mail.envelope))
+
+    def _commit(self, ready: list[tuple[_Mail, Prepared]]) -> list[Outcome | None]:
+        """One transaction, a savepoint per mail; None for a mail that failed in it."""
+        from maildesk.app import is_transient
+
+        app = self.app
+        outcomes: list[Outcome | None] = []
+        with app.store.deferred() as pending, app.db.transaction() as session:
+            for _mail, prepared in ready:
+                saved = _snapshot(session)
+                savepoint = session.begin_nested()
+                try:
+                    outcome: Outcome | None = prepared.attempt(session)
+                    savepoint.commit()
+                except Exception as exc:
+                    if is_conflict(exc) or is_transient(exc):
+                        raise  # the whole transaction is suspect (MariaDB ends it)
+                    savepoint.rollback()
+                    _restore(session, saved)
+                    log.warning("a mail failed in its savepoint (%s: %s); it runs alone",
+                                type(exc).__name__, exc)
+                    outcome = None
+                outcomes.append(outcome)
+            session.flush()
+            pending.flush()  # every article file durable before the commit points at it
+        return outcomes
+
+    def _done(self, mail: _Mail, outcome: Outcome) -> None:
+        self.app.report(outcome, mail.raw, mail.envelope, time.perf_counter() - mail.queued)
+        mail.future.set_result(outcome)
+
+
+def _run_call(call: _Call) -> None:
+    if not call.future.set_running_or_notify_cancel():
+        return
+    try:
+        call.future.set_result(call.fn(*call.args, **call.kwargs))
+    except BaseException as exc:
+        call.future.set_exception(exc)
+
+
+def _snapshot(session: Session) -> dict[str, Any]:
+    """What session hooks collected so far (the timers' touched tickets), to forget what
+    a rolled-back savepoint added."""
+    return {key: dict(value) if isinstance(value, dict) else value
+            for key, value in session.info.items()}
+
+
+def _restore(session: Session, saved: dict[str, Any]) -> None:
+    session.info.clear()
+    session.info.update(saved)
