@@ -1,0 +1,126 @@
+"""End-to-end ingest (issue 20's yardstick): mails in over SMTP, every auto-response and
+notification out to a sink, against aiosmtpd's do-nothing ceiling in the same run.
+
+A mail counts as done when it is stored and its outbound mails have reached the sink (the
+outbox rows are `sent`, which the sender marks only after the sink's 250). Each maildesk
+cell uses a fresh desk: `maildesk serve` with group commit (the default) and, for the
+before/after, with `MAILDESK_BATCH=1` (one commit per mail). The daemon and the ceiling
+server are pinned to CPU 0; the client and the sink share CPU 1.
+
+    python bench/endtoend.py                      # 2 KB, concurrency 8, 10 s per cell
+    python bench/endtoend.py --size 100000        # 100 KB mails
+    python bench/endtoend.py --seconds 3          # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402
+    CLIENT_CPU,
+    Server,
+    can_pin,
+    cpu_seconds,
+    db_path,
+    fsync_us,
+    free_port,
+    machine,
+    make_desk,
+    pin_self,
+    run_load,
+    sources,
+    start_maildesk,
+    start_noop,
+    stored_count,
+)
+
+
+def outbox(config: Path) -> tuple[int, int]:
+    """(outbox rows, of which sent)."""
+    with sqlite3.connect(db_path(config), timeout=30) as db:
+        total, sent = db.execute(
+            "SELECT count(*), coalesce(sum(state = 'sent'), 0) FROM outbox").fetchone()
+    return int(total), int(sent)
+
+
+def ceiling(folder: Path, size: int, conc: int, seconds: float, pin: bool) -> float:
+    noop = start_noop(folder, pin=pin)
+    try:
+        run_load(noop.port, sources(conc, size, "wn"), seconds=seconds, messages=200)
+        return run_load(noop.port, sources(conc, size, "n"), seconds=seconds).rate
+    finally:
+        noop.stop()
+
+
+def maildesk(folder: Path, size: int, conc: int, seconds: float, pin: bool,
+             batch: int | None) -> dict[str, float]:
+    folder.mkdir(parents=True)
+    sink = start_noop(folder, pin=False)  # the relay: a do-nothing server
+    config = make_desk(folder, free_port(), relay_port=sink.port, retry_first="1s")
+    env = {"MAILDESK_BATCH": str(batch)} if batch else None
+    server: Server = start_maildesk(config, pin=pin, env=env)
+    try:
+        run_load(server.port, sources(conc, size, "w"), seconds=seconds, messages=2 * conc)
+        while outbox(config)[1] < outbox(config)[0]:
+            time.sleep(0.05)
+        before_in, (before_out, _) = stored_count(config), outbox(config)
+        cpu0 = cpu_seconds(server.pid)
+        start = time.perf_counter()
+        load = run_load(server.port, sources(conc, size, "m"), seconds=seconds)
+        acked = time.perf_counter() - start
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            total, sent = outbox(config)
+            if sent >= total and stored_count(config) >= before_in + load.accepted:
+                break
+            time.sleep(0.02)
+        done = time.perf_counter() - start
+        cpu = cpu_seconds(server.pid) - cpu0
+        total, sent = outbox(config)
+        assert sent == total, f"outbox not drained: {sent}/{total}"
+        return {"acked": load.accepted / acked, "done": load.accepted / done,
+                "accepted": load.accepted, "bad": load.tempfail + load.rejected + load.errors,
+                "out_per_in": (total - before_out) / max(1, load.accepted),
+                "p50": load.ms(50), "p99": load.ms(99),
+                "cpu_us": cpu / max(1, load.accepted) * 1e6, "done_s": done}
+    finally:
+        server.stop()
+        sink.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--size", type=int, default=2_000)
+    ap.add_argument("--conc", type=int, default=8)
+    ap.add_argument("--no-pin", action="store_true")
+    ap.add_argument("--no-before", action="store_true", help="skip the MAILDESK_BATCH=1 cell")
+    args = ap.parse_args()
+    pin = not args.no_pin and can_pin()
+    if pin:
+        pin_self(CLIENT_CPU)
+    print(f"# endtoend: {machine()} pinned={pin} size={args.size} conc={args.conc} "
+          f"seconds={args.seconds} fsync(2 KB)={fsync_us(Path(tempfile.gettempdir())):.0f}us")
+    with tempfile.TemporaryDirectory(prefix="maildesk-e2e-") as tmp:
+        top = ceiling(Path(tmp), args.size, args.conc, args.seconds, pin)
+        print(f"aiosmtpd do-nothing ceiling: {top:.0f} msgs/s\n")
+        print("| maildesk | acked msgs/s | end to end msgs/s | vs ceiling | outbound per inbound "
+              "| p50 ms | p99 ms | server CPU us/msg | accepted | non-2xx |")
+        print("|" + "---|" * 10, flush=True)
+        cells = [("group commit", None)] + ([] if args.no_before else [("MAILDESK_BATCH=1", 1)])
+        for n, (name, batch) in enumerate(cells):
+            r = maildesk(Path(tmp) / f"desk{n}", args.size, args.conc, args.seconds, pin, batch)
+            print(f"| {name} | {r['acked']:.0f} | {r['done']:.0f} | {r['done'] / top:.1%} "
+                  f"| {r['out_per_in']:.2f} | {r['p50']:.1f} | {r['p99']:.1f} "
+                  f"| {r['cpu_us']:.0f} | {r['accepted']:.0f} | {r['bad']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
