@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
+from maildesk.config.customers import read_customers
 from maildesk.config.fields import read_items, read_section
 from maildesk.config.mailboxes import read_mailboxes
 from maildesk.config.model import Agent, Config, Queue
@@ -103,6 +104,8 @@ def _build(w: Walker, root: Node, path: Path) -> Config | None:
     for key in TOP_KEYS:  # plain sections and lists need no code of their own
         if "section" in meta[key]:
             kw[key], entries[key] = read_section(w, node(key), meta[key]["section"], key)
+        elif "items" in meta[key] and key == "customers":  # a mapping or a list
+            kw[key] = read_customers(w, node(key), meta[key])
         elif "items" in meta[key] and key not in ("queues", "agents"):
             kw[key] = tuple(item for item, _ in read_items(w, node(key), key, meta[key]))
 

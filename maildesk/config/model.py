@@ -16,6 +16,7 @@ from yaml.nodes import Node
 
 from maildesk.config import fields as f
 from maildesk.config import timing
+from maildesk.config.customers import CustomerBackend
 from maildesk.config.values import (
     parse_duration,
     parse_hostport,
@@ -421,6 +422,10 @@ class Config:
     )
     mailboxes: tuple[Mailbox, ...] = field(
         default=(), metadata={"doc": "IMAP/POP3 accounts to fetch", "keys": MAILBOX_KEYS}
+    )
+    customers: tuple[CustomerBackend, ...] = f.items(
+        CustomerBackend, doc="customer directories after the table: SQL, LDAP (in order)",
+        title="customers backend {}", ident="backend",
     )
 
     def mailbox(self, name: str) -> Mailbox | None:

@@ -23,6 +23,7 @@ from prometheus_client import (
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from maildesk.customers.cache import LookupCollector
 from maildesk.store.models import History, OutboxMail, Ticket, utcnow
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class Metrics:
         self.mailbox_fetched = Gauge("maildesk_mailbox_fetched",
                                      "Mails fetched from each mailbox, all daemons together",
                                      ["mailbox"], registry=r)
+        r.register(LookupCollector())  # maildesk_customer_lookups (maildesk.customers.cache)
         self._history_seen: int | None = None
 
     def observe_ingest(self, outcome: Outcome, seconds: float) -> None:
