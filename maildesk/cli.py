@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     tl = tk_sub.add_parser("list")
     tl.add_argument("--json", action="store_true")
     tk_sub.add_parser("revoke").add_argument("name")
+    from maildesk.kb.cli import add_parser as add_kb_parser
+
+    add_kb_parser(sub, _Parser)
     return p
 
 
@@ -184,6 +187,10 @@ def _init(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     config = load_config(path)
     ensure_secret(config.instance.secret_file)
+    from maildesk.kb.library import install_example
+
+    if install_example(config):
+        print(f"wrote an example knowledge base to {config.kb.path}")
     app = open_app(config)
     upgrade(app.db)
     print(f"database ready: {config.database}")
@@ -204,6 +211,12 @@ def _check_files(config: Config) -> None:
 def _check_config(args: argparse.Namespace) -> int:
     config = _config(args)
     _check_files(config)
+    from maildesk.kb.library import kb_problems
+
+    for message in (problems := kb_problems(config)):
+        print(message, file=sys.stderr)
+    if problems:
+        return EX_CONFIG
     print(f"{config.path}: ok ({len(config.queues)} queues, {len(config.agents)} agents, "
           f"{len(config.rules)} rules)")
     return EX_OK
@@ -437,6 +450,12 @@ def _timers(args: argparse.Namespace) -> int:
     return EX_OK
 
 
+def _kb(args: argparse.Namespace) -> int:
+    from maildesk.kb.cli import run
+
+    return run(args, _config(args))
+
+
 _COMMANDS = {
     "init": _init,
     "check-config": _check_config,
@@ -451,4 +470,5 @@ _COMMANDS = {
     "fetch": _fetch,
     "token": _token,
     "timers": _timers,
+    "kb": _kb,
 }

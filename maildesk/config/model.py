@@ -236,6 +236,30 @@ class Web:
     logo: Path | None = f.setting(None, read=f.path, doc="an image shown on every page")
 
 
+def _score(value: object) -> float:
+    number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else float("nan")
+    if not number >= 0:
+        raise ValueError(f"not a score (a number, 0 or more): {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class Kb:
+    """The knowledge base (SPEC 18, maildesk.kb): answers offered in auto-responses."""
+
+    path: Path | None = f.setting(
+        None, read=f.path, doc="a folder of Markdown entries with a front matter; unset: none"
+    )
+    min_score: float = f.setting(
+        2.3, read=f.parsed(_score),
+        doc="the BM25 score an entry needs to be offered (bench/README.md: how it was chosen)",
+    )
+    suggestions: int = f.setting(
+        3, read=f.integer(0, 10), doc="at most this many entries in an auto-response (0: none)"
+    )
+
+
 @dataclass(frozen=True)
 class Limits:
     """Caps on the work one mail may cause (Python's email package has DoS inputs)."""
@@ -398,6 +422,7 @@ class Config:
     limits: Limits = f.section(Limits, doc="bounded work per mail")
     api: Api = f.section(Api, doc="the HTTP API's limits")
     web: Web = f.section(Web, doc="the web pages")
+    kb: Kb = f.section(Kb, doc="the knowledge base")
     webhooks: tuple[Webhook, ...] = f.items(
         Webhook, doc="HTTP receivers of ticket events", title="webhook {}", ident="url"
     )

@@ -1,0 +1,99 @@
+"""Words to index terms: lowercase, stop words and greetings out, Snowball stems.
+
+The stemmers are PyStemmer's (the Snowball project's C stemmers); the stop word lists are
+bm25s's, plus the words every helpdesk mail carries (greetings, thanks, "problem", "help")
+that say nothing about what the mail asks. A language without a stemmer is still indexed,
+word by word. `guess_language` counts stop words: enough to tell en, es and de apart in a
+sentence or two, and it says "don't know" rather than guess on less.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Any
+
+__all__ = ["STEMMERS", "guess_language", "terms", "words"]
+
+# ISO 639-1 -> PyStemmer algorithm
+STEMMERS = {
+    "ar": "arabic", "ca": "catalan", "cs": "czech", "da": "danish", "nl": "dutch",
+    "en": "english", "fi": "finnish", "fr": "french", "de": "german", "el": "greek",
+    "hu": "hungarian", "id": "indonesian", "ga": "irish", "it": "italian", "lt": "lithuanian",
+    "no": "norwegian", "nb": "norwegian", "pl": "polish", "pt": "portuguese", "ro": "romanian",
+    "ru": "russian", "sr": "serbian", "es": "spanish", "sv": "swedish", "tr": "turkish",
+}
+_STOPWORD_LISTS = {
+    "en": "STOPWORDS_EN_PLUS", "es": "STOPWORDS_SPANISH", "de": "STOPWORDS_GERMAN",
+    "fr": "STOPWORDS_FRENCH", "it": "STOPWORDS_ITALIAN", "pt": "STOPWORDS_PORTUGUESE",
+    "nl": "STOPWORDS_DUTCH", "da": "STOPWORDS_DANISH", "no": "STOPWORDS_NORWEGIAN",
+    "sv": "STOPWORDS_SWEDISH", "ru": "STOPWORDS_RUSSIAN", "tr": "STOPWORDS_TURKISH",
+}
+# Words of every support mail: greetings, thanks, sign-offs, and asking for help.
+_MAIL_WORDS = {
+    "en": "hi hello hey dear team support thanks thank thx regards best kind cheers sincerely "
+          "please pls plz help problem issue question questions wondering quick urgent asap "
+          "sir madam morning afternoon evening greetings appreciate tia advance ok okay",
+    "es": "hola buenos buenas días dias tardes noches estimado estimada estimados equipo "
+          "soporte gracias saludos cordial cordiales atentamente un abrazo favor ayuda "
+          "problema pregunta consulta duda urgente muchas mil quisiera señor señora",
+    "de": "hallo hi guten tag morgen abend liebe lieber liebes sehr geehrte geehrter damen "
+          "herren team support danke dank vielen besten gruß grüße gruss gruesse mfg lg vg "
+          "freundlichen freundliche bitte hilfe problem frage fragen dringend schnell",
+}
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    """Lowercase words, NFKC-normalised (full-width letters, ligatures), 2+ characters."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return [w for w in _WORD.findall(text) if len(w) > 1 and not w.isdigit()]
+
+
+def _fold(word: str) -> str:
+    """Accents off, after stemming: customers type "contrasena" and "geloest" for
+    "contraseña" and "gelöst"; ß becomes ss."""
+    word = word.replace("ß", "ss").replace("ae", "a").replace("oe", "o").replace("ue", "u")
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=32)
+def stopwords(language: str) -> frozenset[str]:
+    from bm25s import stopwords as lists  # bm25s's own lists, with the library we rank with
+
+    found: Any = getattr(lists, _STOPWORD_LISTS.get(language, ""), ())
+    return frozenset(w.lower() for w in found) | frozenset(_MAIL_WORDS.get(language, "").split())
+
+
+@lru_cache(maxsize=32)
+def _stemmer(language: str) -> Any:
+    algorithm = STEMMERS.get(language)
+    if algorithm is None:
+        return None
+    import Stemmer
+
+    return Stemmer.Stemmer(algorithm)
+
+
+def terms(text: str, language: str) -> list[str]:
+    """The index terms of a text in `language`: stop words out, stemmed, accents folded."""
+    stop = stopwords(language)
+    kept = [w for w in words(text) if w not in stop]
+    stemmer = _stemmer(language)
+    stems = stemmer.stemWords(kept) if stemmer is not None else kept
+    return [_fold(s) for s in stems]
+
+
+def guess_language(text: str, among: tuple[str, ...]) -> str | None:
+    """The language among `among` whose stop words the text uses most, when it is clear:
+    at least three hits and a third more than the runner-up; else None."""
+    found = words(text)[:400]
+    counts = sorted(((sum(w in stopwords(lang) for w in found), lang) for lang in among),
+                    reverse=True)
+    if not counts or counts[0][0] < 3:
+        return None
+    if len(counts) > 1 and counts[0][0] < counts[1][0] * 4 / 3:
+        return None
+    return counts[0][1]
