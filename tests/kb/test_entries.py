@@ -63,7 +63,8 @@ def test_kb_search_shows_the_ranking_and_the_scores(kdesk: Desk) -> None:
     assert top["name"] == "reset-password" and top["offered"] is True
     scores = [r["score"] for r in ranking["results"]]
     assert scores == sorted(scores, reverse=True)
-    text = kdesk.cli("kb", "search", "Wo bleibt mein Paket? Die Bestellung ist immer noch nicht angekommen")
+    text = kdesk.cli("kb", "search",
+                     "Wo bleibt mein Paket? Die Bestellung ist immer noch nicht angekommen")
     assert text.returncode == 0
     first = text.stdout.decode().splitlines()[1]
     assert "bestellung-verfolgen" in first and first.startswith("*")
