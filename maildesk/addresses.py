@@ -13,6 +13,8 @@ import re
 
 import idna
 
+from maildesk.errors import InputError
+
 __all__ = ["AddressError", "ascii_domain", "normalize"]
 
 # RFC 5322 dot-atom of atext, or a quoted string without controls; ASCII only.
@@ -22,7 +24,7 @@ _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _LITERAL = re.compile(r"\[[0-9A-Fa-f:.]+\]")
 
 
-class AddressError(ValueError):
+class AddressError(InputError):
     """Not an address maildesk can receive for or send to; the message says why."""
 
 

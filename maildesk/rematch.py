@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import re2  # type: ignore[import-untyped]
 
+from maildesk.errors import InputError
+
 __all__ = ["Matcher", "RegexError", "compile_glob", "compile_regex"]
 
 
@@ -22,7 +24,7 @@ class Matcher(Protocol):
     def fullmatch(self, text: str) -> Any: ...
 
 
-class RegexError(ValueError):
+class RegexError(InputError):
     """A pattern RE2 cannot take: the message says why."""
 
 

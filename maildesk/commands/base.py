@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from sqlalchemy.orm import Session
 
 from maildesk.config import Agent, Config
+from maildesk.errors import MaildeskError
 from maildesk.events import TicketEvent
 from maildesk.store.models import Ticket
 from maildesk.tickets import record
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["Command", "CommandError", "Work"]
 
 
-class CommandError(Exception):
+class CommandError(MaildeskError):
     """A command line that cannot apply; the message is what the agent reads."""
 
 

@@ -25,11 +25,12 @@ from maildesk.config.rules import read_rules
 from maildesk.config.timing import check_levels, read_calendars
 from maildesk.config.vocabulary import PERMISSIONS
 from maildesk.config.walker import NULL, Entries, Walker, absolute, is_null, line_of
+from maildesk.errors import MaildeskError
 
 TOP_KEYS = tuple(f.name for f in dataclasses.fields(Config) if f.metadata)
 
 
-class ConfigError(Exception):
+class ConfigError(MaildeskError):
     """One or more problems in a config file; each message is `file:line: text`."""
 
     def __init__(self, messages: list[str]) -> None:

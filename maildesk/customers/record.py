@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from maildesk.errors import Unavailable
+
 __all__ = ["Backend", "BackendDown", "CustomerRecord"]
 
 
@@ -25,7 +27,7 @@ class CustomerRecord:
     source: str = "table"  # which backend answered: table, sql, ldap
 
 
-class BackendDown(Exception):
+class BackendDown(Unavailable):
     """The backend could not answer now (connection refused, timeout): the customer is
     "unknown for now", which must never refuse or delay a mail."""
 

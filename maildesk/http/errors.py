@@ -22,6 +22,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from maildesk.errors import MaildeskError
+
 __all__ = ["ApiError", "ErrorBody", "ErrorEnvelope", "error_responses", "install"]
 
 log = logging.getLogger("maildesk.http")
@@ -47,7 +49,7 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
-class ApiError(Exception):
+class ApiError(MaildeskError):
     """Raised by routes and dependencies; becomes the envelope with `status`."""
 
     def __init__(self, status: int, message: str, code: str | None = None,

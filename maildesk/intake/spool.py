@@ -15,8 +15,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from maildesk.durable import fsync_dir, make_dirs_durably, write_durably
 from maildesk.intake.message import Envelope
-from maildesk.store.articles import fsync_dir, make_dirs_durably, write_durably
 
 __all__ = ["Spool", "SpooledMail"]
 

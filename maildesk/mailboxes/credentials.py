@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 from maildesk.config import Mailbox
+from maildesk.errors import Unavailable
 
 __all__ = ["AuthError", "Credentials", "read_credentials", "xoauth2"]
 
 
-class AuthError(Exception):
+class AuthError(Unavailable):
     """The server refused the login, or the secret cannot be read: retried slowly."""
 
 

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, or_, select, update
 
+from maildesk.errors import Unavailable
 from maildesk.store.db import Database, insert_ignore
 from maildesk.store.models import MailboxState, MailboxUidl, MessageIdRow, utcnow
 
@@ -26,7 +27,7 @@ LEASE_SECONDS = 45.0  # a dead holder's mailboxes are taken over within this (pl
 RENEW_EVERY = 15.0
 
 
-class LeaseLost(Exception):
+class LeaseLost(Unavailable):
     """Another daemon holds this mailbox now: stop fetching it."""
 
 

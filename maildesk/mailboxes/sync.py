@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 from maildesk.config import Mailbox
+from maildesk.errors import Unavailable
 from maildesk.intake.message import Envelope
 from maildesk.mailboxes.imap import ImapSession
 from maildesk.mailboxes.pop3 import Pop3Session
@@ -37,7 +38,7 @@ SKIPPED = " "
 Progress = Callable[[int, int], None]  # (done, total) after each batch
 
 
-class Deferred(Exception):
+class Deferred(Unavailable):
     """The pipeline answered 4xx (database away): the mail stays on the server for later."""
 
 

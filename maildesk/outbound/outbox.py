@@ -35,7 +35,7 @@ React = Callable[[Session, list[DeliveryFailed]], None]
 
 __all__ = [
     "Claimed",
-    "Outcome",
+    "AttemptResult",
     "backoff",
     "claim_due",
     "enqueue",
@@ -205,7 +205,7 @@ def reclaim(db: Database, worker: str) -> int:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class AttemptResult:
     """What one attempt came to: sent, retry later (temporary), or failed for good."""
 
     id: int
@@ -219,7 +219,7 @@ def backoff(config: Config, attempts: int) -> float:
     return min(first * (2 ** max(attempts - 1, 0)), config.outbound.retry_max)
 
 
-def settle(db: Database, config: Config, outcomes: list[Outcome],
+def settle(db: Database, config: Config, outcomes: list[AttemptResult],
            react: React | None = None) -> list[int]:
     """Record the attempts and move rows on, in one transaction; returns the ids that
     failed for good (for logging). A row that failed gets a history entry and a

@@ -27,6 +27,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from maildesk.config import Config
+from maildesk.errors import InputError
 
 __all__ = [
     "SHIPPED_TEMPLATES",
@@ -51,7 +52,7 @@ def _shipped() -> Path:
 SHIPPED_TEMPLATES = _shipped()
 
 
-class InvalidAddress(ValueError):
+class InvalidAddress(InputError):
     """An address that must not go into a header or an SMTP envelope."""
 
 

@@ -28,8 +28,8 @@ from maildesk.events import DeliveryFailed
 from maildesk.outbound.dispatch import dispatch
 from maildesk.outbound.outbox import (
     LEASE,
+    AttemptResult,
     Claimed,
-    Outcome,
     claim_due,
     note_settle_failure,
     reclaim,
@@ -111,21 +111,21 @@ class _Settler:
 
     app: App
     held: set[int]  # rows of the pass not yet settled or released (renewed meanwhile)
-    outcomes: list[Outcome] = field(default_factory=list)
-    _queue: list[tuple[list[Outcome], asyncio.Future[None]]] = field(default_factory=list)
+    outcomes: list[AttemptResult] = field(default_factory=list)
+    _queue: list[tuple[list[AttemptResult], asyncio.Future[None]]] = field(default_factory=list)
     _running: bool = False
 
     def _react(self, session: Session, events: list[DeliveryFailed]) -> None:
         """Mail about rows that failed for good (a note to an answer's owner)."""
         dispatch(session, self.app.config, self.app.secret, events)
 
-    def _done(self, outcomes: list[Outcome], failed: list[int]) -> None:
+    def _done(self, outcomes: list[AttemptResult], failed: list[int]) -> None:
         for outbox_id in failed:
             log.warning("outbox %d failed for good", outbox_id)
         self.outcomes.extend(outcomes)
         self.held.difference_update(o.id for o in outcomes)
 
-    async def _alone(self, outcomes: list[Outcome], future: asyncio.Future[None]) -> None:
+    async def _alone(self, outcomes: list[AttemptResult], future: asyncio.Future[None]) -> None:
         db, config = self.app.db, self.app.config
         try:
             failed = await asyncio.to_thread(settle, db, config, outcomes, self._react)
@@ -150,7 +150,7 @@ class _Settler:
         if not future.done():
             future.set_result(None)
 
-    async def settle(self, outcomes: list[Outcome]) -> None:
+    async def settle(self, outcomes: list[AttemptResult]) -> None:
         if not outcomes:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -246,14 +246,14 @@ async def _send_lane(app: App, rows: list[Claimed], settler: _Settler,
         error = f"relay {host}:{port}: {_describe(exc)}"
         log.warning("outbox: cannot reach %s", error)
         # Even a 5xx here (greeting, AUTH) is the relay's state, not the mail's: retry.
-        await settler.settle([Outcome(r.id, "retry", error) for r in rows])
+        await settler.settle([AttemptResult(r.id, "retry", error) for r in rows])
         return
     try:
         for n, row in enumerate(rows):
             if stop is not None and stop.is_set():
                 return  # the rest is released by send_due
             if not smtp.is_connected:
-                await settler.settle([Outcome(r.id, "retry", "connection to the relay lost")
+                await settler.settle([AttemptResult(r.id, "retry", "connection to the relay lost")
                                       for r in rows[n:]])
                 return
             await settler.settle([await _send_one(smtp, _signed(app, row))])
@@ -274,29 +274,29 @@ def _signed(app: App, row: Claimed) -> Claimed:
                                               app.secret, row.id))
 
 
-async def _send_one(smtp: aiosmtplib.SMTP, row: Claimed) -> Outcome:
+async def _send_one(smtp: aiosmtplib.SMTP, row: Claimed) -> AttemptResult:
     try:
         sender = check_address(row.mail_from)
         recipients = [check_address(r) for r in row.recipients]
     except InvalidAddress as exc:
-        return Outcome(row.id, "failed", str(exc))
+        return AttemptResult(row.id, "failed", str(exc))
     try:
         refused, _reply = await smtp.sendmail(sender, recipients, row.raw)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         codes = [r.code for r in exc.recipients]
         error = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
         await _reset(smtp)
-        return Outcome(row.id, "failed" if codes and min(codes) >= 500 else "retry", error)
+        return AttemptResult(row.id, "failed" if codes and min(codes) >= 500 else "retry", error)
     except aiosmtplib.SMTPResponseException as exc:
         await _reset(smtp)
-        return Outcome(row.id, "failed" if exc.code >= 500 else "retry", _describe(exc))
+        return AttemptResult(row.id, "failed" if exc.code >= 500 else "retry", _describe(exc))
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         smtp.close()
-        return Outcome(row.id, "retry", _describe(exc))
+        return AttemptResult(row.id, "retry", _describe(exc))
     if refused:  # only with several recipients; each row has one, so this is defensive
         error = "; ".join(f"{a}: {r.code} {r.message}" for a, r in refused.items())
-        return Outcome(row.id, "sent", f"partly refused: {error}")
-    return Outcome(row.id, "sent")
+        return AttemptResult(row.id, "sent", f"partly refused: {error}")
+    return AttemptResult(row.id, "sent")
 
 
 async def _reset(smtp: aiosmtplib.SMTP) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from maildesk.outbound.outbox import Claimed, Outcome
+from maildesk.outbound.outbox import AttemptResult, Claimed
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -31,7 +31,7 @@ def signature(secret: bytes, body: bytes) -> str:
 
 
 async def post_webhooks(app: App, rows: list[Claimed],
-                        settle: Callable[[list[Outcome]], Awaitable[None]]) -> None:
+                        settle: Callable[[list[AttemptResult]], Awaitable[None]]) -> None:
     hooks = {h.url: h for h in app.config.webhooks}
     async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False,
                                  trust_env=False) as client:
@@ -39,15 +39,15 @@ async def post_webhooks(app: App, rows: list[Claimed],
             await settle([await _post(client, hooks, row)])
 
 
-async def _post(client: httpx.AsyncClient, hooks: dict, row: Claimed) -> Outcome:  # type: ignore[type-arg]
+async def _post(client: httpx.AsyncClient, hooks: dict, row: Claimed) -> AttemptResult:  # type: ignore[type-arg]
     url = row.recipients[0] if row.recipients else ""
     hook = hooks.get(url)
     if hook is None:
-        return Outcome(row.id, "failed", f"no webhook {url} in the config any more")
+        return AttemptResult(row.id, "failed", f"no webhook {url} in the config any more")
     try:
         secret = hook.secret_file.read_bytes().splitlines()[0].strip()
     except (OSError, IndexError) as exc:
-        return Outcome(row.id, "retry", f"cannot read {hook.secret_file}: {exc}")
+        return AttemptResult(row.id, "retry", f"cannot read {hook.secret_file}: {exc}")
     event = _event(row.raw)
     headers = {"Content-Type": "application/json", "User-Agent": "maildesk-webhooks",
                "X-Maildesk-Event": event, "X-Maildesk-Delivery": _delivery(row.raw),
@@ -55,11 +55,11 @@ async def _post(client: httpx.AsyncClient, hooks: dict, row: Claimed) -> Outcome
     try:
         response = await client.post(url, content=row.raw, headers=headers)
     except httpx.HTTPError as exc:
-        return Outcome(row.id, "retry", f"{type(exc).__name__}: {exc}"[:500])
+        return AttemptResult(row.id, "retry", f"{type(exc).__name__}: {exc}"[:500])
     if 200 <= response.status_code < 300:
-        return Outcome(row.id, "sent")
+        return AttemptResult(row.id, "sent")
     verdict = "failed" if response.status_code == 410 else "retry"
-    return Outcome(row.id, verdict, f"HTTP {response.status_code} from {url}"[:500])
+    return AttemptResult(row.id, verdict, f"HTTP {response.status_code} from {url}"[:500])
 
 
 def _event(raw: bytes) -> str:
