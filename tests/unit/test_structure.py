@@ -30,6 +30,12 @@ KNOWN_INTAKE_TO_UPPER: dict[tuple[str, str], str] = {
         "the spool's redelivery runs the pipeline; core helper (issue 12.1-2) moves it",
     ("maildesk.intake.redeliver", "maildesk.pipeline"):
         "the spool's redelivery runs the pipeline; core helper (issue 12.1-2) moves it",
+    ("maildesk.intake.batch", "maildesk.app"):
+        "group commit (issue 20) drives the pipeline from intake; to move with the core",
+    ("maildesk.intake.batch", "maildesk.pipeline"):
+        "group commit (issue 20) drives the pipeline from intake; to move with the core",
+    ("maildesk.intake.batch", "maildesk.store.db"):
+        "group commit (issue 20) drives the pipeline from intake; to move with the core",
 }
 KNOWN_OUTBOUND_TO_UPPER: dict[tuple[str, str], str] = {}
 
