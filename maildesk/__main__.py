@@ -1,3 +1,3 @@
-from maildesk.cli import main
+from maildesk.deliver import main
 
 raise SystemExit(main())

@@ -95,7 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, message: bytes | None = None) -> int:
+    """`message`: the mail `deliver` already read from stdin (maildesk.deliver's fast
+    path found no daemon), so it is not read twice."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if "deliver" in argv:
         _Parser.usage_exit = EX_TEMPFAIL  # a usage slip in master.cf must not bounce mail
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin list is noise here
     if args.command == "deliver":
-        return _deliver(args)
+        return _deliver(args, message)
     handler = _COMMANDS[args.command]
     try:
         return handler(args)
@@ -244,10 +246,10 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(find_config(args.config))
 
 
-def _deliver(args: argparse.Namespace) -> int:
+def _deliver(args: argparse.Namespace, message: bytes | None = None) -> int:
     """Never raises: every failure before the mail is durable is EX_TEMPFAIL."""
     try:
-        raw = sys.stdin.buffer.read()
+        raw = sys.stdin.buffer.read() if message is None else message
     except BaseException as exc:  # noqa: BLE001
         print(f"maildesk: cannot read the message: {exc}", file=sys.stderr)
         return EX_TEMPFAIL

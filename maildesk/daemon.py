@@ -181,6 +181,10 @@ class Daemon:
             server = await loop.create_server(self._factory(cls), host, port,
                                               reuse_address=True)
             self.servers.append(server)
+        if listen.socket is not None:  # SPEC 19: `maildesk deliver` hands its mail here
+            from maildesk.smtp.unix import listen_unix
+
+            self.servers.append(await listen_unix(listen.socket, self._factory(MaildeskLMTP)))
         if listen.http is not None:
             # Imported here only: `deliver` and the CLI never load the web stack.
             from maildesk.http.service import HttpService
@@ -316,8 +320,8 @@ class Daemon:
             log.error("reload refused, the config in force stays: %s", exc)
             return False
         old = self.app.config.listen
-        if (config.listen.smtp, config.listen.lmtp, config.listen.http) != (
-                old.smtp, old.lmtp, old.http):
+        if (config.listen.smtp, config.listen.lmtp, config.listen.http,
+                config.listen.socket) != (old.smtp, old.lmtp, old.http, old.socket):
             log.warning("listen addresses changed in %s: they take effect at restart",
                         self.config_path)
         await loop.run_in_executor(None, self.app.reload, config)
@@ -331,6 +335,10 @@ class Daemon:
     async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
         for server in self.servers:
             server.close()
+        if self.app.config.listen.socket is not None:
+            from maildesk.smtp.unix import remove_socket
+
+            remove_socket(self.app.config.listen.socket)
         self.sessions.begin_shutdown()
         if self.http is not None:  # no new requests; those in flight finish first
             await self.http.stop()
@@ -386,7 +394,9 @@ def _log_crash(task: asyncio.Task[None]) -> None:
 
 def _where(server: asyncio.Server) -> str:
     return ", ".join(
-        f"{sock.getsockname()[0]}:{sock.getsockname()[1]}" for sock in server.sockets
+        f"{sock.getsockname()[0]}:{sock.getsockname()[1]}"
+        if isinstance(sock.getsockname(), tuple) else f"unix:{sock.getsockname()}"
+        for sock in server.sockets
     )
 
 

@@ -124,6 +124,10 @@ class Listen:
         read=f.endpoint(parse_hostport),
         doc="the JSON API, /healthz and /metrics (SPEC 14): host:port, or null: off",
     )
+    socket: Path | None = f.setting(
+        None, read=f.path,
+        doc="LMTP on this Unix socket too; `maildesk deliver` hands mail to it (SPEC 19)",
+    )
     max_message_size: int = f.setting(
         25 * 1024 * 1024, read=_size, doc="larger mails get 552 5.3.4"
     )
