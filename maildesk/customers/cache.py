@@ -28,7 +28,7 @@ from prometheus_client.registry import Collector
 
 from maildesk.customers.record import Backend, BackendDown, CustomerRecord
 
-__all__ = ["CachedBackend", "LookupCollector", "TTLCache", "lookup_counts"]
+__all__ = ["CachedBackend", "LookupCollector", "TTLCache", "lookup_counts", "usable_address"]
 
 log = logging.getLogger("maildesk.customers")
 
@@ -39,6 +39,17 @@ WORKERS = 4  # lookups of one backend running at once
 _MISS = object()
 _counts: dict[tuple[str, str], int] = {}
 _counts_lock = threading.Lock()
+
+
+def usable_address(address: str) -> str | None:
+    """The address as backends are asked (lowercase), or None when it cannot be anybody's:
+    no @, control characters or spaces (a NUL matched an entry in slapd), over 320 bytes."""
+    address = address.strip().lower()
+    if "@" not in address or len(address) > 320:
+        return None
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in address):
+        return None
+    return address
 
 
 def _count(backend: str, result: str) -> None:
@@ -128,7 +139,10 @@ class CachedBackend:
 
     def lookup(self, address: str) -> CustomerRecord | None:
         _refuse_event_loop()
-        address = address.strip().lower()
+        usable = usable_address(address)
+        if usable is None:
+            return None
+        address = usable
         cached = self.cache.get(address)
         if cached is not _MISS:
             _count(self.name, "hit")

@@ -18,6 +18,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
 from maildesk.config.customers import CustomerBackend
+from maildesk.customers.cache import usable_address
 from maildesk.customers.record import BackendDown, CustomerRecord
 from maildesk.customers.sql import truthy
 
@@ -56,9 +57,18 @@ class LdapBackend:
             return conn
         conn = ldap3.Connection(
             self.server, user=self.bind_dn, password=self.password,
-            auto_bind=ldap3.AUTO_BIND_NO_TLS, receive_timeout=max(1, round(self.timeout)),
-            read_only=True, raise_exceptions=False,
+            receive_timeout=max(1, round(self.timeout)), read_only=True,
+            raise_exceptions=False,
         )
+        try:
+            bound = conn.bind()
+        except LDAPException:
+            _discard(conn)
+            raise
+        if not bound:
+            result = conn.result or {}
+            _discard(conn)
+            raise BackendDown(f"{self.name}: bind refused: {result.get('description')}")
         self._local.conn = conn
         with self._lock:
             self._all.append(conn)
@@ -71,13 +81,13 @@ class LdapBackend:
             with self._lock:
                 if conn in self._all:
                     self._all.remove(conn)
-            try:
-                conn.unbind()
-            except LDAPException:
-                pass
+            _discard(conn)
 
     def lookup(self, address: str) -> CustomerRecord | None:
-        address = address.strip().lower()
+        usable = usable_address(address)
+        if usable is None:
+            return None
+        address = usable
         try:
             conn = self._connection()
             conn.search(
@@ -113,12 +123,15 @@ class LdapBackend:
             text = None if value is None else str(value).strip()
             return text or None
 
+        password = get("password_hash")
+        if password is not None and password[:7].upper() == "{CRYPT}":
+            password = password[7:]  # userPassword's scheme tag: the crypt(3) hash follows
         return CustomerRecord(
             address=address,
             name=get("name"),
             company=get("company"),
             language=get("language"),
-            password_hash=get("password_hash"),
+            password_hash=password,
             company_admin=truthy(get("company_admin") or ""),
             source="ldap",
         )
@@ -127,7 +140,15 @@ class LdapBackend:
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:
-            try:
-                conn.unbind()
-            except LDAPException:
-                pass
+            _discard(conn)
+
+
+def _discard(conn: ldap3.Connection) -> None:
+    """Unbind, and close the socket ldap3 leaves open when connecting failed."""
+    try:
+        conn.unbind()
+    except LDAPException:
+        pass
+    sock = getattr(conn, "socket", None)
+    if sock is not None:
+        sock.close()

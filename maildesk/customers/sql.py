@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from maildesk.config.customers import CustomerBackend
+from maildesk.customers.cache import usable_address
 from maildesk.customers.record import BackendDown, CustomerRecord
 
 __all__ = ["SqlBackend", "truthy"]
@@ -73,7 +74,10 @@ class SqlBackend:
         )
 
     def lookup(self, address: str) -> CustomerRecord | None:
-        address = address.strip().lower()
+        usable = usable_address(address)
+        if usable is None:
+            return None
+        address = usable
         try:
             with self.engine.connect() as conn:
                 row = conn.execute(self.statement, {"address": address}).mappings().first()

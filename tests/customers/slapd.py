@@ -1,0 +1,120 @@
+"""A private OpenLDAP for the directory tests: Debian's `slapd` and `ldap-utils` (installed
+with apt-get when missing, with debconf told to configure no system directory), run with
+its own slapd.conf, database folder and port on loopback. The system's slapd, if any, is
+never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.postfix.postfix_helpers import free_port, which
+
+__all__ = ["BASE", "ROOT_DN", "PrivateSlapd", "ensure_slapd"]
+
+PACKAGES = ("slapd", "ldap-utils")
+BASE = "dc=example,dc=com"
+ROOT_DN = f"cn=admin,{BASE}"
+
+
+def ensure_slapd() -> str | None:
+    """None when slapd can run here (installed now if missing), else why not."""
+    if which("slapd") and which("ldapadd") and Path("/etc/ldap/schema/core.schema").exists():
+        return None
+    apt = which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        return "slapd is not installed and apt-get cannot install it here (needs root)"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # Only the package: no system directory configured or started by its postinst.
+    subprocess.run(["debconf-set-selections"], input=b"slapd slapd/no_configuration boolean true\n",
+                   capture_output=True, timeout=60, env=env)
+    install = [apt, "-o", "DPkg::Lock::Timeout=120", "install", "-y",
+               "--no-install-recommends", *PACKAGES]
+    result = subprocess.run(install, capture_output=True, timeout=600, env=env)
+    if result.returncode != 0:  # a stale or missing package list: refresh it once
+        subprocess.run([apt, "update"], capture_output=True, timeout=600, env=env)
+        result = subprocess.run(install, capture_output=True, timeout=600, env=env)
+    if result.returncode != 0 or not which("slapd"):
+        tail = (result.stdout + result.stderr).decode(errors="replace").splitlines()[-5:]
+        return f"apt-get could not install {' '.join(PACKAGES)}: {' | '.join(tail)}"
+    return None
+
+
+CONFIG = """\
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile {root}/slapd.pid
+argsfile {root}/slapd.args
+database mdb
+maxsize 10485760
+suffix "{base}"
+rootdn "{root_dn}"
+rootpw {password}
+directory {root}/data
+"""
+
+
+class PrivateSlapd:
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="maildesk-slapd-"))
+        self.port = free_port()
+        self.password = "test-secret"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        (self.root / "data").mkdir(exist_ok=True)
+        conf = self.root / "slapd.conf"
+        conf.write_text(CONFIG.format(root=self.root, base=BASE, root_dn=ROOT_DN,
+                                      password=self.password))
+        # -d 0: stay in the foreground (so the test owns the process), log nothing
+        self.process = subprocess.Popen(
+            [which("slapd") or "slapd", "-f", str(conf), "-h", f"{self.url}/", "-d", "0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while not self._listening():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                self.stop()
+                raise RuntimeError(f"slapd did not start: {err[-2000:]}")
+            time.sleep(0.05)
+
+    def _listening(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+        except OSError:
+            return False
+        return True
+
+    def add(self, ldif: str) -> None:
+        result = subprocess.run(
+            [which("ldapadd") or "ldapadd", "-x", "-H", self.url, "-D", ROOT_DN,
+             "-w", self.password],
+            input=ldif.encode(), capture_output=True, timeout=60)
+        if result.returncode != 0:
+            raise RuntimeError(f"ldapadd: {result.stderr.decode()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        if self.process is not None and self.process.stderr:
+            self.process.stderr.close()
+        shutil.rmtree(self.root, ignore_errors=True)
