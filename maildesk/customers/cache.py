@@ -5,6 +5,10 @@
 - A miss is looked up on this backend's own small thread pool; the caller waits at most
   `timeout`, then the customer is "unknown for now" (BackendDown) while the lookup goes on
   and fills the cache for the next mail. Concurrent misses for one address share a lookup.
+- Waiting is budgeted: over time callers spend at most WAIT_SHARE of the wall clock waiting
+  on one backend (a leaky bucket of waited seconds, `timeout` deep), so cold lookups against
+  a slow CRM cost ingest at most half its rate; past the budget a miss is "unknown for now"
+  at once, and its lookup still runs and fills the cache.
 - A failure opens the breaker for `retry_after` seconds: lookups answer BackendDown at once
   instead of waiting on a dead CRM for every mail.
 - Failures are logged at most once a minute per backend (with the count since) and counted;
@@ -35,6 +39,7 @@ log = logging.getLogger("maildesk.customers")
 LOG_EVERY = 60.0  # seconds between two logged failures of one backend
 MAX_PENDING = 256  # misses queued on one backend before further ones are "unknown for now"
 WORKERS = 4  # lookups of one backend running at once
+WAIT_SHARE = 0.5  # of the wall clock callers may spend waiting on one backend
 
 _MISS = object()
 _counts: dict[tuple[str, str], int] = {}
@@ -136,6 +141,8 @@ class CachedBackend:
         self._down_reason = ""
         self._logged_at = float("-inf")
         self._unlogged = 0
+        self._waited = 0.0  # the bucket: seconds waited, leaking WAIT_SHARE per second
+        self._waited_at = clock()
 
     def lookup(self, address: str) -> CustomerRecord | None:
         _refuse_event_loop()
@@ -158,11 +165,24 @@ class CachedBackend:
                     raise BackendDown(f"{self.name}: {MAX_PENDING} lookups already waiting")
                 future = self._pool.submit(self._fetch, address)
                 self._pending[address] = future
+        allowed = self._allowance()
+        started = self.clock()
         try:
-            return future.result(timeout=self.timeout)
+            return future.result(timeout=allowed)
         except FutureTimeout:
             _count(self.name, "slow")
-            raise BackendDown(f"{self.name}: no answer within {self.timeout:g}s") from None
+            raise BackendDown(f"{self.name}: no answer within {allowed:g}s") from None
+        finally:
+            with self._lock:
+                self._waited += max(0.0, self.clock() - started)
+
+    def _allowance(self) -> float:
+        """How long this caller may wait: `timeout`, less what the bucket holds."""
+        with self._lock:
+            now = self.clock()
+            leaked = (now - self._waited_at) * WAIT_SHARE
+            self._waited, self._waited_at = max(0.0, self._waited - leaked), now
+            return max(0.0, min(self.timeout, self.timeout - self._waited))
 
     def _fetch(self, address: str) -> CustomerRecord | None:
         try:

@@ -260,3 +260,25 @@ def test_lookups_refuse_the_event_loop(tmp_path: Path) -> None:
     asyncio.run(in_thread())
     assert done.is_set()
     cached.close()
+
+
+def test_waiting_on_a_slow_crm_is_budgeted_to_half_the_time() -> None:
+    """Cold lookups that each take 0.3 s: callers wait at most about half of the time
+    (plus one `timeout`), the rest of the misses are unknown for now at once."""
+    inner = Slow(0.3)
+    cached = CachedBackend(inner, timeout=1.0)
+    waited, n, answered = 0.0, 0, 0
+    started = time.monotonic()
+    while time.monotonic() - started < 3:
+        t = time.monotonic()
+        try:
+            answered += cached.lookup(f"known{n}@example.org") is not None
+        except BackendDown:
+            pass
+        waited += time.monotonic() - t
+        time.sleep(0.005)  # the mail's own work
+        n += 1
+    elapsed = time.monotonic() - started
+    assert waited <= 0.5 * elapsed + 1.0 + 0.5, (waited, elapsed)
+    assert answered >= 1 and n > answered
+    cached.close()
