@@ -204,4 +204,5 @@ def render_text(config: Config, name: str, language: str | None, /,
     template = env.select_template(names)
     # `folder` lets a template include its siblings in the language it was found in.
     folder = (template.name or names[-1]).split("/", 1)[0]
-    return template.render(**{"folder": folder, **context})
+    # `web`: the branding (web.title, web.base_url) of every customer mail's signature.
+    return template.render(**{"folder": folder, "web": config.web, **context})
