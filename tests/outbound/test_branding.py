@@ -57,3 +57,10 @@ def test_the_auto_response_a_customer_gets_carries_the_brand(tmp_path: Path,
     body = reply.message.get_content().replace("\r\n", "\n")
     assert body.rstrip("\n").endswith("--\nExample Support\nAcme Help Centre\n"
                                       "https://help.acme.test")
+
+
+def test_without_a_web_title_the_signature_is_the_queues_alone(tmp_path: Path) -> None:
+    """The default title (maildesk) is the software's name, not a brand: not in mails."""
+    config = load_config(make_desk(tmp_path).config_path)
+    text = render_text(config, "customer/answer.txt", "de", **_context("Example Support"))
+    assert text.endswith("It works now.\n\n--\nExample Support\n")
