@@ -323,6 +323,9 @@ class Agent:
         (), read=f.refs("groups"), doc="groups the agent belongs to"
     )
     language: str | None = f.setting(None, read=f.language, doc="language of notifications")
+    supervisor: bool = f.setting(
+        False, read=f.boolean, doc="sees the dashboard (/dashboard) of the queues it may read"
+    )
     line: int = 0
 
 

@@ -120,6 +120,13 @@ class Ticket(Base):
         return self.state.startswith("closed") or self.state == "merged"
 
 
+# The web pages' aggregates (migration 0012_webui): counts by queue and state from the
+# index alone; tickets opened and closed per day by range.
+Index("ix_tickets_queue_state", Ticket.queue, Ticket.state)
+Index("ix_tickets_created_at", Ticket.created_at)
+Index("ix_tickets_closed_at", Ticket.closed_at)
+
+
 class Article(Base):
     __tablename__ = "articles"
 
