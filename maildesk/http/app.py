@@ -1,5 +1,5 @@
-"""The ASGI application: one FastAPI app for the API, health, metrics (and later the web
-pages, issue 16: mount `maildesk.http.web` routers here beside the API)."""
+"""The ASGI application: one FastAPI app for the API, health, metrics and the web pages
+(`maildesk.http.web`, SPEC 15)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ def create_app(ctx: HttpContext) -> ASGIApp:
     errors.install(app, extra=lambda doc: _queues_enum(doc, ctx))
     app.include_router(health.router)
     app.include_router(api.router, prefix=API_PREFIX)
+    from maildesk.http import web  # the pages (SPEC 15)
+
+    web.install(app)
     outer: ASGIApp = BodyLimit(app, lambda: ctx.app.config.listen.max_message_size)
     return RequestMetrics(outer, ctx.metrics)
 

@@ -41,6 +41,9 @@ __all__ = [
     "OutboxMail",
     "Ticket",
     "Timer",
+    "WebAttempt",
+    "WebLoginLink",
+    "WebSession",
     "utcnow",
 ]
 
@@ -342,3 +345,47 @@ class Timer(Base):
     remaining: Mapped[float | None] = mapped_column(Float, nullable=True)
     stage: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WebSession(Base):
+    """A signed-in browser (SPEC 15): the cookie holds a random token, this row only its
+    sha256; deleting the row ends the session wherever the cookie is used."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_web_sessions_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # agent | customer
+    address: Mapped[str] = mapped_column(String(ADDR), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))  # the synchronizer token's secret
+    lang: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class WebLoginLink(Base):
+    """A one-time login link mailed to an address: only the token's sha256 is kept."""
+
+    __tablename__ = "web_login_links"
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_web_login_links_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(ADDR))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class WebAttempt(Base):
+    """One login request or password try, by key (`address:...`, `client:...`): counted
+    in the database so the limits hold across daemons on one database."""
+
+    __tablename__ = "web_attempts"
+    __table_args__ = (Index("ix_web_attempts_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(ADDR))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

@@ -1,0 +1,25 @@
+"""`/`: an agent's queue overview, a customer's own tickets."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from maildesk.http.web import agent_queries, customer_queries
+from maildesk.http.web.render import page
+from maildesk.http.web.viewer import PersonViewer
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def home(seen: PersonViewer) -> Response:
+    ctx = seen.ctx
+    agent = seen.agent
+    if agent is not None:
+        overview = await ctx.run(agent_queries.overview, ctx.app, agent)
+        return page(seen, "overview.html", page_title="Overview", overview=overview)
+    listing = await ctx.run(customer_queries.own_tickets, ctx.app, seen.address, 1)
+    return page(seen, "customer_home.html", page_title="My tickets", listing=listing)
