@@ -2,7 +2,7 @@
 bounces: the share of bounces whose failed recipient each one finds, on flufl.bounce's own
 test mails (its expected addresses) and on deliveryboy's cases (their original_to).
 Not a speed figure: run it by hand, with flufl.bounce installed, after changing
-classify.py; docs/bounces.md has the figures and what was decided from them.
+maildesk/classify/; docs/bounces.md has the figures and what was decided from them.
 
     .venv/bin/pip install flufl.bounce && .venv/bin/python bench/bounces_flufl.py CORPUS
 """
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def maildesk_recipients(config, raw: bytes) -> set[str]:  # type: ignore[no-untyped-def]
     result = classify(parse_message(raw, config.limits), Envelope(sender="", recipients=(
-        "support@example.org",)), config, raw)
+        "support@example.org",)), config)
     return set(result.bounce.recipients) if result.bounce else set()
 
 

@@ -119,7 +119,7 @@ def prepare(app: App, raw: bytes, envelope: Envelope) -> Outcome | Prepared:
     hops = len(mail.header_all("Received"))
     if hops > MAX_HOPS:  # RFC 5321 6.3: a mail loop between MTAs; refuse, never answer it
         return Outcome("rejected", 554, f"5.4.6 Too many hops ({hops}): mail loop?")
-    classification = classify(mail, envelope, config, raw)  # classify
+    classification = classify(mail, envelope, config)  # classify
     return Prepared(app, raw, envelope, mail, classification, sha256(raw),
                     content_key(raw, mail.message_id))
 

@@ -38,7 +38,7 @@ def _classify(config: Config, raw: bytes, sender: str | None = None,
     mail = parse_message(raw, config.limits)
     envelope = Envelope(sender=_return_path(raw) if sender is None else sender,
                         recipients=recipients)
-    return classify(mail, envelope, config, raw)
+    return classify(mail, envelope, config)
 
 
 @pytest.fixture

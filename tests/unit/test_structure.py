@@ -8,6 +8,7 @@ shrink, and a new offender fails here with its name.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,8 +73,13 @@ def _type_checking(node: ast.If) -> bool:
             or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
 
 
-def _imports(module: str) -> Iterator[tuple[str, bool]]:
+@functools.cache
+def _imports(module: str) -> tuple[tuple[str, bool], ...]:
     """(imported maildesk module, only for type checking) at any depth, functions included."""
+    return tuple(_find_imports(module))
+
+
+def _find_imports(module: str) -> Iterator[tuple[str, bool]]:
     path = MODULES[module]
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
 
@@ -113,6 +119,7 @@ def _within(module: str, prefix: str) -> bool:
     return module == prefix or module.startswith(prefix + ".")
 
 
+@functools.cache
 def _graph() -> dict[str, set[str]]:
     """Runtime edges only: an import under `if TYPE_CHECKING:` never runs."""
     return {m: {t for t, typing_only in _imports(m) if not typing_only and t != m}

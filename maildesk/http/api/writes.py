@@ -71,7 +71,7 @@ def create_ticket_http(app: App, caller: Caller, data: TicketIn) -> str:
     mail = parse_message(raw, config.limits)
     envelope = Envelope(sender=data.customer.lower(), recipients=(to,),
                         peer=f"http:{caller.name}")
-    classification = classify(mail, envelope, config, raw)
+    classification = classify(mail, envelope, config)
     if classification.kind != "mail":  # e.g. a customer address of a robot or our own
         classification = replace(classification, kind="mail")
 
