@@ -68,7 +68,7 @@ class LdapBackend:
         if not bound:
             result = conn.result or {}
             _discard(conn)
-            raise BackendDown(f"{self.name}: bind refused: {result.get('description')}")
+            raise BackendDown(f"bind refused: {result.get('description')}")
         self._local.conn = conn
         with self._lock:
             self._all.append(conn)
@@ -97,12 +97,12 @@ class LdapBackend:
             )
         except LDAPException as exc:
             self._drop()
-            raise BackendDown(f"{self.name}: {exc}") from exc
+            raise BackendDown(str(exc)) from exc
         result = conn.result or {}
         if result.get("result") not in _OK:
             self._drop()
             raise BackendDown(
-                f"{self.name}: search failed: {result.get('description')} "
+                f"search failed: {result.get('description')} "
                 f"{result.get('message') or ''}".strip()
             )
         for entry in conn.response or ():

@@ -83,7 +83,7 @@ class SqlBackend:
                 row = conn.execute(self.statement, {"address": address}).mappings().first()
                 conn.rollback()
         except SQLAlchemyError as exc:
-            raise BackendDown(f"{self.name}: {_short(exc)}") from exc
+            raise BackendDown(_short(exc)) from exc
         if row is None:
             return None
         return CustomerRecord(

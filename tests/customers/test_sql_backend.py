@@ -282,3 +282,4 @@ def test_waiting_on_a_slow_crm_is_budgeted_to_half_the_time() -> None:
     assert waited <= 0.5 * elapsed + 1.0 + 0.5, (waited, elapsed)
     assert answered >= 1 and n > answered
     cached.close()
+
