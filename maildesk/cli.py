@@ -1,5 +1,6 @@
 """The `maildesk` command (SPEC 11). Imports are lazy: `deliver` runs once per mail from an
-MTA, so start-up time is throughput.
+MTA, so start-up time is throughput. This module parses and dispatches; the commands'
+bodies live in maildesk/admin/ (base: config, App, schema check, exit codes).
 
 `deliver` speaks sysexits to the MTA and never exits 1 or with a traceback: anything that
 goes wrong before the mail is durable is 75 (EX_TEMPFAIL), which the MTA retries.
@@ -8,17 +9,26 @@ goes wrong before the mail is durable is 75 (EX_TEMPFAIL), which the MTA retries
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
+from maildesk.admin.base import Exit as _Exit
+from maildesk.admin.base import app_for as _app
+from maildesk.admin.base import check_files as _check_files
+from maildesk.admin.base import check_schema as _check_schema
+from maildesk.admin.base import load as _config
+from maildesk.admin.reads import outbox as _outbox
+from maildesk.admin.reads import route_test as _route_test
+from maildesk.admin.reads import show as _show
+from maildesk.admin.reads import tickets as _tickets
+from maildesk.admin.reads import timers as _timers
+from maildesk.admin.reads import verify as _verify
+from maildesk.admin.spools import fetch as _fetch
+from maildesk.admin.spools import spool as _spool
+from maildesk.admin.spools import token as _token
 from maildesk.outcome import EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_USAGE
-
-if TYPE_CHECKING:
-    from maildesk.app import App
-    from maildesk.config import Config
 
 __all__ = ["main"]
 
@@ -117,60 +127,6 @@ def main(argv: list[str] | None = None, *, message: bytes | None = None) -> int:
         return exc.code
 
 
-class _Exit(Exception):
-    def __init__(self, code: int) -> None:
-        self.code = code
-
-
-def _config(args: argparse.Namespace) -> Config:
-    from maildesk.config import ConfigError, find_config, load_config
-
-    path = find_config(args.config)
-    try:
-        return load_config(path)
-    except FileNotFoundError:
-        print(f"maildesk: no config at {path} (run `maildesk init`)", file=sys.stderr)
-    except ConfigError as exc:
-        for message in exc.messages:
-            print(message, file=sys.stderr)
-    raise _Exit(EX_CONFIG)
-
-
-def _app(args: argparse.Namespace, *, need_schema: bool = True) -> App:
-    from maildesk.app import open_app
-
-    app = open_app(_config(args))
-    if need_schema:
-        _check_schema(app)
-    return app
-
-
-def _check_schema(app: App, *, away_ok: bool = False) -> None:
-    """Refuse to work on a database at another schema revision than this code's (exit 78;
-    `deliver` turns every refusal into 75 so the MTA keeps the mail). A database that does
-    not answer is 75, or with `away_ok` (serve, which spools) only a warning."""
-    from maildesk.store.dberrors import is_transient_db_error
-    from maildesk.store.schema import schema_problem
-
-    try:
-        problem = schema_problem(app.db)
-    except Exception as exc:
-        if not is_transient_db_error(exc):
-            print(f"maildesk: the database refuses: {getattr(exc, 'orig', exc)}",
-                  file=sys.stderr)
-            raise _Exit(EX_CONFIG) from exc
-        if away_ok:
-            log.warning("database unavailable at start-up (%s): mail will be spooled",
-                        getattr(exc, "orig", exc))
-            return
-        print(f"maildesk: cannot open the database: {getattr(exc, 'orig', exc)}",
-              file=sys.stderr)
-        raise _Exit(EX_TEMPFAIL) from exc
-    if problem is not None:
-        print(f"maildesk: {problem}", file=sys.stderr)
-        raise _Exit(EX_CONFIG)
-
-
 # -- commands ---------------------------------------------------------------------------
 
 
@@ -197,17 +153,6 @@ def _init(args: argparse.Namespace) -> int:
     upgrade(app.db)
     print(f"database ready: {config.database}")
     return EX_OK
-
-
-def _check_files(config: Config) -> None:
-    """The files the config names (the instance secret): missing ones are exit 78."""
-    from maildesk.config.files import file_problems
-
-    problems = file_problems(config)
-    for message in problems:
-        print(message, file=sys.stderr)
-    if problems:
-        raise _Exit(EX_CONFIG)
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -271,185 +216,6 @@ def _deliver(args: argparse.Namespace, message: bytes | None = None) -> int:
     if outcome.code >= 400:
         print(outcome.text, file=sys.stderr)  # Postfix shows this in its bounce or log
     return outcome.exit_code
-
-
-def _tickets(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from maildesk.store.models import Ticket
-    from maildesk.views import ticket_summary, tickets_table
-
-    app = _app(args)
-    with app.db.reading() as session:
-        query = select(Ticket).order_by(Ticket.id)
-        if args.queue:
-            query = query.where(Ticket.queue == args.queue)
-        if args.state:
-            query = query.where(Ticket.state == args.state)
-        if args.search:
-            from maildesk.store.search import matching
-
-            condition = matching(session, args.search)
-            if condition is not None:
-                query = query.where(condition)
-        if args.escalated:
-            from maildesk.store.models import Timer
-
-            query = query.where(Ticket.id.in_(select(Timer.ticket_id).where(Timer.stage >= 2)))
-        rows = [ticket_summary(t) for t in session.execute(query).scalars()]
-    print(json.dumps(rows, ensure_ascii=False, indent=1) if args.json else tickets_table(rows))
-    return EX_OK
-
-
-def _show(args: argparse.Namespace) -> int:
-    from maildesk.store.verify import check_key
-    from maildesk.views import ticket_detail, ticket_text
-
-    app = _app(args)
-    with app.db.reading() as session:
-        data = ticket_detail(session, args.number)
-        for article in (data or {}).get("articles", []):  # type: ignore[attr-defined]
-            key = article.get("raw_sha256")  # the stored mail: is it still those bytes?
-            if key:
-                problem = check_key(session, app.store, key)[0]
-                article["damaged"] = f"raw mail {problem}" if problem else None
-    if data is None:
-        print(f"maildesk: no ticket {args.number}", file=sys.stderr)
-        return 66
-    print(json.dumps(data, ensure_ascii=False, indent=1) if args.json else ticket_text(data))
-    return EX_OK
-
-
-def _verify(args: argparse.Namespace) -> int:
-    """Read-only: 0 when every stored mail and attachment matches its sha256, 65
-    (EX_DATAERR) when something is missing or damaged."""
-    from maildesk.store.verify import verify_store
-
-    app = _app(args)
-    with app.db.reading() as session:
-        report = verify_store(session, app.store)
-    if args.json:
-        print(json.dumps(report.as_json(), indent=1))
-    else:
-        for p in report.problems:
-            print(f"ticket {p.ticket} article {p.article}: {p.what} {p.key}: {p.problem}")
-        print(f"checked {report.articles} articles, {report.attachments} attachments, "
-              f"{report.files} stored files: "
-              + ("all intact" if report.ok else f"{len(report.problems)} problem(s)"))
-    return EX_OK if report.ok else 65
-
-
-def _outbox(args: argparse.Namespace) -> int:
-    from maildesk.outbound.outbox import outbox_rows
-
-    app = _app(args)
-    with app.db.reading() as session:
-        rows = outbox_rows(session, args.state)
-    if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=1))
-    else:
-        if not rows:
-            print("outbox empty")
-        for r in rows:
-            print(f"{r['id']:>6} {r['state']:<7} {r['kind']:<12} tries={r['attempts']} "
-                  f"ticket={r['ticket'] or '-'} to={r['to']} {r['subject']}"
-                  + (f"  [{r['last_error']}]" if r["last_error"] else ""))
-    return EX_OK
-
-
-def _route_test(args: argparse.Namespace) -> int:
-    from maildesk.intake.message import Envelope
-    from maildesk.intake.parse import parse_message
-    from maildesk.routing import format_route, route
-
-    config = _config(args)
-    try:
-        raw = Path(args.file).read_bytes()
-    except OSError as exc:
-        print(f"maildesk: {exc}", file=sys.stderr)
-        return 66
-    mail = parse_message(raw, config.limits)
-    envelope = Envelope(recipients=tuple(mail.to + mail.cc))
-    print(format_route(route(config, mail, envelope, known_customer=False, followup=False)))
-    return EX_OK
-
-
-def _spool(args: argparse.Namespace) -> int:
-    app = _app(args, need_schema=args.spool_command == "retry")
-    spools = {"inbound": app.inbound, "failed": app.failed, "unmatched": app.unmatched}
-    if args.spool_command == "list":
-        found = False
-        for name, spool in spools.items():
-            for spool_id in spool.ids():
-                mail = spool.get(spool_id)
-                found = True
-                print(f"{name:<9} {spool_id}  from=<{mail.envelope.sender}> "
-                      f"size={len(mail.raw)}  {mail.reason}")
-        if not found:
-            print("spools empty")
-        return EX_OK
-    from maildesk.intake.redeliver import redeliver
-
-    retried = 0
-    failures = 0
-    for name in ("inbound", "failed", "unmatched"):
-        spool = spools[name]
-        for spool_id in spool.ids():
-            if args.id and spool_id != args.id:
-                continue
-            result = redeliver(app, spool, spool_id)
-            if result.status in ("waiting", "failed"):
-                print(f"{spool_id}: {result.reply}"
-                      + (" (kept in spool/failed)" if result.status == "failed" else ""),
-                      file=sys.stderr)
-                failures += 1
-                continue
-            retried += 1
-            print(f"{spool_id}: {result.reply}")
-    if args.id and not retried and not failures:
-        print(f"maildesk: no spooled mail {args.id}", file=sys.stderr)
-        return 66
-    return EX_OK if not failures else EX_TEMPFAIL
-
-
-def _fetch(args: argparse.Namespace) -> int:
-    from maildesk.mailboxes.command import fetch_command
-
-    return fetch_command(_app(args), name=args.name, once=args.once, status=args.status,
-                         as_json=args.json)
-
-
-def _token(args: argparse.Namespace) -> int:
-    from maildesk.http.token_command import token_command
-
-    return token_command(_app(args), args)
-
-
-def _timers(args: argparse.Namespace) -> int:
-    from maildesk.timers.run import run_until_idle, upcoming
-
-    app = _app(args)
-    try:
-        if args.action == "run":
-            done = run_until_idle(app)
-            if args.json:
-                print(json.dumps(dict(sorted(done.items()))))
-            else:
-                print(", ".join(f"{k}: {v}" for k, v in sorted(done.items()))
-                      if done else "nothing due")
-            return EX_OK
-        rows = upcoming(app.db, max(args.limit, 1))
-    finally:
-        app.close()
-    if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=1))
-        return EX_OK
-    if not rows:
-        print("nothing scheduled")
-    for r in rows:
-        extra = f" deadline={r['deadline']} {r['stage']}" if r["deadline"] else ""
-        print(f"{r['due_at']}  {r['kind']:<14} ticket={r['ticket']} queue={r['queue']}{extra}")
-    return EX_OK
 
 
 def _kb(args: argparse.Namespace) -> int:

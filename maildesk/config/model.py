@@ -2,21 +2,20 @@
 
 Each `setting(...)` is a key of `maildesk.yaml`: its default, its reader (how the YAML walker
 turns the text into a value and what it refuses) and its one-line doc (checked against the
-README by tests/test_docs.py). `Config` lists the top-level sections in file order.
+README by tests/test_docs.py). `Config` lists the top-level sections in file order; the
+sections served over HTTP (webhooks, api, web, kb) are declared in config/http.py.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
-
-from yaml.nodes import Node
 
 from maildesk.config import fields as f
 from maildesk.config import timing
+from maildesk.config.accounts import MAILBOX_KEYS, Mailbox
 from maildesk.config.customers import CustomerBackend
+from maildesk.config.http import Api, Kb, Web, Webhook
 from maildesk.config.values import (
     parse_duration,
     parse_hostport,
@@ -31,7 +30,6 @@ from maildesk.config.vocabulary import (
     CLOSED_FOLLOWUP_POLICIES,
     NUMBER_FORMATS,
 )
-from maildesk.config.walker import Walker
 from maildesk.rematch import Matcher, compile_glob
 from maildesk.timers.calendar import Calendar
 
@@ -179,91 +177,6 @@ class Outbound:
     )
 
 
-def _rate(value: object) -> float:
-    number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        else float("nan")
-    if not number > 0:
-        raise ValueError(f"not a positive number of requests per second: {value!r}")
-    return number
-
-
-WEBHOOK_EVENTS = ("ticket.created", "article.added", "ticket.state", "ticket.queue",
-                  "ticket.escalated")
-
-
-def _webhook_url(value: object) -> str:
-    text = str(value).strip() if isinstance(value, str) else ""
-    if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", text):
-        raise ValueError(f"not an http:// or https:// URL: {value!r}")
-    return text
-
-
-def _webhook_events(w: Walker, node: Node, where: str) -> tuple[str, ...]:
-    found = w.names(node, where)
-    for name, item in found:
-        if name not in WEBHOOK_EVENTS:
-            w.problem(item, f"{where}: unknown event {name!r} ({', '.join(WEBHOOK_EVENTS)})")
-    return tuple(dict.fromkeys(n for n, _ in found if n in WEBHOOK_EVENTS))
-
-
-@dataclass(frozen=True)
-class Webhook:
-    """An HTTP receiver of ticket events (SPEC 14), POSTed through the outbox."""
-
-    url: str = f.setting(read=f.parsed(_webhook_url), doc="where events are POSTed")
-    secret_file: Path = f.setting(
-        read=f.path, doc="the HMAC-SHA256 key of X-Maildesk-Signature (first line)"
-    )
-    events: tuple[str, ...] = f.setting(
-        WEBHOOK_EVENTS, read=_webhook_events, doc="which events (default: all five)"
-    )
-
-
-@dataclass(frozen=True)
-class Api:
-    """The HTTP API of `listen.http` (SPEC 14)."""
-
-    rate_limit: float = f.setting(
-        50.0, read=f.parsed(_rate), doc="requests per second per token, on average (429 past it)"
-    )
-    burst: int = f.setting(100, read=f.integer(1), doc="requests one token may make at once")
-
-
-@dataclass(frozen=True)
-class Web:
-    """The web pages of `listen.http` (SPEC 15) and the links mails carry to them."""
-
-    base_url: str | None = f.setting(
-        None, read=f.parsed(_webhook_url), doc="the public address of the web pages, for links"
-    )
-    title: str = f.setting("maildesk", read=f.text(), doc="the name on every page and mail")
-    logo: Path | None = f.setting(None, read=f.path, doc="an image shown on every page")
-
-
-def _score(value: object) -> float:
-    number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        else float("nan")
-    if not number >= 0:
-        raise ValueError(f"not a score (a number, 0 or more): {value!r}")
-    return number
-
-
-@dataclass(frozen=True)
-class Kb:
-    """The knowledge base (SPEC 18, maildesk.kb): answers offered in auto-responses."""
-
-    path: Path | None = f.setting(
-        None, read=f.path, doc="a folder of Markdown entries with a front matter; unset: none"
-    )
-    min_score: float = f.setting(
-        2.3, read=f.parsed(_score),
-        doc="the BM25 score an entry needs to be offered (bench/README.md: how it was chosen)",
-    )
-    suggestions: int = f.setting(
-        3, read=f.integer(0, 10), doc="at most this many entries in an auto-response (0: none)"
-    )
-
-
 @dataclass(frozen=True)
 class Limits:
     """Caps on the work one mail may cause (Python's email package has DoS inputs)."""
@@ -358,60 +271,6 @@ class Rule:
     stop: bool = False
     followups: bool = False  # also apply to follow-ups
     line: int = 0
-
-
-@dataclass(frozen=True)
-class Mailbox:
-    """One IMAP or POP3 account fetched into the pipeline (SPEC 17), read by
-    maildesk.config.mailboxes: its `url` and `after` keys give several fields each."""
-
-    name: str
-    protocol: str  # imap | pop3
-    security: str  # tls (imaps, pop3s) | starttls (imap, pop3) | plain (imap+plain, ...)
-    host: str
-    port: int
-    username: str
-    folder: str  # IMAP folder ("INBOX"); "" for POP3
-    recipient: str  # the queue address it stands for: the envelope recipient
-    password_file: Path | None = None
-    oauth2_token_file: Path | None = None
-    after: str = "seen"  # delete | seen | move
-    move_to: str = ""  # the folder of `after: move:FOLDER`
-    idle: bool = True
-    poll_every: float = 60.0
-    since: date | None = None
-    tls_ca_file: Path | None = None
-    batch: int = 100
-    timeout: float = 60.0
-    line: int = 0
-
-    @property
-    def url(self) -> str:
-        """The account without secrets, for logs and status."""
-        scheme = {
-            "tls": f"{self.protocol}s",
-            "starttls": self.protocol,
-            "plain": f"{self.protocol}+plain",
-        }[self.security]
-        folder = f"/{self.folder}" if self.folder else ""
-        return f"{scheme}://{self.username}@{self.host}:{self.port}{folder}"
-
-
-# A mailbox's keys (their readers are in maildesk.config.mailboxes).
-MAILBOX_KEYS = {
-    "name": "the mailbox's name in logs, `maildesk fetch NAME` and `fetch --status`",
-    "url": "imaps://user%40example.com@host:993/INBOX (imap, imap+plain, pop3s, pop3 ...)",
-    "password_file": "a file holding the password (or oauth2_token_file)",
-    "oauth2_token_file": "a file holding an OAuth2 access token (XOAUTH2)",
-    "recipient": "the queue address the mail is delivered to",
-    "after": "delete | seen | move:FOLDER, once the mail is stored",
-    "idle": "IMAP IDLE instead of polling",
-    "poll_every": "pause between polls",
-    "since": "only mail from this date on (2026-01-01)",
-    "tls_ca_file": "CA bundle for a private certificate",
-    "batch": "mails per fetch, 1-10000",
-    "timeout": "network timeout",
-}
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,6 @@ MAX_LINES = 400
 # module -> why it is still here. Remove a line when its module is fixed.
 KNOWN_LONG: dict[str, str] = {
     "maildesk.daemon": "core helper (issue 12.1) reshapes it around the Runtime",
-    "maildesk.cli": "being split by the shape helper (issue 12)",
-    "maildesk.config.model": "being split by the shape helper (issue 12)",
 }
 KNOWN_CYCLES: dict[frozenset[str], str] = {
     frozenset({"maildesk.app", "maildesk.intake.redeliver"}):

@@ -1,0 +1,1 @@
+"""The `maildesk` admin commands' bodies; maildesk/cli.py parses and dispatches."""
