@@ -164,3 +164,16 @@ def test_the_catalogs_are_package_data() -> None:
     shipped = {path for pattern in patterns for path in package.glob(pattern)}
     files = {p for p in (package / "i18n" / "locale").rglob("*") if p.is_file()}
     assert files and files <= shipped, sorted(map(str, files - shipped))
+
+
+def test_every_state_and_clock_is_declared_for_translation() -> None:
+    from maildesk.config.vocabulary import STATES
+    from maildesk.i18n.vocabulary import CLOCK_NAMES, STATE_NAMES
+    from maildesk.timers.policy import SLA_CLOCKS
+
+    assert tuple(STATE_NAMES) == STATES
+    assert tuple(CLOCK_NAMES) == SLA_CLOCKS
+    for lang in catalogs.translated_languages():
+        gt = i18n.translations(lang)
+        for name in (*STATE_NAMES.values(), *CLOCK_NAMES.values()):
+            assert gt.gettext(name) != name, (lang, name)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from maildesk.http.web import home, login, static
+from maildesk.http.web import dashboard, home, login, static
 from maildesk.http.web.security import SecureHeaders
 from maildesk.http.web.viewer import NeedLogin, WebError
 
@@ -27,6 +27,7 @@ def install(app: FastAPI) -> None:
     app.include_router(static.router)
     app.include_router(login.router)
     app.include_router(home.router)
+    app.include_router(dashboard.router)
     app.add_exception_handler(WebError, _web_error)  # type: ignore[arg-type]
     app.add_exception_handler(NeedLogin, _need_login)  # type: ignore[arg-type]
     app.add_middleware(SecureHeaders)

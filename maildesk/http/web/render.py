@@ -68,7 +68,8 @@ def page(seen: Seen, template: str, status: int = 200, **context: Any) -> HTMLRe
         "person": seen.session,
         "agent": seen.agent,
         "csrf": seen.csrf,
-        "nav": [n for n in NAV if n.kind in ("any", seen.kind)],
+        "nav": [n for n in NAV if n.kind in ("any", seen.kind)
+                or (n.kind == "supervisor" and seen.agent is not None and seen.agent.supervisor)],
         "path": seen.request.url.path,
         "when": lambda value: format_datetime(value, seen.lang, _zone(seen)),
         "page_title": "",
