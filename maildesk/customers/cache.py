@@ -5,9 +5,9 @@
 - A miss is looked up on this backend's own small thread pool; the caller waits at most
   `timeout`, then the customer is "unknown for now" (BackendDown) while the lookup goes on
   and fills the cache for the next mail. Concurrent misses for one address share a lookup.
-- Waiting is budgeted: over time callers spend at most WAIT_SHARE of the wall clock waiting
-  on one backend (a leaky bucket of waited seconds, `timeout` deep), so cold lookups against
-  a slow CRM cost ingest at most half its rate; past the budget a miss is "unknown for now"
+- Waiting is budgeted: callers spend at most WAIT_SHARE of the wall clock waiting on one
+  backend (a leaky bucket of waited seconds, WAIT_BURST deep), so cold lookups against a
+  slow CRM cost ingest less than half its rate; past the budget a miss is "unknown for now"
   at once, and its lookup still runs and fills the cache.
 - A failure opens the breaker for `retry_after` seconds: lookups answer BackendDown at once
   instead of waiting on a dead CRM for every mail.
@@ -39,7 +39,8 @@ log = logging.getLogger("maildesk.customers")
 LOG_EVERY = 60.0  # seconds between two logged failures of one backend
 MAX_PENDING = 256  # misses queued on one backend before further ones are "unknown for now"
 WORKERS = 4  # lookups of one backend running at once
-WAIT_SHARE = 0.5  # of the wall clock callers may spend waiting on one backend
+WAIT_SHARE = 0.4  # of the wall clock callers may spend waiting on one backend ...
+WAIT_BURST = 0.5  # ... beyond this many seconds at once (the bucket's depth)
 
 _MISS = object()
 _counts: dict[tuple[str, str], int] = {}
@@ -177,12 +178,12 @@ class CachedBackend:
                 self._waited += max(0.0, self.clock() - started)
 
     def _allowance(self) -> float:
-        """How long this caller may wait: `timeout`, less what the bucket holds."""
+        """How long this caller may wait: `timeout`, at most what the bucket has room for."""
         with self._lock:
             now = self.clock()
             leaked = (now - self._waited_at) * WAIT_SHARE
             self._waited, self._waited_at = max(0.0, self._waited - leaked), now
-            return max(0.0, min(self.timeout, self.timeout - self._waited))
+            return max(0.0, min(self.timeout, WAIT_BURST - self._waited))
 
     def _fetch(self, address: str) -> CustomerRecord | None:
         try:
