@@ -179,7 +179,7 @@ def test_open_redirect_after_login_is_refused(web: Web) -> None:
 
 def test_every_page_has_the_strict_headers(web: Web) -> None:
     for path in ("/login", "/static/app.css", "/nope"):
-        answer = web.client.get(path)
+        answer = web.client.get(path, headers={"Accept": "text/html"})
         assert answer.headers["content-security-policy"] == CSP, path
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.headers["x-frame-options"] == "DENY"
@@ -188,8 +188,13 @@ def test_every_page_has_the_strict_headers(web: Web) -> None:
 
 
 def test_methods_are_checked(web: Web) -> None:
-    assert web.client.get("/logout").status_code == 405
-    assert web.client.delete("/login").status_code == 405
+    page = {"Accept": "text/html"}
+    wrong = web.client.get("/logout", headers=page)
+    assert wrong.status_code == 405 and "<html" in wrong.text
+    assert wrong.headers["allow"] == "POST"
+    assert web.client.delete("/login", headers=page).status_code == 405
+    unknown = web.client.get("/nope")  # not a browser: the API's envelope
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
 
 
 def test_cookies_are_secure_and_host_bound_behind_https(desk: Desk) -> None:

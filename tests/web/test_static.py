@@ -34,6 +34,8 @@ def test_templates_have_no_inline_script_style_or_eval() -> None:
         assert "hx-on" not in text and "js:" not in text and "javascript:" not in text, path
         assert not re.search(r'hx-trigger="[^"]*\[', text), path
         assert "|safe" not in text, path
+        # _() marks its result safe: only literal msgids go in; values use tr().
+        assert not re.search(r"\b_\((?!['\"])", text), path
 
 
 def test_static_files_are_served_and_nothing_else(web: Web) -> None:

@@ -14,8 +14,9 @@ from maildesk.store.models import Ticket, Timer
 
 if TYPE_CHECKING:
     from maildesk.app import App
+    from maildesk.http.web.customer_queries import Listing
 
-__all__ = ["QueueCounts", "overview", "readable_queues"]
+__all__ = ["Filters", "QueueCounts", "overview", "readable_queues", "ticket_list"]
 
 CLOCKS = ("first_response", "update", "solution")
 
@@ -52,3 +53,59 @@ def overview(app: App, agent: Agent) -> list[QueueCounts]:
                 .group_by(Ticket.queue)):
             rows[queue].escalated = int(n)
     return list(rows.values())
+
+
+SORTS = {
+    "updated": (Ticket.updated_at.desc(), Ticket.id.desc()),
+    "oldest": (Ticket.updated_at.asc(), Ticket.id.asc()),
+    "created": (Ticket.created_at.desc(), Ticket.id.desc()),
+    "priority": (Ticket.priority.desc(), Ticket.updated_at.desc(), Ticket.id.desc()),
+    "number": (Ticket.number.asc(),),
+}
+PAGE = 50
+
+
+@dataclass
+class Filters:
+    queue: str | None = None
+    state: str | None = None
+    q: str | None = None
+    owner: str | None = None
+    escalated: bool = False
+    sort: str = "updated"
+    page: int = 1
+
+
+def ticket_list(app: App, agent: Agent, f: Filters) -> Listing:
+    """Tickets of the agent's readable queues, filtered, sorted, one page; a queue the
+    agent may not read gives an empty list, as a queue that does not exist does."""
+    from maildesk.http.web.customer_queries import Listing
+    from maildesk.store.search import matching
+
+    queues = readable_queues(app.config, agent)
+    if f.queue is not None:
+        queues = [q for q in queues if q == f.queue]
+    page = max(1, f.page)
+    if not queues:
+        return Listing([], page, False)
+    with app.db.reading() as session:
+        query = select(Ticket).where(Ticket.queue.in_(queues))
+        if f.state == "open-all":
+            query = query.where(Ticket.state.not_in(("closed successful",
+                                                     "closed unsuccessful", "merged")))
+        elif f.state:
+            query = query.where(Ticket.state == f.state)
+        if f.owner:
+            query = query.where(Ticket.owner == f.owner.lower())
+        if f.escalated:
+            query = query.where(Ticket.id.in_(select(Timer.ticket_id).where(
+                Timer.kind.in_(CLOCKS), Timer.stage >= 2)))
+        if f.q:
+            condition = matching(session, f.q)
+            if condition is not None:
+                query = query.where(condition)
+        query = query.order_by(*SORTS.get(f.sort, SORTS["updated"]))
+        rows = list(session.execute(query.offset((page - 1) * PAGE).limit(PAGE + 1))
+                    .scalars())
+        session.expunge_all()
+    return Listing(rows[:PAGE], page, len(rows) > PAGE)

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from maildesk.http.web import agent_queries, customer_queries
 from maildesk.http.web.render import page
 from maildesk.http.web.viewer import PersonViewer
+from maildesk.i18n import N_
 
 __all__ = ["router"]
 
@@ -20,6 +21,6 @@ async def home(seen: PersonViewer) -> Response:
     agent = seen.agent
     if agent is not None:
         overview = await ctx.run(agent_queries.overview, ctx.app, agent)
-        return page(seen, "overview.html", page_title="Overview", overview=overview)
+        return page(seen, "overview.html", page_title=N_("Overview"), overview=overview)
     listing = await ctx.run(customer_queries.own_tickets, ctx.app, seen.address, 1)
-    return page(seen, "customer_home.html", page_title="My tickets", listing=listing)
+    return page(seen, "customer_home.html", page_title=N_("My tickets"), listing=listing)

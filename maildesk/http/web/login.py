@@ -20,6 +20,7 @@ from maildesk.http.web import links, sessions
 from maildesk.http.web.render import page
 from maildesk.http.web.security import safe_next
 from maildesk.http.web.viewer import PRE_COOKIE, Seen, Viewer, WebError, session_cookie
+from maildesk.i18n import N_
 
 __all__ = ["router"]
 
@@ -43,7 +44,7 @@ def _password_login_available() -> bool:
 async def login_form(seen: Viewer, next: str | None = None) -> Response:
     if seen.session is not None:
         return seen.apply(RedirectResponse(safe_next(next), status_code=303))
-    return page(seen, "login.html", page_title="Sign in", next=safe_next(next),
+    return page(seen, "login.html", page_title=N_("Sign in"), next=safe_next(next),
                 passwords=_password_login_available())
 
 
@@ -63,9 +64,10 @@ async def login_submit(ctx: Ctx, seen: Viewer, request: Request) -> Response:
     seen.check_csrf(fields.get("csrf"))
     client = request.client.host if request.client else "unknown"
     if await ctx.run(links.over_limit, ctx.app.db, f"client:{client}", links.PER_CLIENT):
-        response = page(seen, "message.html", status=429, page_title="Too many attempts",
-                        message="Too many sign-in attempts from here. Wait a few minutes "
-                                "and try again.")
+        response = page(seen, "message.html", status=429,
+                        page_title=N_("Too many attempts"),
+                        message=N_("Too many sign-in attempts from here. Wait a few "
+                                   "minutes and try again."))
         response.headers["Retry-After"] = str(int(links.WINDOW.total_seconds()))
         return response
     address = fields.get("address", "").strip()[:191]
@@ -73,12 +75,13 @@ async def login_submit(ctx: Ctx, seen: Viewer, request: Request) -> Response:
         return await _password_login(seen, address, fields["password"],
                                      safe_next(fields.get("next")))
     if not address or "@" not in address:
-        return page(seen, "login.html", status=422, page_title="Sign in", next="/",
+        return page(seen, "login.html", status=422, page_title=N_("Sign in"), next="/",
                     passwords=_password_login_available(),
-                    error="Enter the mail address you write to us from.")
+                    error=N_("Enter the mail address you write to us from."))
     task = BackgroundTask(ctx.run, links.request_link_logged, ctx.app.db, ctx.app.config,
                           address, _base_url(seen), seen.lang)
-    response = page(seen, "login_sent.html", page_title="Check your mail", address=address)
+    response = page(seen, "login_sent.html", page_title=N_("Check your mail"),
+                    address=address)
     response.background = task
     return response
 
@@ -87,7 +90,7 @@ async def _password_login(seen: Seen, address: str, password: str, next_path: st
     """A customer's password, checked by the customer backend (`maildesk.customers
     .passwords`, issue 17): wired when that module is on main; until then the form is not
     shown and a password sent anyway is refused."""
-    raise WebError(404, "Password sign-in is not available here; ask for a link.")
+    raise WebError(404, N_("Password sign-in is not available here; ask for a link."))
 
 
 async def _start(seen: Seen, kind: str, address: str, next_path: str) -> Response:
@@ -105,7 +108,7 @@ async def _start(seen: Seen, kind: str, address: str, next_path: str) -> Respons
 async def link_page(seen: Viewer, token: Token) -> Response:
     """The link's page: a button that signs in (scanners that fetch links do not press
     it). The token is not checked here, so this page tells nothing."""
-    return page(seen, "login_link.html", page_title="Sign in", token=token)
+    return page(seen, "login_link.html", page_title=N_("Sign in"), token=token)
 
 
 @router.post("/login/{token}")
@@ -114,9 +117,10 @@ async def link_use(ctx: Ctx, seen: Viewer, request: Request, token: Token) -> Re
     seen.check_csrf(fields.get("csrf"))
     address = await ctx.run(links.consume, ctx.app.db, token)
     if address is None:
-        return page(seen, "message.html", status=400, page_title="Link not valid",
-                    message="This link has been used already or has expired (links work "
-                            "once, for 15 minutes). Ask for a new one.", link_login=True)
+        return page(seen, "message.html", status=400, page_title=N_("Link not valid"),
+                    message=N_("This link has been used already or has expired (links "
+                               "work once, for 15 minutes). Ask for a new one."),
+                    link_login=True)
     from maildesk.http.web.links import identify
 
     def who() -> str | None:
@@ -125,7 +129,7 @@ async def link_use(ctx: Ctx, seen: Viewer, request: Request, token: Token) -> Re
 
     kind = await ctx.run(who)
     if kind is None:  # the agent left the config meanwhile
-        raise WebError(403, "This address has no access any more.")
+        raise WebError(403, N_("This address has no access any more."))
     return await _start(seen, kind, address, "/")
 
 

@@ -17,8 +17,18 @@ from urllib.parse import urlencode
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
-from maildesk.http.web.lang import LANG_NAMES, LANGUAGES, format_datetime, translations
+from maildesk.http.web.lang import (
+    CLOCK_LABELS,
+    LANG_NAMES,
+    LANGUAGES,
+    SENDER_LABELS,
+    SORT_LABELS,
+    STATE_LABELS,
+    format_datetime,
+    translations,
+)
 from maildesk.http.web.viewer import Seen
+from maildesk.i18n import N_
 
 __all__ = ["NAV", "NavItem", "environment", "page"]
 
@@ -27,7 +37,9 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
 
 @dataclass(frozen=True)
 class NavItem:
-    """A link in the page header: `kind` is who sees it (agent, customer, or any)."""
+    """A link in the page header: `kind` is who sees it (agent, supervisor (an agent with
+    `supervisor: true`), customer, or any); `label` is marked with N_ and translated when
+    shown."""
 
     path: str
     label: str  # English; translated when shown
@@ -36,10 +48,10 @@ class NavItem:
 
 # The header's links; other parts of the web pages (the supervisors' dashboard) append.
 NAV: list[NavItem] = [
-    NavItem("/", "Overview", "agent"),
-    NavItem("/tickets", "Tickets", "agent"),
-    NavItem("/", "My tickets", "customer"),
-    NavItem("/tickets/new", "New ticket", "customer"),
+    NavItem("/", N_("Overview"), "agent"),
+    NavItem("/tickets", N_("Tickets"), "agent"),
+    NavItem("/", N_("My tickets"), "customer"),
+    NavItem("/tickets/new", N_("New ticket"), "customer"),
 ]
 
 
@@ -68,16 +80,30 @@ def page(seen: Seen, template: str, status: int = 200, **context: Any) -> HTMLRe
         "person": seen.session,
         "agent": seen.agent,
         "csrf": seen.csrf,
-        "nav": [n for n in NAV if n.kind in ("any", seen.kind)
-                or (n.kind == "supervisor" and seen.agent is not None and seen.agent.supervisor)],
+        "nav": [n for n in NAV if n.kind in _kinds(seen)],
+        "state_label": STATE_LABELS,
+        "sort_label": SORT_LABELS,
+        "clock_label": CLOCK_LABELS,
+        "sender_label": SENDER_LABELS,
         "path": seen.request.url.path,
         "when": lambda value: format_datetime(value, seen.lang, _zone(seen)),
-        "page_title": "",
+        "page_title": "",  # a msgid (marked N_), translated when shown
+        "title_text": "",  # or text from data (a ticket's subject): never translated
+        # Values (a state, a marked label, an error) translated as plain text, escaped like
+        # any value: `_()` would mark its result safe, and must only see literal msgids.
+        "tr": translations(seen.lang).gettext,
         "lang_url": lambda code: _query_url(seen, lang=code),
         "page_query": lambda n: urlencode({**_params(seen), "page": str(n)}),
     }
     html = environment(seen.lang).get_template(template).render({**base, **context})
     return seen.apply(HTMLResponse(html, status_code=status))  # type: ignore[return-value]
+
+
+def _kinds(seen: Seen) -> set[str]:
+    kinds = {"any", seen.kind or ""}
+    if getattr(seen.agent, "supervisor", False):
+        kinds.add("supervisor")
+    return kinds
 
 
 def _params(seen: Seen) -> dict[str, str]:

@@ -11,6 +11,7 @@ from starlette.responses import FileResponse, Response
 
 from maildesk.http.context import Ctx
 from maildesk.http.web.viewer import WebError
+from maildesk.i18n import N_
 
 __all__ = ["STATIC", "router"]
 
@@ -25,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/static/{name}")
 async def static_file(name: str) -> Response:
     if name not in FILES:  # a fixed list: no path is built from the request
-        raise WebError(404, "No such file.")
+        raise WebError(404, N_("No such file."))
     return FileResponse(STATIC / name, headers={"Cache-Control": "public, max-age=3600"})
 
 
@@ -35,7 +36,7 @@ async def logo(ctx: Ctx) -> Response:
     path = ctx.app.config.web.logo
     kind = mimetypes.guess_type(str(path))[0] if path else None
     if path is None or kind not in IMAGE_TYPES or not path.is_file():
-        raise WebError(404, "No logo.")
+        raise WebError(404, N_("No logo."))
     return FileResponse(path, media_type=kind, headers={
         "Cache-Control": "public, max-age=300",
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox"})

@@ -17,6 +17,7 @@ from maildesk.http.context import Ctx, HttpContext
 from maildesk.http.web import sessions
 from maildesk.http.web.lang import LANGUAGES, negotiate
 from maildesk.http.web.security import cookie_secure, csrf_token, csrf_valid, same_origin
+from maildesk.i18n import N_
 
 __all__ = ["AgentViewer", "CustomerViewer", "PersonViewer", "Seen", "Viewer", "WebError",
            "NeedLogin"]
@@ -92,8 +93,8 @@ class Seen:
         base_url = self.ctx.app.config.web.base_url
         if not same_origin(self.request, base_url) or not csrf_valid(
                 self.ctx.app.secret, secret, sent):
-            raise WebError(403, "This form is out of date or came from another site. "
-                                "Go back, reload the page and send it again.")
+            raise WebError(403, N_("This form is out of date or came from another site. "
+                                   "Go back, reload the page and send it again."))
 
     def apply(self, response: Response) -> Response:
         """The cookies this request decided on."""
@@ -113,7 +114,8 @@ async def _seen(ctx: Ctx, request: Request) -> Seen:
     asked = request.query_params.get("lang")
     chosen = asked if asked in LANGUAGES else None
     remembered = (info.lang if info else None) or request.cookies.get(LANG_COOKIE)
-    lang = negotiate(chosen or remembered, request.headers.get("accept-language"))
+    lang = negotiate(chosen or remembered, request.headers.get("accept-language"),
+                     ctx.app.config.instance.default_language)
     pre = request.cookies.get(PRE_COOKIE)
     seen = Seen(ctx, request, info, lang, secure,
                 pre=pre if pre and len(pre) <= 100 else None)
@@ -139,7 +141,7 @@ async def _agent(seen: Annotated[Seen, Depends(_seen)]) -> Seen:
     if seen.session is None:
         raise NeedLogin(_next(seen.request))
     if seen.agent is None:
-        raise WebError(403, "This page is for agents.")
+        raise WebError(403, N_("This page is for agents."))
     return seen
 
 
@@ -147,7 +149,7 @@ async def _customer(seen: Annotated[Seen, Depends(_seen)]) -> Seen:
     if seen.session is None:
         raise NeedLogin(_next(seen.request))
     if seen.session.kind != "customer":
-        raise WebError(403, "This page is for customers.")
+        raise WebError(403, N_("This page is for customers."))
     return seen
 
 

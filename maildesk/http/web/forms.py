@@ -1,0 +1,73 @@
+"""The agents' forms on a ticket page: an answer, a note, and every mail command, all
+through `engine.run_block` (the mail command engine: same permissions, locks, all or
+none). Success redirects back to the ticket (so a reload does not send twice); a refusal
+shows the page again with every line's reason."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+from maildesk.commands import COMMANDS
+from maildesk.http.web import engine, ticket_view
+from maildesk.http.web.login import form_fields
+from maildesk.http.web.render import page
+from maildesk.http.web.tickets import NOT_FOUND, Number
+from maildesk.http.web.viewer import AgentViewer, WebError
+from maildesk.i18n import N_
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+log = logging.getLogger("maildesk.http.web")
+
+MAX_TEXT = 100_000
+
+
+@router.post("/tickets/{number}/act")
+async def act(seen: AgentViewer, request: Request, number: Number) -> Response:
+    fields = await form_fields(request)
+    seen.check_csrf(fields.get("csrf"))
+    agent = seen.agent
+    assert agent is not None
+    lines: list[str] = []
+    text = ""
+    note = False
+    if fields.get("command"):  # one command's own form
+        name = fields["command"].strip().lower()
+        if name not in COMMANDS:
+            raise WebError(422, N_("Unknown command."))
+        argument = " ".join(fields.get("argument", "").split())[:400]
+        lines = [f"/{name} {argument}".strip()]
+    else:
+        text = fields.get("text", "").replace("\r\n", "\n").strip()
+        if len(text) > MAX_TEXT:
+            raise WebError(413, N_("The text is too long."))
+        lines = fields.get("commands", "").replace("\r\n", "\n").split("\n")
+        if any(line.strip() and not line.strip().startswith("/") for line in lines):
+            raise WebError(422, N_("Each command line starts with /."))
+        note = fields.get("mode") == "note"
+        if not text and not any(line.strip() for line in lines):
+            raise WebError(422, N_("Write a text or a command."))
+    ctx = seen.ctx
+    from maildesk.outbound.render import InvalidAddress
+
+    try:
+        result = await ctx.run(engine.run_block, ctx.app, agent, number, lines, text, note)
+    except engine.NotVisible:
+        raise WebError(404, NOT_FOUND) from None
+    except InvalidAddress as exc:
+        log.info("web answer to %s not sent: %s", number, exc)
+        raise WebError(422, N_("The customer's address cannot be mailed; keep the text as "
+                               "an internal note instead.")) from None
+    if result.applied:
+        return RedirectResponse(f"/tickets/{number}?done=1", status_code=303)
+    view = await ctx.run(ticket_view.load, ctx.app, ticket_view.Reader(agent=agent), number)
+    if view is None:  # moved out of the agent's queues meanwhile
+        raise WebError(404, NOT_FOUND)
+    queues = [q.name for q in ctx.app.config.queues]
+    return page(seen, "ticket.html", status=422, title_text=view.ticket.title or number,
+                view=view, queues=queues, commands=COMMANDS, flash=None,
+                errors=[r for r in result.results if not r.ok])
