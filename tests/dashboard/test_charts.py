@@ -52,6 +52,14 @@ def test_nice_ticks(top: float, ticks: list[float]) -> None:
     assert nice_ticks(top) == ticks
 
 
+@pytest.mark.parametrize(("top", "ticks"), [
+    (1, [0, 1]), (2, [0, 1, 2]), (3, [0, 1, 2, 3]), (7, [0, 2, 4, 6, 8]),
+    (93, [0, 25, 50, 75, 100]),
+])
+def test_counts_have_whole_ticks(top: float, ticks: list[float]) -> None:
+    assert nice_ticks(top, whole=True) == ticks
+
+
 def test_column_chart_draws_one_bar_per_value_with_its_own_title() -> None:
     labels = ["Nov 28", "Nov 29", "Nov 30"]
     chart = column_chart("days", "Opened and closed", "Per day, last 3 days", labels,

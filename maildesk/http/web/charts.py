@@ -43,13 +43,17 @@ class Bar:
     note: str = ""  # shown after the value ("82% within", "12 answered")
 
 
-def nice_ticks(top: float, count: int = 5) -> list[float]:
-    """Axis ticks from 0 to a round number >= `top` (steps of 1, 2 or 5 times a power of 10)."""
+def nice_ticks(top: float, count: int = 5, *, whole: bool = False) -> list[float]:
+    """Axis ticks from 0 to a round number >= `top` (steps of 1, 2 or 5 times a power of
+    10); `whole`: steps of at least 1 (counts of tickets have no halves)."""
     if not math.isfinite(top) or top <= 0:
         return [0.0, 1.0]
     raw = top / max(count - 1, 1)
+    if whole:
+        raw = max(raw, 1.0)
     power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    steps = (1, 2, 5, 10) if whole and power < 10 else (1, 2, 2.5, 5, 10)
+    step = next(m * power for m in steps if m * power >= raw)
     ticks = [0.0]
     while ticks[-1] < top - 1e-9:
         ticks.append(round(ticks[-1] + step, 10))
@@ -99,7 +103,7 @@ def column_chart(
     out = _open(chart_id, width, height, title, desc)
     out += _legend([s.name for s in series], left, 16)
     peak = max((v for s in series for v in s.values), default=0)
-    ticks = nice_ticks(peak)
+    ticks = nice_ticks(peak, whole=True)
     scale = plot_h / ticks[-1]
     for tick in ticks:
         y = top + plot_h - tick * scale
@@ -153,7 +157,7 @@ def stacked_bar_chart(
                    f'fill="{MUTED}" font-size="14">{escape(empty)}</text>')
         out.append("</svg>")
         return Markup("\n".join(out))
-    ticks = nice_ticks(peak)
+    ticks = nice_ticks(peak, whole=True)
     scale = plot_w / ticks[-1]
     bottom = top + len(labels) * row
     for tick in ticks:

@@ -38,6 +38,7 @@ NAV.append(NavItem("/dashboard", N_("Dashboard"), "supervisor"))
 class Figure:
     """A chart and the table that says the same in numbers."""
 
+    title: str
     svg: Markup
     head: list[str]
     rows: list[list[str]]
@@ -137,10 +138,13 @@ def _figures(data: Dashboard, lang: str) -> dict[str, Any]:
     with_sla = sum(r.answered for r in data.responses if r.target)
     return {
         "figures": [
-            Figure(flow, [_("Day"), opened, closed], flow_rows),
-            Figure(backlog, [_("Queue"), *(n for _k, n in groups), _("Total")], backlog_rows),
-            Figure(response, [_("Queue"), _("Answered"), _("Median (h)"), _("90th percentile (h)"),
-                              _("SLA (h)"), _("Within the SLA"), _("Waiting past the SLA now")],
+            Figure(_("Tickets opened and closed per day"), flow,
+                   [_("Day"), opened, closed], flow_rows),
+            Figure(_("Backlog by queue"), backlog,
+                   [_("Queue"), *(n for _k, n in groups), _("Total")], backlog_rows),
+            Figure(_("First response"), response,
+                   [_("Queue"), _("Answered"), _("Median (h)"), _("90th percentile (h)"),
+                    _("SLA (h)"), _("Within the SLA"), _("Waiting past the SLA now")],
                    response_rows),
         ],
         "tiles": [

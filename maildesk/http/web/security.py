@@ -75,8 +75,11 @@ def same_origin(request: Request, base_url: str | None) -> bool:
     if request.headers.get("sec-fetch-site", "same-origin") == "cross-site":
         return False
     origin = request.headers.get("origin")
-    if origin is None:
-        return True  # not sent (older browsers, non-browser clients): the token decides
+    if origin is None or origin == "null":
+        # Not sent (older browsers, non-browser clients), or "null": what Chromium sends on
+        # a same-origin form post from a page with `Referrer-Policy: no-referrer` (ours).
+        # The token decides.
+        return True
     allowed = {_origin(str(request.base_url))}
     if base_url:
         allowed.add(_origin(base_url))
