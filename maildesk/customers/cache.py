@@ -172,7 +172,7 @@ class CachedBackend:
             return future.result(timeout=allowed)
         except FutureTimeout:
             _count(self.name, "slow")
-            raise BackendDown(f"{self.name}: no answer within {allowed:g}s") from None
+            raise BackendDown(f"{self.name}: no answer within {allowed:.2g}s") from None
         finally:
             with self._lock:
                 self._waited += max(0.0, self.clock() - started)
