@@ -4,6 +4,7 @@ address (case-insensitive), never written, cached, and harmless when down or att
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -283,3 +284,40 @@ def test_waiting_on_a_slow_crm_is_budgeted_to_half_the_time() -> None:
     assert answered >= 1 and n > answered
     cached.close()
 
+
+
+@pytest.mark.mariadb
+def test_mariadb_crm_read_only_session(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    server = Server("mariadb", ADMIN_URLS["mariadb"])
+    reason = server.unavailable()
+    server.close()
+    if reason is not None:
+        pytest.fail(f"MariaDB is needed for the CRM test: {reason}")
+    name = f"crm_{os.urandom(4).hex()}"
+    admin = create_engine(ADMIN_URLS["mariadb"], isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+            conn.execute(text(f"CREATE TABLE {name}.contacts (email VARCHAR(200),"
+                              " full_name VARCHAR(200), org VARCHAR(200), lang VARCHAR(10),"
+                              " pw VARCHAR(200), is_admin TINYINT)"))
+            conn.execute(text(f"INSERT INTO {name}.contacts VALUES ('Ann@Example.ORG',"
+                              " 'Ann Archer', 'Acme', 'de', NULL, 1)"))
+        url = ADMIN_URLS["mariadb"].rstrip("/") + f"/{name}"
+        config = config_with(tmp_path, sql_config(tmp_path, url))
+        [backend] = backends_from_config(config)
+        ann = backend.lookup("ann@example.org")
+        assert ann is not None and ann.name == "Ann Archer" and ann.company_admin is True
+        for attack in INJECTIONS:
+            assert backend.lookup(attack) is None, attack
+        sql = SqlBackend(config.customers[0])
+        with sql.engine.connect() as conn, pytest.raises(SQLAlchemyError, match="READ ONLY"):
+            conn.execute(text("DELETE FROM contacts"))
+        sql.close()
+        close_all()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
