@@ -81,7 +81,6 @@ class SqlBackend:
         try:
             with self.engine.connect() as conn:
                 row = conn.execute(self.statement, {"address": address}).mappings().first()
-                conn.rollback()
         except SQLAlchemyError as exc:
             raise BackendDown(_short(exc)) from exc
         if row is None:
@@ -101,7 +100,9 @@ class SqlBackend:
 
 
 def read_only_engine(url: str, password_file: Path | None, timeout: float) -> Engine:
-    """An engine whose every connection refuses writes, bounded by `timeout` seconds."""
+    """An engine whose every connection refuses writes, bounded by `timeout` seconds. One
+    round trip per lookup: autocommit (no BEGIN/ROLLBACK) and no pre-ping (a dropped
+    connection fails one lookup, "unknown for now", and is replaced by the pool)."""
     parsed = make_url(url)
     if password_file is not None:
         password = password_file.read_text(encoding="utf-8").splitlines()
@@ -119,21 +120,22 @@ def read_only_engine(url: str, password_file: Path | None, timeout: float) -> En
             conn.execute("PRAGMA query_only = ON")
             return conn
 
-        return create_engine("sqlite://", creator=connect, pool_pre_ping=True)
+        return create_engine("sqlite://", creator=connect, isolation_level="AUTOCOMMIT")
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         options = (f"-c default_transaction_read_only=on "
                    f"-c statement_timeout={int(timeout * 1000)}")
         return create_engine(
-            parsed, pool_pre_ping=True, pool_size=4, max_overflow=4,
+            parsed, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=4,
             connect_args={"options": options, "connect_timeout": wait},
         )
     if backend in ("mysql", "mariadb"):
         if parsed.drivername in ("mysql", "mariadb"):
             parsed = parsed.set(drivername=f"{parsed.drivername}+pymysql")
         engine = create_engine(
-            parsed, pool_pre_ping=True, pool_size=4, max_overflow=4, pool_recycle=3600,
+            parsed, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=4,
+            pool_recycle=3600,
             connect_args={"connect_timeout": wait, "read_timeout": wait},
         )
 
