@@ -28,8 +28,10 @@ from sqlalchemy.orm import Session
 
 from maildesk.agents.auth import AuthResult, authenticate
 from maildesk.agents.quotes import reply_text
-from maildesk.commands import LineResult, Work, run_commands, split_commands
-from maildesk.events import AnswerQueued, CommandsProcessed, MailRefused
+from maildesk.commands import LineResult, split_commands
+from maildesk.core.actors import Actor
+from maildesk.core.commands import run_block
+from maildesk.events import CommandsProcessed, MailRefused
 from maildesk.outcome import Outcome, stored
 from maildesk.store.models import Article, History, MessageIdRow, Ticket, utcnow
 from maildesk.tickets import add_article, record
@@ -69,59 +71,22 @@ def handle_agent_mail(ctx: Context, thread: Thread) -> Outcome:
     text = reply_text(rest)
     article = _store(ctx, ticket, verified=True, actor=agent.address,
                      body=text or "\n".join(commands))
-
-    work = Work(app, session, ticket, agent)
-    savepoint = session.begin_nested()
-    try:
-        if commands and mail.body_from_html:
-            results = [LineResult(line, False, "commands are read only from the plain-text "
-                                  "part of a mail; send it as plain text") for line in commands]
-        else:
-            results = run_commands(work, commands)
-        answer = _answer_check(work, text)
-        failed = [r for r in results if not r.ok] + ([answer] if answer and not answer.ok
-                                                     else [])
-        if not failed and text:
-            target = work.merged_into or ticket
-            if work.note:
-                work.record("note", article=article.id)
-            else:
-                from maildesk.outbound.dispatch import dispatch
-
-                dispatch(session, app.config, app.secret,
-                         [AnswerQueued(target, text, agent.address)])
-                article.visibility = "public"
-        if failed:
-            savepoint.rollback()
-        else:
-            savepoint.commit()
-    except BaseException:
-        if savepoint.is_active:
-            savepoint.rollback()
-        raise
+    refuse = None
+    if commands and mail.body_from_html:
+        refuse = ("commands are read only from the plain-text part of a mail; send it as "
+                  "plain text")
+    block = run_block(session, app, Actor.agent(agent.address, agent.name), ticket, commands,
+                      text=text, article=article, dispatch=False, refuse=refuse)
+    failed = block.failed
     if failed:
         record(session, ticket, "command refused", agent.address,
                reason="; ".join(f"{r.line}: {r.text}" for r in failed)[:2000],
                article=article.id)
     else:
-        ctx.events.extend(work.events)
+        ctx.events.extend(block.events)
     if commands or failed:
-        _send_transcript(ctx, ticket, agent.address, results, answer, bool(failed))
+        _send_transcript(ctx, ticket, agent.address, block.lines, block.text, bool(failed))
     return stored(ticket.number)
-
-
-def _answer_check(work: Work, text: str) -> LineResult | None:
-    """The text as one more step: it needs `reply` (or `note` with /note) in the queue."""
-    if not text:
-        return None
-    queue = (work.merged_into or work.ticket).queue
-    needed = "note" if work.note else "reply"
-    what = "internal note" if work.note else "answer to the customer"
-    if needed not in work.config.permissions(work.agent, queue):
-        return LineResult("(your text)", False,
-                          f"you do not have the '{needed}' permission in queue {queue}")
-    return LineResult("(your text)", True, f"sent as the {what}" if not work.note
-                      else f"kept as an {what}")
 
 
 def _store(ctx: Context, ticket: Ticket, *, verified: bool, kind: str = "mail",

@@ -9,18 +9,16 @@ shows, or raises `CommandError` with a reason the agent can act on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from sqlalchemy.orm import Session
 
-from maildesk.config import Agent, Config
+from maildesk.config import Config
+from maildesk.core.actors import Actor
 from maildesk.errors import MaildeskError
 from maildesk.events import TicketEvent
 from maildesk.store.models import Ticket
 from maildesk.tickets import record
-
-if TYPE_CHECKING:
-    from maildesk.app import App
 
 __all__ = ["Command", "CommandError", "Work"]
 
@@ -31,22 +29,24 @@ class CommandError(MaildeskError):
 
 @dataclass
 class Work:
-    """One mail's commands in progress: the ticket they change and what they decided."""
+    """One command block in progress (`maildesk.core.commands.run_block` makes it): the
+    ticket it changes, who acts, and what it decided."""
 
-    app: App
+    config: Config
     session: Session
     ticket: Ticket
-    agent: Agent
+    actor: Actor
     events: list[TicketEvent] = field(default_factory=list)
     note: bool = False  # /note: the text stays internal
     merged_into: Ticket | None = None  # /merge ran: nothing may follow it
 
     @property
-    def config(self) -> Config:
-        return self.app.config
+    def agent(self) -> Actor:
+        """The actor, under the name the commands were written with."""
+        return self.actor
 
     def permissions(self, queue: str | None = None) -> frozenset[str]:
-        return self.config.permissions(self.agent, queue or self.ticket.queue)
+        return self.actor.permissions(self.config, queue or self.ticket.queue)
 
     def require(self, permission: str, queue: str | None = None) -> None:
         queue = queue or self.ticket.queue
@@ -62,8 +62,8 @@ class Work:
                                "it (ask them to /unlock)")
 
     def record(self, event: str, **details: object) -> None:
-        record(self.session, self.ticket, event, self.agent.address, via="mail",
-                      **details)
+        record(self.session, self.ticket, event, self.actor.label, via=self.actor.via,
+               **details)
 
 
 class Command(Protocol):

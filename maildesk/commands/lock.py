@@ -21,14 +21,14 @@ class Lock:
         work.require("lock")
         work.require_unlocked()
         ticket = work.ticket
-        if ticket.locked and ticket.owner == work.agent.address:
+        if ticket.locked and ticket.owner == work.actor.address:
             return "already locked by you"
         old_owner = ticket.owner
-        ticket.locked, ticket.owner = True, work.agent.address
-        work.record("lock", owner=work.agent.address)
-        if old_owner != work.agent.address:
-            work.record("owner", old=old_owner, new=work.agent.address)
-        return f"locked; owner is now {work.agent.address}"
+        ticket.locked, ticket.owner = True, work.actor.address
+        work.record("lock", owner=work.actor.address)
+        if old_owner != work.actor.address:
+            work.record("owner", old=old_owner, new=work.actor.address)
+        return f"locked; owner is now {work.actor.address}"
 
 
 class Unlock:
@@ -42,7 +42,7 @@ class Unlock:
         ticket = work.ticket
         if not ticket.locked:
             return "already unlocked"
-        if ticket.owner and ticket.owner.lower() != work.agent.address:
+        if ticket.owner and ticket.owner.lower() != work.actor.address:
             raise CommandError(f"the ticket is locked by {ticket.owner}; only they can unlock "
                                "it")
         ticket.locked = False

@@ -48,7 +48,7 @@ class Merge:
         work.require_unlocked()
         work.require("merge")
         work.require("merge", target.queue)
-        if target.locked and target.owner and target.owner != work.agent.address:
+        if target.locked and target.owner and target.owner != work.actor.address:
             raise CommandError(f"ticket {number} is locked by {target.owner}")
         session.flush()
         session.execute(update(Article).where(Article.ticket_id == ticket.id)
@@ -58,10 +58,12 @@ class Merge:
         session.expire(ticket, ["articles", "history"])
         session.expire(target, ["articles", "history"])
         target.tags = sorted(set(target.tags) | set(ticket.tags))
-        set_state(session, ticket, "merged", work.agent.address, via="mail", into=target.number)
+        set_state(session, ticket, "merged", work.actor.label, via=work.actor.via,
+                  into=target.number)
         ticket.merged_into_id = target.id
         ticket.locked = False
         work.record("merged", into=target.number)
-        record(session, target, "merged", work.agent.address, via="mail", source=ticket.number)
+        record(session, target, "merged", work.actor.label, via=work.actor.via,
+               source=ticket.number)
         work.merged_into = target
         return f"merged into ticket {target.number}"

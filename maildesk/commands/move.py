@@ -32,6 +32,6 @@ class Move:
         work.require("move", queue.name)  # and into the other
         old, ticket.queue = ticket.queue, queue.name
         work.record("queue", old=old, new=queue.name)
-        work.events.append(TicketEvent(kind="moved", ticket=ticket, actor=work.agent.address,
+        work.events.append(TicketEvent(kind="moved", ticket=ticket, actor=work.actor.address,
                                        details={"old": old}))
         return f"moved from {old} to {queue.name}"

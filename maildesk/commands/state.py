@@ -19,7 +19,8 @@ KINDS = ("reminder", "auto-close")
 def _change(work: Work, state: str, **details: object) -> None:
     work.require_unlocked()
     work.require("close")
-    set_state(work.session, work.ticket, state, work.agent.address, via="mail", **details)
+    set_state(work.session, work.ticket, state, work.actor.label, via=work.actor.via,
+              **details)
 
 
 class Close:

@@ -24,8 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maildesk.classify import classify
-from maildesk.commands import LineResult, Work, run_commands
-from maildesk.config import Agent
+from maildesk.commands import LineResult
+from maildesk.core.actors import Actor
+from maildesk.core.commands import BlockResult, run_block
 from maildesk.followup import tag_pattern
 from maildesk.http.api.models import ArticleIn, AttachmentIn, TicketIn
 from maildesk.http.api.reads import check_etag, locked_ticket
@@ -141,48 +142,15 @@ def add_article_http(app: App, caller: Caller, number: str, data: ArticleIn,
     return app.db.run(attempt)
 
 
-class TokenWork(Work):
-    """The mail command engine with an API token as the actor: every permission in the
-    token's queues (write scope), none outside them."""
-
-    caller: Caller
-
-    def permissions(self, queue: str | None = None) -> frozenset[str]:
-        from maildesk.config import PERMISSIONS
-
-        queue = queue or self.ticket.queue
-        ok = self.caller.may_write() and self.caller.sees(queue)
-        return frozenset(PERMISSIONS) if ok else frozenset()
-
-    def record(self, event: str, **details: object):  # type: ignore[no-untyped-def]
-        return record(self.session, self.ticket, event, self.caller.actor, via="http",
-                      **details)
-
-
 def run_commands_http(app: App, caller: Caller, number: str, lines: list[str],
                       if_match: str | None) -> tuple[bool, list[LineResult]]:
-    """All or none: every line runs (so every error is reported), and the transaction
-    commits only when none failed."""
+    """The core's command engine with this token as the actor (every permission in its
+    queues with the write scope, none outside them): all or none, every line reported."""
 
-    class _Failed(Exception):
-        def __init__(self, results: list[LineResult]) -> None:
-            self.results = results
-
-    def attempt(session: Session) -> list[LineResult]:
+    def attempt(session: Session) -> BlockResult:
         ticket = locked_ticket(session, caller, number)
         check_etag(session, ticket, if_match)
-        work = TokenWork(app, session, ticket, Agent(address=caller.actor, name=caller.name))
-        work.caller = caller
-        results = run_commands(work, [line.strip() for line in lines])
-        if not all(r.ok for r in results):
-            raise _Failed(results)
-        from maildesk.outbound.dispatch import dispatch
+        return run_block(session, app, Actor.token(caller), ticket, lines)
 
-        dispatch(session, app.config, app.secret, work.events)
-        return results
-
-    try:
-        return True, app.db.run(attempt)
-    except _Failed as failed:
-        return False, failed.results
-
+    block = app.db.run(attempt)
+    return block.applied, block.lines

@@ -1,0 +1,179 @@
+"""The command engine every entrance uses: `run_block` runs a command block for an actor.
+
+The mail path (an agent's `/` lines above the answer), the HTTP API (`POST
+/tickets/{n}/commands`), the web forms and anything later call this one function, so a
+command means the same, needs the same permission and respects the same lock whichever way
+it came. The result is per line; the mail transcript (`events.CommandsProcessed`) and the
+API's JSON are two renderings of it.
+
+Stable entry (the web builds on it)::
+
+    run_block(session, rt, actor, ticket, lines, *, text="", article=None,
+              dispatch=True, refuse=None) -> BlockResult
+
+- `session`: the caller's transaction (`Database.run`); the block runs in a SAVEPOINT
+  inside it, so it applies all or none while the caller's own writes (the stored mail,
+  a refusal in history) commit either way. The caller commits.
+- `rt`: what the block uses of the runtime: `config`, `secret` (to sign answers) and
+  `store` (for a text article); a `maildesk.runtime.Runtime` or the `App`.
+- `actor`: who acts (`maildesk.core.actors.Actor`); permissions are checked per line in
+  the ticket's queue (and the target queue for `/move`, `/merge`); a customer may act only
+  on their own ticket.
+- `ticket`: the ticket, row-locked here (a second writer waits, then sees this one).
+- `lines`: the command lines, each starting with `/` (`split_commands` cuts them from a
+  mail body); at most `MAX_COMMANDS`.
+- `text`: the answer (or, after `/note`, the internal note; from a customer, their
+  message) as one more step: it needs `reply` (or `note`) and is sent or kept only when
+  every line succeeded. `article`: the article already holding that text (the mail path
+  stores the mail first); without it the engine adds one.
+- `dispatch`: queue the mails the block's events call for now (default); `False` leaves
+  that to the caller (the mail pipeline dispatches all of one mail's events together).
+- `refuse`: a reason to refuse every line and the text without running anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from maildesk.commands import LineResult, run_commands
+from maildesk.commands.base import Work
+from maildesk.config import Config
+from maildesk.core.actors import Actor
+from maildesk.events import AnswerQueued, TicketEvent
+from maildesk.intake.message import ParsedMail
+from maildesk.store.articles import ArticleStore
+from maildesk.store.models import Article, Ticket
+from maildesk.tickets import add_article, set_state
+
+__all__ = ["BlockResult", "Deps", "LineResult", "TEXT_LINE", "run_block"]
+
+TEXT_LINE = "(your text)"  # how results name the text step
+
+
+class Deps(Protocol):
+    """What `run_block` uses of the runtime."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def secret(self) -> bytes: ...
+    @property
+    def store(self) -> ArticleStore: ...
+
+
+@dataclass
+class BlockResult:
+    """What a command block did: one result per line, then the text step (if any text).
+
+    `applied` is true when everything applied; false means nothing did (the SAVEPOINT
+    rolled back). `events` are the ticket events the block made (dispatched already unless
+    `dispatch=False`); `ticket` is where the text went (the merge target after `/merge`)."""
+
+    applied: bool
+    lines: list[LineResult]
+    text: LineResult | None
+    ticket: Ticket
+    note: bool = False
+    article: Article | None = None
+    events: list[TicketEvent] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[LineResult]:
+        steps = self.lines + ([self.text] if self.text is not None else [])
+        return [r for r in steps if not r.ok]
+
+
+def run_block(session: Session, rt: Deps, actor: Actor, ticket: Ticket,
+              lines: Sequence[str], *, text: str = "", article: Article | None = None,
+              dispatch: bool = True, refuse: str | None = None) -> BlockResult:
+    """Run `lines` (then `text`) for `actor` on `ticket`, all or none; see the module."""
+    session.flush()  # keep the caller's pending changes through the lock's re-read
+    session.refresh(ticket, with_for_update=True)
+    lines = [line.strip() for line in lines]
+    work = Work(rt.config, session, ticket, actor)
+    if refuse is None and actor.kind == "customer" and ticket.customer.lower() != actor.address:
+        refuse = f"ticket {ticket.number} is not yours"
+    if refuse is not None:
+        results = [LineResult(line, False, refuse) for line in lines]
+        step = LineResult(TEXT_LINE, False, refuse) if text else None
+        return BlockResult(False, results, step, ticket, article=article)
+
+    savepoint = session.begin_nested()
+    try:
+        results = run_commands(work, lines)
+        step = _text_check(work, text)
+        applied = all(r.ok for r in results) and (step is None or step.ok)
+        if applied and text:
+            article = _apply_text(work, rt, text, article)
+        if applied:
+            savepoint.commit()
+        else:
+            savepoint.rollback()
+    except BaseException:
+        if savepoint.is_active:
+            savepoint.rollback()
+        raise
+    result = BlockResult(applied, results, step, work.merged_into or ticket, work.note,
+                         article, work.events if applied else [])
+    if applied and dispatch and result.events:
+        from maildesk.outbound.dispatch import dispatch as queue_mails
+
+        queue_mails(session, rt.config, rt.secret, result.events)
+    return result
+
+
+def _text_check(work: Work, text: str) -> LineResult | None:
+    """The text as one more step: it needs `reply` (or `note` after /note) in the queue."""
+    if not text:
+        return None
+    queue = (work.merged_into or work.ticket).queue
+    needed = "note" if work.note else "reply"
+    if work.actor.kind == "customer":
+        what = "message"
+    else:
+        what = "internal note" if work.note else "answer to the customer"
+    if needed not in work.permissions(queue):
+        return LineResult(TEXT_LINE, False,
+                          f"you do not have the '{needed}' permission in queue {queue}")
+    return LineResult(TEXT_LINE, True, f"kept as an {what}" if work.note
+                      else f"sent as the {what}" if work.actor.kind != "customer"
+                      else f"added as your {what}")
+
+
+def _apply_text(work: Work, rt: Deps, text: str, article: Article | None) -> Article:
+    """Answer (mailed to the customer), note (internal), or a customer's message."""
+    actor, session = work.actor, work.session
+    target = work.merged_into or work.ticket
+    if actor.kind == "customer":
+        article = article or _text_article(work, rt, target, text, "customer", "public",
+                                           "mail")
+        if target.state.startswith("pending") or target.is_closed:
+            set_state(session, target, "open", actor.label, via=actor.via,
+                      reason="customer follow-up")
+        work.events.append(TicketEvent(kind="followup", ticket=target, article=article,
+                                       autoresponse=False, actor=actor.label))
+        return article
+    if work.note:
+        article = article or _text_article(work, rt, target, text, "agent", "internal", "note")
+        work.record("note", article=article.id)
+        return article
+    article = article or _text_article(work, rt, target, text, "agent", "public", "answer")
+    from maildesk.outbound.dispatch import dispatch
+
+    # Not guarded: an answer that cannot be queued fails the block (the caller sees why).
+    dispatch(session, rt.config, rt.secret, [AnswerQueued(target, text, actor.label)])
+    article.visibility = "public"
+    return article
+
+
+def _text_article(work: Work, rt: Deps, ticket: Ticket, text: str, sender_type: str,
+                  visibility: str, kind: str) -> Article:
+    mail = ParsedMail(subject=ticket.title, from_addr=None,
+                      from_name=work.actor.name or work.actor.label, body=text)
+    return add_article(work.session, rt.store, ticket, mail=mail, raw=None, envelope=None,
+                       sender_type=sender_type, visibility=visibility, kind=kind,
+                       actor=work.actor.label)
