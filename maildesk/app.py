@@ -1,4 +1,10 @@
-"""The composition root: one App per process holds the config, database, stores and spools.
+"""The process's holder of the current `Runtime`, and the intake entry.
+
+`App.runtime` is the frozen runtime of the moment (`maildesk.bootstrap` builds it); a
+reload builds a new one and swaps it with one assignment. `App.ingest` captures it once
+per mail, so a mail sees one config from start to end. `config`, `db`, `store`, `secret`
+and the spools remain as read-through properties: a compatibility surface for code that
+still takes the `App`, migrating to take what it uses.
 
 `App.ingest` is the single entry every intake path uses (`maildesk deliver`, the SMTP and
 LMTP daemon, the spool drain). It keeps SPEC section 2's promise: it returns a 2xx Outcome
@@ -19,10 +25,12 @@ from pathlib import Path
 
 from sqlalchemy import text as sql_text
 
+from maildesk import bootstrap
 from maildesk.config import Config
 from maildesk.intake.message import Envelope
 from maildesk.intake.spool import Spool
 from maildesk.outcome import Outcome, deferred
+from maildesk.runtime import Runtime
 from maildesk.store.articles import ArticleStore
 from maildesk.store.db import Database
 from maildesk.store.dberrors import is_transient_db_error
@@ -35,15 +43,8 @@ log = logging.getLogger("maildesk.ingest")
 
 class App:
     def __init__(self, config: Config, db: Database | None = None) -> None:
-        self.config = config
-        self.db = db or Database(config.database)
-        self.store = ArticleStore(config.storage.path, config.storage.articles)
-        spool_root = config.storage.path / "spool"
-        self.inbound = Spool(spool_root / "inbound")
-        self.failed = Spool(spool_root / "failed")
-        self.unmatched = Spool(spool_root / "unmatched")  # bounces that match no ticket
+        self.runtime: Runtime = bootstrap.build(config, db)
         self._drain_lock = threading.Lock()
-        self._secret: bytes | None = None
         # Told of every ingest result and its duration in seconds (serve's metrics); it must
         # not raise, and it runs on the ingest thread.
         self.observe: Callable[[Outcome, float], None] | None = None
@@ -55,26 +56,45 @@ class App:
     # -- configuration -------------------------------------------------------------------
 
     def reload(self, config: Config) -> None:
-        """Swap in a validated config; the database stays unless its URL changed."""
-        if config.database != self.config.database:
-            old, self.db = self.db, Database(config.database)
-            old.dispose()
+        """Swap in a validated config: one assignment of a new runtime (the database stays
+        unless its settings changed). Mails in flight finish on the runtime they took."""
+        old = self.runtime
+        self.runtime = new = bootstrap.rebuild(old, config)
+        if new.db is not old.db:
             install_timer_hooks(self)
-        self.config = config
-        self.store = ArticleStore(config.storage.path, config.storage.articles)
-        self._secret = None
+            old.db.dispose()  # connections in use return to a disposed pool and close
+
+    # -- the current runtime, read through (the compatibility surface) --------------------
+
+    @property
+    def config(self) -> Config:
+        return self.runtime.config
+
+    @property
+    def db(self) -> Database:
+        return self.runtime.db
+
+    @property
+    def store(self) -> ArticleStore:
+        return self.runtime.store
+
+    @property
+    def inbound(self) -> Spool:
+        return self.runtime.spools.inbound
+
+    @property
+    def failed(self) -> Spool:
+        return self.runtime.spools.failed
+
+    @property
+    def unmatched(self) -> Spool:
+        return self.runtime.spools.unmatched  # bounces that match no ticket
 
     @property
     def secret(self) -> bytes:
         """The instance secret for reply tokens (`maildesk init` writes it). Missing or
         empty raises: an empty key would make every reply token fail, silently."""
-        if self._secret is None:
-            path = self.config.instance.secret_file
-            secret = path.read_bytes().strip()
-            if not secret:
-                raise ValueError(f"the instance secret {path} is empty")
-            self._secret = secret
-        return self._secret
+        return self.runtime.secret
 
     def accepts(self, address: str) -> bool:
         return self.config.is_system_address(address)
@@ -89,14 +109,15 @@ class App:
         from maildesk.pipeline import process
 
         started = time.perf_counter()
+        rt = self.runtime  # once: this mail sees one config, whatever a reload does
         try:
-            outcome = process(self, raw, envelope)
+            outcome = process(rt, raw, envelope)
         except Exception as exc:
             if is_transient(exc) and not spool_transient:
                 log.warning("temporary failure, the sender will retry: %s", exc)
                 outcome = deferred("Temporary failure storing the message, try again later")
             else:
-                outcome = self._after_failure(raw, envelope, exc)
+                outcome = self._after_failure(rt, raw, envelope, exc)
         self.report(outcome, raw, envelope, time.perf_counter() - started)
         return outcome
 
@@ -113,14 +134,15 @@ class App:
             _field(envelope.sender), _field(",".join(envelope.recipients)), len(raw), ms,
         )
 
-    def _after_failure(self, raw: bytes, envelope: Envelope, exc: Exception) -> Outcome:
+    def _after_failure(self, rt: Runtime, raw: bytes, envelope: Envelope,
+                       exc: Exception) -> Outcome:
         if is_transient(exc):  # the database or the disk, not the mail: try again later
-            return self._spool(self.inbound, raw, envelope, f"temporary failure: {exc}",
+            return self._spool(rt.spools.inbound, raw, envelope, f"temporary failure: {exc}",
                                "spooled", "2.0.0 Ok: queued (storage busy or away)")
         # A bug must not lose the mail nor punish the sender.
         log.error("processing failed, mail moved to the failed-spool: %s\n%s",
                   exc, traceback.format_exc())
-        return self._spool(self.failed, raw, envelope, f"{type(exc).__name__}: {exc}",
+        return self._spool(rt.spools.failed, raw, envelope, f"{type(exc).__name__}: {exc}",
                            "quarantined", "2.0.0 Ok: kept for review")
 
     def _spool(self, spool: Spool, raw: bytes, envelope: Envelope, reason: str,

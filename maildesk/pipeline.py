@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from maildesk.classify import Classification, classify
+from maildesk.core.operations import Incoming, add_mail_article, open_ticket
 from maildesk.events import TicketEvent
 from maildesk.followup import Thread, find_ticket
 from maildesk.intake.contentkey import content_key
@@ -24,9 +25,10 @@ from maildesk.intake.message import Envelope, ParsedMail
 from maildesk.intake.parse import looks_like_mail, parse_message
 from maildesk.outcome import Outcome, stored
 from maildesk.routing import Route, route
+from maildesk.runtime import RUNTIME_KEY
 from maildesk.store.articles import sha256
 from maildesk.store.models import Article, Customer, History, Ticket, utcnow
-from maildesk.tickets import add_article, create_ticket, record, set_state
+from maildesk.tickets import record, set_state
 
 __all__ = ["Context", "MAX_HOPS", "Prepared", "prepare", "process"]
 
@@ -35,14 +37,15 @@ UNMATCHED_BOUNCE = "2.0.0 Ok: bounce kept"  # _bounce's word to `process`: spool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from maildesk.app import App
+    from maildesk.runtime import Runtime
 
 
 @dataclass
 class Context:
-    """Everything one mail's trip through the pipeline knows."""
+    """Everything one mail's trip through the pipeline knows; `rt` is the runtime the
+    mail captured when it entered (one config for the whole trip)."""
 
-    app: App
+    rt: Runtime
     session: Session
     raw: bytes
     digest: str
@@ -52,18 +55,29 @@ class Context:
     events: list[TicketEvent] = field(default_factory=list)
     content_key: str | None = None  # the mail without its trace headers (intake.contentkey)
 
+    @property
+    def app(self) -> Runtime:
+        """The runtime, under its old name (code written when this was the App)."""
+        return self.rt
 
-def process(app: App, raw: bytes, envelope: Envelope) -> Outcome:
-    prepared = prepare(app, raw, envelope)
+    def incoming(self) -> Incoming:
+        """This mail as the core's operations take it."""
+        return Incoming(self.raw, self.mail, self.envelope, self.classification, self.digest,
+                        self.content_key)
+
+
+def process(rt: Runtime, raw: bytes, envelope: Envelope) -> Outcome:
+    """One mail through the pipeline, on the runtime the caller captured for it."""
+    prepared = prepare(rt, raw, envelope)
     if isinstance(prepared, Outcome):
         return prepared
     try:
         # Another daemon changing the same ticket at once (stale version, deadlock): the
         # whole mail runs again on what the winner committed, so both mails land.
-        outcome = app.db.run(prepared.attempt)
+        outcome = rt.db.run(prepared.attempt)
     except IntegrityError:
         # Two deliveries of the same mail raced; the other one's commit won.
-        with app.db.transaction() as session:
+        with rt.db.transaction() as session:
             duplicate = _already_stored(session, prepared.digest, prepared.key, envelope)
         if duplicate is None:
             raise
@@ -77,7 +91,7 @@ class Prepared:
     work (one transaction, or one savepoint of a group commit), `finish` what follows the
     commit."""
 
-    app: App
+    rt: Runtime
     raw: bytes
     envelope: Envelope
     mail: ParsedMail
@@ -86,32 +100,34 @@ class Prepared:
     key: str
 
     def attempt(self, session: Session) -> Outcome:
-        app, mail = self.app, self.mail
+        rt, mail = self.rt, self.mail
+        session.info[RUNTIME_KEY] = rt  # the timer hooks read this config at commit
         duplicate = _already_stored(session, self.digest, self.key, self.envelope)
         if duplicate is not None:
             return _labelled(session, stored(duplicate, "duplicate"), [], mail.message_id)
-        ctx = Context(app, session, self.raw, self.digest, mail, self.envelope,
+        ctx = Context(rt, session, self.raw, self.digest, mail, self.envelope,
                       self.classification, content_key=self.key)
         outcome = _apply(ctx)
         if ctx.events:
             from maildesk.outbound.dispatch import dispatch  # jinja2 & co. only when needed
 
-            dispatch(session, app.config, app.secret, ctx.events)  # respond
+            dispatch(session, rt.config, rt.secret, ctx.events)  # respond
         return _labelled(session, outcome, ctx.events, mail.message_id)
 
     def finish(self, outcome: Outcome) -> Outcome:
         """After the commit: an unmatched bounce is kept in its spool, once."""
         if outcome.text == UNMATCHED_BOUNCE:
-            spool_id = self.app.unmatched.put(self.raw, self.envelope,
+            spool_id = self.rt.spools.unmatched.put(self.raw, self.envelope,
                                               "bounce matching no ticket", once=True)
             return Outcome("quarantined", 250, f"2.0.0 Ok: bounce kept as {spool_id}")
         return outcome
 
 
-def prepare(app: App, raw: bytes, envelope: Envelope) -> Outcome | Prepared:
+def prepare(rt: Runtime, raw: bytes, envelope: Envelope) -> Outcome | Prepared:
     """Parse and classify; an Outcome when the mail is answered without the database."""
-    config = app.config
-    if envelope.recipients and not any(app.accepts(r) for r in envelope.recipients):
+    config = rt.config
+    if envelope.recipients and not any(config.is_system_address(r)
+                                       for r in envelope.recipients):
         return Outcome("unknown_recipient", 550, "5.1.1 No such recipient here")
     if not looks_like_mail(raw):
         return Outcome("rejected", 554, "5.6.0 This is not an Internet mail message")
@@ -120,7 +136,7 @@ def prepare(app: App, raw: bytes, envelope: Envelope) -> Outcome | Prepared:
     if hops > MAX_HOPS:  # RFC 5321 6.3: a mail loop between MTAs; refuse, never answer it
         return Outcome("rejected", 554, f"5.4.6 Too many hops ({hops}): mail loop?")
     classification = classify(mail, envelope, config)  # classify
-    return Prepared(app, raw, envelope, mail, classification, sha256(raw),
+    return Prepared(rt, raw, envelope, mail, classification, sha256(raw),
                     content_key(raw, mail.message_id))
 
 
@@ -165,12 +181,12 @@ def _recorded(session: Session, ticket: Ticket, extra: list[str]) -> bool:
 
 
 def _apply(ctx: Context) -> Outcome:
-    config, session, mail = ctx.app.config, ctx.session, ctx.mail
+    config, session, mail = ctx.rt.config, ctx.session, ctx.mail
 
     if ctx.classification.kind == "bounce":
         return _bounce(ctx)
 
-    thread = find_ticket(session, config, ctx.app.secret, mail, ctx.envelope)  # thread
+    thread = find_ticket(session, config, ctx.rt.secret, mail, ctx.envelope)  # thread
     if thread.ticket is not None and _for_agents(ctx, thread):
         return _agent_mail(ctx, thread)
     if thread.ticket is not None and ctx.classification.kind == "autoreply":
@@ -196,30 +212,14 @@ def _apply(ctx: Context) -> Outcome:
 
 
 def _new_ticket(ctx: Context, decision: Route, linked_to: Ticket | None = None) -> Ticket:
-    config, mail = ctx.app.config, ctx.mail
-    queue = config.queue(decision.queue)
-    ticket = create_ticket(
-        ctx.session, config,
-        title=mail.subject or "(no subject)",
-        queue=decision.queue,
-        customer=(mail.from_addr or ctx.envelope.sender or "").lower(),
-        priority=decision.priority,
-        state=decision.state,
-        owner=decision.owner,
-        tags=decision.tags,
-        language=decision.language or (queue.language if queue else None),
-        linked_to=linked_to,
-    )
-    if decision.matched:
-        record(ctx.session, ticket, "routed", rules=decision.matched, queue=decision.queue)
-    article = _article(ctx, ticket)
-    kind = "autoreply_received" if ctx.classification.kind == "autoreply" else "new"
-    ctx.events.append(_event(ctx, kind, ticket, article, autoresponse=decision.autoresponse))
+    ticket, event = open_ticket(ctx.session, ctx.rt, ctx.incoming(), decision,
+                                linked_to=linked_to)
+    ctx.events.append(event)
     return ticket
 
 
 def _followup(ctx: Context, ticket: Ticket) -> Outcome:
-    config, session = ctx.app.config, ctx.session
+    config, session = ctx.rt.config, ctx.session
     queue = config.queue(ticket.queue)
     if ticket.is_closed:
         policy = queue.on_closed_followup if queue else "reopen"
@@ -255,7 +255,7 @@ def _apply_followup_rules(ctx: Context, ticket: Ticket, decision: Route) -> None
     if not decision.matched:
         return
     session = ctx.session
-    if decision.queue != ticket.queue and ctx.app.config.queue(decision.queue) is not None:
+    if decision.queue != ticket.queue and ctx.rt.config.queue(decision.queue) is not None:
         old, ticket.queue = ticket.queue, decision.queue
         record(session, ticket, "queue", old=old, new=decision.queue, rules=decision.matched)
         ctx.events.append(_event(ctx, "moved", ticket, None, old=old))
@@ -274,9 +274,9 @@ def _for_agents(ctx: Context, thread: Thread) -> bool:
     notification's reply must not pass for a customer's follow-up."""
     from maildesk.agents.auth import carries_token
 
-    return (ctx.app.config.agent(ctx.mail.from_addr or "") is not None
+    return (ctx.rt.config.agent(ctx.mail.from_addr or "") is not None
             or thread.via == "token"
-            or carries_token(ctx.app.config, ctx.app.secret, ctx.mail, ctx.envelope))
+            or carries_token(ctx.rt.config, ctx.rt.secret, ctx.mail, ctx.envelope))
 
 
 def _agent_mail(ctx: Context, thread: Thread) -> Outcome:
@@ -295,7 +295,7 @@ def _bounce(ctx: Context) -> Outcome:
     bounce = ctx.classification.bounce
     ticket = None
     if bounce is not None:
-        ticket = match_bounce(ctx.session, ctx.app.secret, bounce.verp_id, bounce.verp_sig,
+        ticket = match_bounce(ctx.session, ctx.rt.secret, bounce.verp_id, bounce.verp_sig,
                               bounce.message_ids)
     if ticket is None:
         # Written by `process` once the transaction is over (it may run again on a lost
@@ -308,9 +308,7 @@ def _bounce(ctx: Context) -> Outcome:
 
 
 def _article(ctx: Context, ticket: Ticket, **kwargs: object) -> Article:
-    return add_article(ctx.session, ctx.app.store, ticket, mail=ctx.mail, raw=ctx.raw,
-                       envelope=ctx.envelope, raw_sha256=ctx.digest,
-                       content_sha256=ctx.content_key, **kwargs)  # type: ignore[arg-type]
+    return add_mail_article(ctx.session, ctx.rt, ticket, ctx.incoming(), **kwargs)
 
 
 def _event(ctx: Context, kind: str, ticket: Ticket, article: Article | None,

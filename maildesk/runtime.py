@@ -17,7 +17,11 @@ from maildesk.intake.spool import Spool
 from maildesk.store.articles import ArticleStore
 from maildesk.store.db import Database
 
-__all__ = ["Runtime", "Spools", "read_secret"]
+__all__ = ["RUNTIME_KEY", "Runtime", "Spools", "read_secret"]
+
+# Where a transaction notes the runtime its work took (`Session.info`), for the hooks that
+# run at its commit (maildesk.timers.hooks) to read the same config.
+RUNTIME_KEY = "maildesk.runtime"
 
 
 @dataclass(frozen=True)

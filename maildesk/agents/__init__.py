@@ -31,10 +31,11 @@ from maildesk.agents.quotes import reply_text
 from maildesk.commands import LineResult, split_commands
 from maildesk.core.actors import Actor
 from maildesk.core.commands import run_block
+from maildesk.core.operations import add_mail_article
 from maildesk.events import CommandsProcessed, MailRefused
 from maildesk.outcome import Outcome, stored
 from maildesk.store.models import Article, History, MessageIdRow, Ticket, utcnow
-from maildesk.tickets import add_article, record
+from maildesk.tickets import record
 
 if TYPE_CHECKING:
     from maildesk.followup import Thread
@@ -48,7 +49,7 @@ NOTICE_INTERVAL = timedelta(minutes=10)  # refusal notices per ticket and agent,
 def handle_agent_mail(ctx: Context, thread: Thread) -> Outcome:
     ticket = thread.ticket
     assert ticket is not None
-    session, app, mail = ctx.session, ctx.app, ctx.mail
+    session, app, mail = ctx.session, ctx.rt, ctx.mail
     # Two agents' commands on one ticket serialise here: the row lock (PostgreSQL, MySQL;
     # SQLite's BEGIN IMMEDIATE already holds the database) makes the second wait and then
     # read what the first committed. Writers that skip it lose on the version column.
@@ -91,13 +92,11 @@ def handle_agent_mail(ctx: Context, thread: Thread) -> Outcome:
 
 def _store(ctx: Context, ticket: Ticket, *, verified: bool, kind: str = "mail",
            actor: str = "system", body: str | None = None) -> Article:
-    from_agent = ctx.app.config.agent(ctx.mail.from_addr or "") is not None
-    return add_article(ctx.session, ctx.app.store, ticket, mail=ctx.mail, raw=ctx.raw,
-                       envelope=ctx.envelope, raw_sha256=ctx.digest,
-                       content_sha256=ctx.content_key,
-                       sender_type="agent" if from_agent else "customer",
-                       visibility="internal", kind=kind, verified=verified, actor=actor,
-                       body=body)
+    from_agent = ctx.rt.config.agent(ctx.mail.from_addr or "") is not None
+    return add_mail_article(ctx.session, ctx.rt, ticket, ctx.incoming(),
+                            sender_type="agent" if from_agent else "customer",
+                            visibility="internal", kind=kind, verified=verified, actor=actor,
+                            body=body)
 
 
 def _applied_before(session: Session, message_id: str | None) -> bool:
@@ -116,7 +115,7 @@ def _applied_before(session: Session, message_id: str | None) -> bool:
 def _refuse(ctx: Context, ticket: Ticket, thread: Thread, auth: AuthResult) -> Outcome:
     """Keep the mail for the record, apply nothing, send nothing to the customer, and tell
     the agent it claims to be (or whose token it carries) at their configured address."""
-    session, config = ctx.session, ctx.app.config
+    session, config = ctx.session, ctx.rt.config
     commands, _ = split_commands(ctx.mail.body)
     article = _store(ctx, ticket, verified=False)
     actor = auth.claimed or "unknown"
@@ -128,7 +127,7 @@ def _refuse(ctx: Context, ticket: Ticket, thread: Thread, auth: AuthResult) -> O
 
         refused = MailRefused(ticket, agent.address, ctx.mail.subject or ticket.title,
                               ctx.mail.from_addr or "", ctx.envelope.sender or "", auth.reason)
-        dispatch(session, config, ctx.app.secret, [refused])
+        dispatch(session, config, ctx.rt.secret, [refused])
         record(session, ticket, "refusal notice", to=agent.address)
     return stored(ticket.number)
 
@@ -153,4 +152,4 @@ def _send_transcript(ctx: Context, ticket: Ticket, to: str, results: list[LineRe
 
     event = CommandsProcessed(ticket, to, ctx.mail.subject or ticket.title, results, answer,
                               failed, ctx.mail.message_id, tuple(ctx.mail.references))
-    dispatch(ctx.session, ctx.app.config, ctx.app.secret, [event])
+    dispatch(ctx.session, ctx.rt.config, ctx.rt.secret, [event])

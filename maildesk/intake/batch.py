@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from maildesk.app import App
     from maildesk.pipeline import Prepared
+    from maildesk.runtime import Runtime
 
 __all__ = ["Batcher", "MAX_BATCH", "batch_size"]
 
@@ -151,13 +152,14 @@ class Batcher(Executor):
         from maildesk.pipeline import prepare
 
         app = self.app
+        rt = app.runtime  # once per batch: every mail of it sees one config
         ready: list[tuple[_Mail, Prepared]] = []
         alone: list[_Mail] = []
         for mail in mails:
             if not mail.future.set_running_or_notify_cancel():
                 continue
             try:
-                prepared = prepare(app, mail.raw, mail.envelope)
+                prepared = prepare(rt, mail.raw, mail.envelope)
             except Exception:
                 alone.append(mail)  # App.ingest says what is wrong with it
                 continue
@@ -169,7 +171,7 @@ class Batcher(Executor):
             alone.append(ready.pop()[0])
         if ready:
             try:
-                outcomes = self._commit(ready)
+                outcomes = self._commit(rt, ready)
             except Exception as exc:
                 log.warning("group commit of %d mails failed (%s: %s); each runs alone",
                             len(ready), type(exc).__name__, exc)
@@ -187,13 +189,13 @@ class Batcher(Executor):
         for mail in alone:
             mail.future.set_result(app.ingest(mail.raw, mail.envelope))
 
-    def _commit(self, ready: list[tuple[_Mail, Prepared]]) -> list[Outcome | None]:
+    def _commit(self, rt: Runtime, ready: list[tuple[_Mail, Prepared]]
+                ) -> list[Outcome | None]:
         """One transaction, a savepoint per mail; None for a mail that failed in it."""
         from maildesk.app import is_transient
 
-        app = self.app
         outcomes: list[Outcome | None] = []
-        with app.store.deferred() as pending, app.db.transaction() as session:
+        with rt.store.deferred() as pending, rt.db.transaction() as session:
             for _mail, prepared in ready:
                 saved = _snapshot(session)
                 savepoint = session.begin_nested()

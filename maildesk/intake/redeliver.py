@@ -47,7 +47,7 @@ def redeliver(app: App, spool: Spool, spool_id: str, *,
 
     mail = spool.get(spool_id)
     try:
-        outcome = process(app, mail.raw, mail.envelope)
+        outcome = process(app.runtime, mail.raw, mail.envelope)
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
         if is_transient(exc) and (database_up is None or not database_up()):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
+from maildesk.runtime import RUNTIME_KEY
 from maildesk.store.models import Article, OutboxMail, Ticket, utcnow
 from maildesk.timers.due import Touch, load_rows, sync_ticket
 
@@ -92,13 +93,17 @@ def _sync(app: App, session: Session) -> None:
     for key, value in more.items():
         touches.setdefault(key, value)
     now = utcnow()
+    # The config the transaction's work took (a mail captures its runtime), else the
+    # current one: a reload between the change and its commit must not mix the two.
+    taken = session.info.get(RUNTIME_KEY)
+    config = taken.config if taken is not None else app.config
     earliest: datetime | None = session.info.get(_EARLIEST)
     existing = [t.id for t, touch in touches.values() if t.id is not None and not touch.created]
     rows = load_rows(session, existing) if len(existing) > 1 else {}
     for ticket, touch in touches.values():
         if ticket.id is None:
             continue
-        due = sync_ticket(session, app.config, ticket, touch, now, rows.get(ticket.id))
+        due = sync_ticket(session, config, ticket, touch, now, rows.get(ticket.id))
         if due is not None and (earliest is None or due < earliest):
             earliest = due
     session.info.pop(_TOUCHES, None)

@@ -27,18 +27,18 @@ from maildesk.classify import classify
 from maildesk.commands import LineResult
 from maildesk.core.actors import Actor
 from maildesk.core.commands import BlockResult, run_block
+from maildesk.core.operations import Incoming, Refused, add_text, open_ticket
 from maildesk.followup import tag_pattern
 from maildesk.http.api.models import ArticleIn, AttachmentIn, TicketIn
 from maildesk.http.api.reads import check_etag, locked_ticket
 from maildesk.http.errors import ApiError
 from maildesk.http.tokens import Caller
-from maildesk.intake.message import Envelope, ParsedMail
+from maildesk.intake.message import Envelope
 from maildesk.intake.parse import parse_message
-from maildesk.pipeline import Context, _new_ticket
 from maildesk.routing import route
 from maildesk.store.articles import sha256
 from maildesk.store.models import Customer
-from maildesk.tickets import add_article, record
+from maildesk.tickets import record
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -47,7 +47,8 @@ __all__ = ["add_article_http", "create_ticket_http", "run_commands_http"]
 
 
 def create_ticket_http(app: App, caller: Caller, data: TicketIn) -> str:
-    config = app.config
+    rt = app.runtime  # once: one config for the whole request
+    config = rt.config
     queue = config.queue(data.queue) if data.queue else None
     if data.queue and queue is None:
         known = ", ".join(q.name for q in config.queues)
@@ -76,8 +77,9 @@ def create_ticket_http(app: App, caller: Caller, data: TicketIn) -> str:
     if classification.kind != "mail":  # e.g. a customer address of a robot or our own
         classification = replace(classification, kind="mail")
 
+    incoming = Incoming(raw, mail, envelope, classification, sha256(raw))
+
     def attempt(session: Session) -> str:
-        ctx = Context(app, session, raw, sha256(raw), mail, envelope, classification)
         known = session.execute(select(Customer.id).where(
             Customer.address == data.customer.lower())).first() is not None
         decision = route(config, mail, envelope, known_customer=known, followup=False)
@@ -87,14 +89,14 @@ def create_ticket_http(app: App, caller: Caller, data: TicketIn) -> str:
         if not caller.sees(decision.queue):
             raise ApiError(403, f"the rules route this ticket to queue {decision.queue}, "
                                 f"outside token {caller.name!r}'s queues; give `queue`")
-        ticket = _new_ticket(ctx, decision)
+        ticket, event = open_ticket(session, rt, incoming, decision)
         record(session, ticket, "created over HTTP", caller.actor)
         from maildesk.outbound.dispatch import dispatch
 
-        dispatch(session, app.config, app.secret, ctx.events)
+        dispatch(session, config, rt.secret, [event])
         return ticket.number
 
-    return app.db.run(attempt)
+    return rt.db.run(attempt)
 
 
 def _as_mail(domain: str, data: TicketIn, subject: str, to: str,
@@ -115,31 +117,25 @@ def _as_mail(domain: str, data: TicketIn, subject: str, to: str,
 
 def add_article_http(app: App, caller: Caller, number: str, data: ArticleIn,
                      if_match: str | None) -> int:
+    """An answer or a note through the core, with this token as the actor."""
+    rt = app.runtime
+
     def attempt(session: Session) -> int:
         ticket = locked_ticket(session, caller, number)
         check_etag(session, ticket, if_match)
-        public = data.visibility == "public"
-        mail = ParsedMail(subject=ticket.title, from_addr=None, from_name=caller.actor,
-                          body=data.body)
-        article = add_article(session, app.store, ticket, mail=mail, raw=None, envelope=None,
-                              sender_type="agent", visibility=data.visibility,
-                              kind="answer" if public else "note", actor=caller.actor)
-        if public:
-            from maildesk.events import AnswerQueued
-            from maildesk.outbound.dispatch import dispatch
-            from maildesk.outbound.render import InvalidAddress
+        from maildesk.outbound.render import InvalidAddress
 
-            try:
-                dispatch(session, app.config, app.secret,
-                         [AnswerQueued(ticket, data.body, caller.actor)])
-            except InvalidAddress as exc:  # a ticket from a mail with an odd From
-                raise ApiError(422, f"cannot mail the customer of ticket {number}: {exc}; "
-                                    "add an internal note instead") from None
-        else:
-            record(session, ticket, "note", caller.actor, article=article.id, via="http")
+        try:
+            article = add_text(session, rt, Actor.token(caller), ticket, data.body,
+                               internal=data.visibility != "public")
+        except InvalidAddress as exc:  # a ticket from a mail with an odd From
+            raise ApiError(422, f"cannot mail the customer of ticket {number}: {exc}; "
+                                "add an internal note instead") from None
+        except Refused as exc:
+            raise ApiError(403, f"nothing added: {exc}") from None
         return article.id
 
-    return app.db.run(attempt)
+    return rt.db.run(attempt)
 
 
 def run_commands_http(app: App, caller: Caller, number: str, lines: list[str],
@@ -147,10 +143,12 @@ def run_commands_http(app: App, caller: Caller, number: str, lines: list[str],
     """The core's command engine with this token as the actor (every permission in its
     queues with the write scope, none outside them): all or none, every line reported."""
 
+    rt = app.runtime
+
     def attempt(session: Session) -> BlockResult:
         ticket = locked_ticket(session, caller, number)
         check_etag(session, ticket, if_match)
-        return run_block(session, app, Actor.token(caller), ticket, lines)
+        return run_block(session, rt, Actor.token(caller), ticket, lines)
 
-    block = app.db.run(attempt)
+    block = rt.db.run(attempt)
     return block.applied, block.lines

@@ -1,0 +1,97 @@
+"""Ticket operations every entrance shares: open a ticket from a mail, add a mail to a
+ticket, add an agent's or a customer's text.
+
+The mail pipeline, the HTTP API (whose new tickets are mails in all but transport) and the
+web call these; each runs in the caller's transaction and returns the events it made,
+which the caller dispatches with the rest of its work (`outbound.dispatch`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from maildesk.core.actors import Actor
+from maildesk.core.commands import BlockResult, Deps, run_block
+from maildesk.events import TicketEvent
+from maildesk.intake.message import Envelope, ParsedMail
+from maildesk.store.models import Article, Ticket
+from maildesk.tickets import add_article, create_ticket, record
+
+if TYPE_CHECKING:
+    from maildesk.classify import Classification
+    from maildesk.routing import Route
+
+__all__ = ["Incoming", "Refused", "add_mail_article", "add_text", "open_ticket"]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One mail as the core stores it: the bytes, what parsing and classifying made of
+    them, and the keys that find it again (`raw` sha256, the trace-free content key)."""
+
+    raw: bytes
+    mail: ParsedMail
+    envelope: Envelope
+    classification: Classification
+    digest: str
+    content_key: str | None = None
+
+
+class Refused(Exception):
+    """Nothing applied: the per-line results say why (`BlockResult.failed`)."""
+
+    def __init__(self, result: BlockResult) -> None:
+        super().__init__("; ".join(f"{r.line}: {r.text}" for r in result.failed))
+        self.result = result
+
+
+def open_ticket(session: Session, rt: Deps, incoming: Incoming, decision: Route, *,
+                linked_to: Ticket | None = None,
+                actor: str = "system") -> tuple[Ticket, TicketEvent]:
+    """A new ticket holding this mail, as `decision` (the routing result) says; the event
+    (`new`, or `autoreply_received`) brings the auto-response and the notifications."""
+    config, mail = rt.config, incoming.mail
+    queue = config.queue(decision.queue)
+    ticket = create_ticket(
+        session, config,
+        title=mail.subject or "(no subject)",
+        queue=decision.queue,
+        customer=(mail.from_addr or incoming.envelope.sender or "").lower(),
+        priority=decision.priority,
+        state=decision.state,
+        owner=decision.owner,
+        tags=decision.tags,
+        language=decision.language or (queue.language if queue else None),
+        linked_to=linked_to,
+        actor=actor,
+    )
+    if decision.matched:
+        record(session, ticket, "routed", rules=decision.matched, queue=decision.queue)
+    article = add_mail_article(session, rt, ticket, incoming)
+    kind = "autoreply_received" if incoming.classification.kind == "autoreply" else "new"
+    event = TicketEvent(kind=kind, ticket=ticket, article=article, mail=mail,
+                        envelope=incoming.envelope, classification=incoming.classification,
+                        autoresponse=decision.autoresponse)
+    return ticket, event
+
+
+def add_mail_article(session: Session, rt: Deps, ticket: Ticket, incoming: Incoming,
+                     **kwargs: object) -> Article:
+    """The mail as an article of `ticket` (raw bytes into the article store)."""
+    return add_article(session, rt.store, ticket, mail=incoming.mail, raw=incoming.raw,
+                       envelope=incoming.envelope, raw_sha256=incoming.digest,
+                       content_sha256=incoming.content_key,
+                       **kwargs)  # type: ignore[arg-type]
+
+
+def add_text(session: Session, rt: Deps, actor: Actor, ticket: Ticket, body: str, *,
+             internal: bool = False) -> Article:
+    """An agent's answer (mailed to the customer) or internal note, or a customer's
+    message, with the same permission checks as the command engine; raises `Refused`."""
+    result = run_block(session, rt, actor, ticket, ["/note"] if internal else [], text=body)
+    if not result.applied or result.article is None:
+        raise Refused(result)
+    return result.article
