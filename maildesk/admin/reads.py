@@ -14,45 +14,21 @@ __all__ = ["outbox", "route_test", "show", "tickets", "timers", "verify"]
 
 
 def tickets(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
+    from maildesk.core.queries import find_tickets
+    from maildesk.views import tickets_table
 
-    from maildesk.store.models import Ticket
-    from maildesk.views import ticket_summary, tickets_table
-
-    app = app_for(args)
-    with app.db.reading() as session:
-        query = select(Ticket).order_by(Ticket.id)
-        if args.queue:
-            query = query.where(Ticket.queue == args.queue)
-        if args.state:
-            query = query.where(Ticket.state == args.state)
-        if args.search:
-            from maildesk.store.search import matching
-
-            condition = matching(session, args.search)
-            if condition is not None:
-                query = query.where(condition)
-        if args.escalated:
-            from maildesk.store.models import Timer
-
-            query = query.where(Ticket.id.in_(select(Timer.ticket_id).where(Timer.stage >= 2)))
-        rows = [ticket_summary(t) for t in session.execute(query).scalars()]
+    rows = find_tickets(app_for(args).db, queue=args.queue, state=args.state,
+                        search=args.search, escalated=args.escalated)
     print(json.dumps(rows, ensure_ascii=False, indent=1) if args.json else tickets_table(rows))
     return EX_OK
 
 
 def show(args: argparse.Namespace) -> int:
-    from maildesk.store.verify import check_key
-    from maildesk.views import ticket_detail, ticket_text
+    from maildesk.core.queries import show_ticket
+    from maildesk.views import ticket_text
 
     app = app_for(args)
-    with app.db.reading() as session:
-        data = ticket_detail(session, args.number)
-        for article in (data or {}).get("articles", []):  # type: ignore[attr-defined]
-            key = article.get("raw_sha256")  # the stored mail: is it still those bytes?
-            if key:
-                problem = check_key(session, app.store, key)[0]
-                article["damaged"] = f"raw mail {problem}" if problem else None
+    data = show_ticket(app.db, app.store, args.number)
     if data is None:
         print(f"maildesk: no ticket {args.number}", file=sys.stderr)
         return 66

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from maildesk.core.actors import Actor
 from maildesk.events import TicketEvent
 from maildesk.outbound.timed import notify_timed, owner_or_queue, queue_agents
 from maildesk.store.models import Ticket, Timer
@@ -20,42 +21,43 @@ from maildesk.timers.due import BREACHED, WARNED
 from maildesk.timers.policy import SLA_CLOCKS, queue_level, queue_sla
 
 if TYPE_CHECKING:
-    from maildesk.app import App
+    from maildesk.runtime import Runtime  # what a batch captured: one config
 
 __all__ = ["fire"]
 
-SYSTEM = "system"
+ACTOR = Actor.system(via="timer")  # who the timers act as
+SYSTEM = ACTOR.label
 CLOCK_NAMES = {"first_response": "first response", "update": "update", "solution": "solution"}
 
 
-def fire(session: Session, app: App, row: Timer, ticket: Ticket | None,
+def fire(session: Session, rt: Runtime, row: Timer, ticket: Ticket | None,
          now: datetime) -> str:
     """Act on one due row; returns what happened (for logs and counts)."""
     if ticket is None:
         session.delete(row)
         return "gone"
     if row.kind in SLA_CLOCKS:
-        return _clock(session, app, row, ticket, now)
+        return _clock(session, rt, row, ticket, now)
     session.delete(row)  # one-shot kinds; the sync re-creates a row that still applies
     if row.kind == "reminder":
-        return _reminder(session, app, ticket, now)
+        return _reminder(session, rt, ticket, now)
     if row.kind == "auto-close":
         return _auto_close(session, ticket, now)
     if row.kind == "level":
-        return _level(session, app, row, ticket)
+        return _level(session, rt, row, ticket)
     if row.kind == "lock":
-        return _unlock(session, app, ticket)
+        return _unlock(session, rt, ticket)
     return "unknown"
 
 
-def _reminder(session: Session, app: App, ticket: Ticket, now: datetime) -> str:
+def _reminder(session: Session, rt: Runtime, ticket: Ticket, now: datetime) -> str:
     if ticket.state != "pending reminder" or not _reached(ticket, now):
         return "stale"
     until = ticket.pending_until
     set_state(session, ticket, "open", SYSTEM, reason="pending reminder reached")
     ticket.pending_until = None
     record(session, ticket, "reminder", SYSTEM, until=_iso(until))
-    notify_timed(session, app, ticket, owner_or_queue(app, ticket), "reminder",
+    notify_timed(session, rt, ticket, owner_or_queue(rt, ticket), "reminder",
                  "Reminder", until=_iso(until))
     return "reminder"
 
@@ -70,8 +72,8 @@ def _auto_close(session: Session, ticket: Ticket, now: datetime) -> str:
     return "auto-close"
 
 
-def _level(session: Session, app: App, row: Timer, ticket: Ticket) -> str:
-    level = queue_level(app.config, ticket.queue)
+def _level(session: Session, rt: Runtime, row: Timer, ticket: Ticket) -> str:
+    level = queue_level(rt.config, ticket.queue)
     if (level is None or row.queue != ticket.queue or ticket.is_closed
             or ticket.state.startswith("pending") or ticket.first_response_at is not None):
         return "stale"
@@ -81,24 +83,24 @@ def _level(session: Session, app: App, row: Timer, ticket: Ticket) -> str:
     record(session, ticket, "escalated", SYSTEM, old=old, new=target, level=target)
     from maildesk.outbound.dispatch import dispatch
 
-    dispatch(session, app.config, app.secret,
+    dispatch(session, rt.config, rt.secret,
              [TicketEvent(kind="moved", ticket=ticket, actor=SYSTEM, details={"old": old})])
     return "level"
 
 
-def _unlock(session: Session, app: App, ticket: Ticket) -> str:
+def _unlock(session: Session, rt: Runtime, ticket: Ticket) -> str:
     if not ticket.locked:
         return "stale"
     owner = ticket.owner
     ticket.locked = False
     record(session, ticket, "unlock", SYSTEM, reason="timeout", owner=owner)
-    notify_timed(session, app, ticket, queue_agents(app, ticket.queue), "unlocked",
+    notify_timed(session, rt, ticket, queue_agents(rt, ticket.queue), "unlocked",
                  "Lock released", owner=owner or "")
     return "unlock"
 
 
-def _clock(session: Session, app: App, row: Timer, ticket: Ticket, now: datetime) -> str:
-    sla = queue_sla(app.config, ticket.queue)
+def _clock(session: Session, rt: Runtime, row: Timer, ticket: Ticket, now: datetime) -> str:
+    sla = queue_sla(rt.config, ticket.queue)
     if sla is None or row.deadline is None or row.stage >= BREACHED:
         row.due_at = None
         return "stale"
@@ -112,21 +114,21 @@ def _clock(session: Session, app: App, row: Timer, ticket: Ticket, now: datetime
         row.stage, row.due_at = WARNED, row.deadline
         event = "escalation warning"
     record(session, ticket, event, SYSTEM, clock=row.kind, deadline=_iso(row.deadline))
-    notify_timed(session, app, ticket, queue_agents(app, ticket.queue), "escalation",
+    notify_timed(session, rt, ticket, queue_agents(rt, ticket.queue), "escalation",
                  "Escalation" if breach else "Escalation warning", clock=clock,
                  clock_id=row.kind, breach=breach, deadline=_iso(row.deadline),
                  left=_span(abs(left)),
                  over=left < 0)
     if breach:
-        _escalated(session, app, ticket, row)
+        _escalated(session, rt, ticket, row)
     return event
 
 
-def _escalated(session: Session, app: App, ticket: Ticket, row: Timer) -> None:
+def _escalated(session: Session, rt: Runtime, ticket: Ticket, row: Timer) -> None:
     """The event outbound turns into a webhook (`ticket.escalated`) once it has them."""
     from maildesk.outbound.dispatch import dispatch
 
-    dispatch(session, app.config, app.secret,
+    dispatch(session, rt.config, rt.secret,
              [TicketEvent(kind="escalated", ticket=ticket, actor=SYSTEM,
                           details={"clock": row.kind, "deadline": _iso(row.deadline)})])
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from maildesk.runtime import RUNTIME_KEY
 from maildesk.store.db import Database, is_conflict
 from maildesk.store.models import Ticket, Timer, utcnow
 from maildesk.timers.actions import fire
@@ -45,7 +46,10 @@ def _claim(session: Session, now: datetime, limit: int, ids: list[int] | None = 
 
 def _fire_batch(app: App, now: datetime, limit: int, ids: list[int] | None = None
                 ) -> Counter[str]:
+    rt = app.runtime  # once per batch: a reload meanwhile applies to the next one
+
     def work(session: Session) -> Counter[str]:
+        session.info[RUNTIME_KEY] = rt
         rows = _claim(session, now, limit, ids)
         done: Counter[str] = Counter()
         if not rows:
@@ -56,10 +60,10 @@ def _fire_batch(app: App, now: datetime, limit: int, ids: list[int] | None = Non
         # line: autoflush re-wrote each dirty ticket for every statement of the batch.
         with session.no_autoflush:
             for row in rows:
-                done[fire(session, app, row, tickets.get(row.ticket_id), now)] += 1
+                done[fire(session, rt, row, tickets.get(row.ticket_id), now)] += 1
         return done
 
-    return app.db.run(work)
+    return rt.db.run(work)
 
 
 def run_due(app: App, now: datetime | None = None, limit: int = BATCH) -> Counter[str]:
