@@ -304,27 +304,15 @@ class Daemon:
                 notify("READY=1")
 
     async def _reload(self) -> bool:
-        from maildesk.config import ConfigError, load_config
+        from maildesk.bootstrap import load_for_reload
 
         loop = asyncio.get_running_loop()
-        try:
-            config = await loop.run_in_executor(None, load_config, self.config_path)
-            tls = make_tls_context(config.listen)
-        except ConfigError as exc:
-            log.error("reload refused, the config in force stays: %d problem(s)",
-                      len(exc.messages))
-            for message in exc.messages:
-                log.error("%s", message)
+        loaded = await loop.run_in_executor(None, load_for_reload, self.config_path,
+                                            self.app.config)
+        if loaded is None:
             return False
-        except (OSError, ssl.SSLError) as exc:
-            log.error("reload refused, the config in force stays: %s", exc)
-            return False
-        old = self.app.config.listen
-        if (config.listen.smtp, config.listen.lmtp, config.listen.http,
-                config.listen.socket) != (old.smtp, old.lmtp, old.http, old.socket):
-            log.warning("listen addresses changed in %s: they take effect at restart",
-                        self.config_path)
-        await loop.run_in_executor(None, self.app.reload, config)
+        config, tls = loaded
+        await loop.run_in_executor(None, self.app.reload, config)  # one swap of the runtime
         self._tls = tls
         await self.mailboxes.update(config.mailboxes)
         log.info("config reloaded from %s", self.config_path)
