@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
-from maildesk.config import Config
+from maildesk.config import Config, Listen
 from maildesk.runtime import Runtime, Spools
 from maildesk.store.articles import ArticleStore, make_dirs_durably
 from maildesk.store.db import Database
@@ -39,12 +40,13 @@ def rebuild(current: Runtime, config: Config) -> Runtime:
     return build(config, db)
 
 
-def load_for_reload(path: Path, current: Config) -> tuple[Config, ssl.SSLContext | None] | None:
+def load_for_reload(path: Path, current: Config,
+                    make_tls_context: Callable[[Listen], ssl.SSLContext | None]
+                    ) -> tuple[Config, ssl.SSLContext | None] | None:
     """The config file read again with its TLS context, or None (logged, with `file:line`
     for each problem) when it fails a check: an admin's typo never replaces the config in
     force. Blocking: run it off the event loop."""
     from maildesk.config import ConfigError, load_config
-    from maildesk.smtp.server import make_tls_context
 
     try:
         config = load_config(path)

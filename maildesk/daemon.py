@@ -308,7 +308,7 @@ class Daemon:
 
         loop = asyncio.get_running_loop()
         loaded = await loop.run_in_executor(None, load_for_reload, self.config_path,
-                                            self.app.config)
+                                            self.app.config, make_tls_context)
         if loaded is None:
             return False
         config, tls = loaded

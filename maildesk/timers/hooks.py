@@ -14,19 +14,29 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
+from maildesk.config import Config
 from maildesk.runtime import RUNTIME_KEY
+from maildesk.store.db import Database
 from maildesk.store.models import Article, OutboxMail, Ticket, utcnow
 from maildesk.timers.due import Touch, load_rows, sync_ticket
 
-if TYPE_CHECKING:
-    from maildesk.app import App
-
 __all__ = ["install"]
+
+
+class App(Protocol):
+    """What the hooks use of the process's runtime holder (`maildesk.app.App`)."""
+
+    due_written: Callable[[datetime], None] | None
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def db(self) -> Database: ...
 
 log = logging.getLogger("maildesk.timers")
 
