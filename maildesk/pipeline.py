@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.classify import Classification, classify
 from maildesk.core.operations import Incoming, add_mail_article, open_ticket
+from maildesk.core.tickets import record, set_state
 from maildesk.events import TicketEvent
 from maildesk.followup import Thread, find_ticket
 from maildesk.intake.contentkey import content_key
@@ -28,7 +29,6 @@ from maildesk.routing import Route, route
 from maildesk.runtime import RUNTIME_KEY
 from maildesk.store.articles import sha256
 from maildesk.store.models import Article, Customer, History, Ticket, utcnow
-from maildesk.tickets import record, set_state
 
 __all__ = ["Context", "MAX_HOPS", "Prepared", "prepare", "process"]
 

@@ -32,10 +32,10 @@ from maildesk.commands import LineResult, split_commands
 from maildesk.core.actors import Actor
 from maildesk.core.commands import run_block
 from maildesk.core.operations import add_mail_article
+from maildesk.core.tickets import record
 from maildesk.events import CommandsProcessed, MailRefused
 from maildesk.outcome import Outcome, stored
 from maildesk.store.models import Article, History, MessageIdRow, Ticket, utcnow
-from maildesk.tickets import record
 
 if TYPE_CHECKING:
     from maildesk.followup import Thread

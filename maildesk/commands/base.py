@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from maildesk.config import Config
 from maildesk.core.actors import Actor
+from maildesk.core.tickets import record
 from maildesk.errors import MaildeskError
 from maildesk.events import TicketEvent
 from maildesk.store.models import Ticket
-from maildesk.tickets import record
 
 __all__ = ["Command", "CommandError", "Work"]
 

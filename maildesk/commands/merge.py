@@ -16,9 +16,9 @@ from sqlalchemy import select, update
 
 from maildesk.commands.base import CommandError, Work
 from maildesk.commands.util import one_argument
+from maildesk.core.tickets import record, set_state
 from maildesk.marks import tag_pattern
 from maildesk.store.models import Article, History, Ticket
-from maildesk.tickets import record, set_state
 
 __all__ = ["Merge"]
 

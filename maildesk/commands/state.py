@@ -6,8 +6,8 @@ from typing import ClassVar
 
 from maildesk.commands.base import CommandError, Work
 from maildesk.commands.util import no_arguments
+from maildesk.core.tickets import set_state
 from maildesk.store.models import utcnow
-from maildesk.tickets import set_state
 from maildesk.timers.policy import timezone_for
 from maildesk.timers.when import parse_when
 

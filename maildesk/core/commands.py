@@ -43,11 +43,11 @@ from maildesk.commands import LineResult, run_commands
 from maildesk.commands.base import Work
 from maildesk.config import Config
 from maildesk.core.actors import Actor
+from maildesk.core.tickets import add_article, set_state
 from maildesk.events import AnswerQueued, TicketEvent
 from maildesk.intake.message import ParsedMail
 from maildesk.store.articles import ArticleStore
 from maildesk.store.models import Article, Ticket
-from maildesk.tickets import add_article, set_state
 
 __all__ = ["BlockResult", "Deps", "LineResult", "TEXT_LINE", "run_block"]
 

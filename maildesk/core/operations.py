@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from maildesk.core.actors import Actor
 from maildesk.core.commands import BlockResult, Deps, run_block
+from maildesk.core.tickets import add_article, create_ticket, record
 from maildesk.events import TicketEvent
 from maildesk.intake.message import Envelope, ParsedMail
 from maildesk.store.models import Article, Ticket
-from maildesk.tickets import add_article, create_ticket, record
 
 if TYPE_CHECKING:
     from maildesk.classify import Classification

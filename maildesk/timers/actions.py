@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from maildesk.core.actors import Actor
+from maildesk.core.tickets import record, set_state
 from maildesk.events import TicketEvent
 from maildesk.outbound.timed import notify_timed, owner_or_queue, queue_agents
 from maildesk.store.models import Ticket, Timer
-from maildesk.tickets import record, set_state
 from maildesk.timers.calendar import between_business
 from maildesk.timers.due import BREACHED, WARNED
 from maildesk.timers.policy import SLA_CLOCKS, queue_level, queue_sla

@@ -78,7 +78,7 @@ class Served:
                 [sys.executable, "-m", "maildesk", "--config", str(desk.config_path), "serve"],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=desk.root)
         self.notify.settimeout(0.2)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"daemon exited {self.proc.returncode}:\n{self.log()}")
@@ -87,7 +87,7 @@ class Served:
                     return
             except TimeoutError:
                 continue
-        raise AssertionError(f"daemon not ready within 30s:\n{self.log()}")
+        raise AssertionError(f"daemon not ready within 90s:\n{self.log()}")
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -28,6 +28,7 @@ from maildesk.commands import LineResult
 from maildesk.core.actors import Actor
 from maildesk.core.commands import BlockResult, run_block
 from maildesk.core.operations import Incoming, Refused, add_text, open_ticket
+from maildesk.core.tickets import record
 from maildesk.followup import tag_pattern
 from maildesk.http.api.models import ArticleIn, AttachmentIn, TicketIn
 from maildesk.http.api.reads import check_etag, locked_ticket
@@ -38,7 +39,6 @@ from maildesk.intake.parse import parse_message
 from maildesk.routing import route
 from maildesk.store.articles import sha256
 from maildesk.store.models import Customer
-from maildesk.tickets import record
 
 if TYPE_CHECKING:
     from maildesk.app import App
