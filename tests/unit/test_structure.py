@@ -18,7 +18,6 @@ MAX_LINES = 400
 
 # module -> why it is still here. Remove a line when its module is fixed.
 KNOWN_LONG: dict[str, str] = {
-    "maildesk.daemon": "core helper (issue 12.1) reshapes it around the Runtime",
 }
 KNOWN_CYCLES: dict[frozenset[str], str] = {
     frozenset({"maildesk.app", "maildesk.intake.redeliver"}):
