@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from maildesk.bootstrap import load_for_reload
 from maildesk.intake.batch import Batcher
 from maildesk.mailboxes.runner import Mailboxes
 from maildesk.outcome import EX_CONFIG, Outcome
@@ -304,8 +305,6 @@ class Daemon:
                 notify("READY=1")
 
     async def _reload(self) -> bool:
-        from maildesk.bootstrap import load_for_reload
-
         loop = asyncio.get_running_loop()
         loaded = await loop.run_in_executor(None, load_for_reload, self.config_path,
                                             self.app.config, make_tls_context)
