@@ -13,7 +13,6 @@ only once the mail is durable, in the database or in a spool, and never raises.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import threading
@@ -33,7 +32,7 @@ from maildesk.outcome import Outcome, deferred
 from maildesk.runtime import Runtime
 from maildesk.store.articles import ArticleStore
 from maildesk.store.db import Database
-from maildesk.store.dberrors import is_transient_db_error
+from maildesk.store.dberrors import is_transient
 from maildesk.timers.hooks import install as install_timer_hooks
 
 __all__ = ["App", "open_app"]
@@ -157,15 +156,16 @@ class App:
 
     def drain_inbound(self, limit: int | None = None) -> int:
         """Process spooled mails in arrival order; stop at the first temporary failure
-        while the database is away (`maildesk.intake.redeliver` decides each mail)."""
-        from maildesk.intake.redeliver import redeliver
+        while the database is away (`maildesk.redeliver` decides each mail)."""
+        from maildesk.redeliver import redeliver
 
         done = 0
         with self._drain_lock:
             for spool_id in self.inbound.ids():
                 if limit is not None and done >= limit:
                     break
-                result = redeliver(self, self.inbound, spool_id, database_up=self._healthy)
+                rt = self.runtime  # once per mail
+                result = redeliver(rt, rt.spools.inbound, spool_id, database_up=self._healthy)
                 if result.status == "waiting":
                     break  # still away: keep the order, try again later
                 done += 1
@@ -200,18 +200,6 @@ def header_message_id(raw: bytes) -> str | None:
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     found = re.search(rb"(?im)^message-id:[ \t]*<?([^>\r\n]*)>?", head[:65536])
     return found.group(1).decode("utf-8", "replace").strip() if found else None
-
-
-# Errors of the machine, not of the mail: a full disk, a dead device, too many files open.
-_RESOURCE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM,
-                    errno.EMFILE, errno.ENFILE}
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth a retry later: the database is away or busy, or the disk cannot take it."""
-    if is_transient_db_error(exc):  # by cause: "no such table" is not "away"
-        return True
-    return isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS
 
 
 def open_app(config: Config) -> App:

@@ -25,7 +25,7 @@ def spool(args: argparse.Namespace) -> int:
         if not found:
             print("spools empty")
         return EX_OK
-    from maildesk.intake.redeliver import redeliver
+    from maildesk.redeliver import redeliver
 
     retried = 0
     failures = 0
@@ -34,7 +34,7 @@ def spool(args: argparse.Namespace) -> int:
         for spool_id in spool.ids():
             if args.id and spool_id != args.id:
                 continue
-            result = redeliver(app, spool, spool_id)
+            result = redeliver(app.runtime, spool, spool_id)
             if result.status in ("waiting", "failed"):
                 print(f"{spool_id}: {result.reply}"
                       + (" (kept in spool/failed)" if result.status == "failed" else ""),

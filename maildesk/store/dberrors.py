@@ -11,10 +11,12 @@ no retry cures (the mail goes to `spool/failed`, the log says why).
 
 from __future__ import annotations
 
+import errno
+
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError
 from sqlalchemy.orm.exc import StaleDataError
 
-__all__ = ["is_transient_db_error"]
+__all__ = ["is_transient", "is_transient_db_error"]
 
 # PostgreSQL SQLSTATE: connection exceptions (08...), insufficient resources (53...),
 # operator intervention (57P01-57P05: shutdown, cannot connect now), lock not available,
@@ -56,3 +58,15 @@ def is_transient_db_error(exc: BaseException) -> bool:
     return isinstance(exc, InterfaceError) or (
         type(orig).__name__ == "OperationalError" and sqlstate is None
         and type(orig).__module__.startswith("psycopg"))
+
+
+# Errors of the machine, not of the mail: a full disk, a dead device, too many files open.
+_RESOURCE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM,
+                    errno.EMFILE, errno.ENFILE}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth a retry later: the database is away or busy, or the disk cannot take it."""
+    if is_transient_db_error(exc):  # by cause: "no such table" is not "away"
+        return True
+    return isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS

@@ -20,14 +20,8 @@ MAX_LINES = 400
 KNOWN_LONG: dict[str, str] = {
 }
 KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"maildesk.app", "maildesk.intake.redeliver"}):
-        "redeliver calls the pipeline through app; core helper (issue 12.1-2) moves it",
 }
 KNOWN_INTAKE_TO_UPPER: dict[tuple[str, str], str] = {
-    ("maildesk.intake.redeliver", "maildesk.app"):
-        "the spool's redelivery runs the pipeline; core helper (issue 12.1-2) moves it",
-    ("maildesk.intake.redeliver", "maildesk.pipeline"):
-        "the spool's redelivery runs the pipeline; core helper (issue 12.1-2) moves it",
     ("maildesk.intake.batch", "maildesk.app"):
         "group commit (issue 20) drives the pipeline from intake; to move with the core",
     ("maildesk.intake.batch", "maildesk.pipeline"):
@@ -204,8 +198,8 @@ def test_outbound_imports_no_pipeline_and_no_app() -> None:
 
 def test_the_checks_see_the_code() -> None:
     """The walker finds function-level and type-only imports (else every check is empty)."""
-    imported = dict(_imports("maildesk.intake.redeliver")) if (
-        "maildesk.intake.redeliver" in MODULES) else {}
+    imported = dict(_imports("maildesk.redeliver")) if (
+        "maildesk.redeliver" in MODULES) else {}
     graph = _graph()
     assert sum(len(edges) for edges in graph.values()) > 300
     assert len(MODULES) > 100

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from maildesk.intake.spool import Spool
 
 if TYPE_CHECKING:
-    from maildesk.app import App
+    from maildesk.runtime import Runtime
 
 __all__ = ["Redelivered", "redeliver"]
 
@@ -35,43 +35,43 @@ class Redelivered:
     reply: str
 
 
-def redeliver(app: App, spool: Spool, spool_id: str, *,
+def redeliver(rt: Runtime, spool: Spool, spool_id: str, *,
               database_up: Callable[[], bool] | None = None) -> Redelivered:
     """Run one spooled mail through the pipeline again and move its file accordingly.
 
     A temporary failure (database away) leaves the mail in place when `database_up` says
     the database is down, or when no such probe is given; with the database up, the same
     error is this mail's own (e.g. a packet over MariaDB's limit) and it goes aside."""
-    from maildesk.app import is_transient
     from maildesk.pipeline import process
+    from maildesk.store.dberrors import is_transient
 
     mail = spool.get(spool_id)
     try:
-        outcome = process(app.runtime, mail.raw, mail.envelope)
+        outcome = process(rt, mail.raw, mail.envelope)
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
         if is_transient(exc) and (database_up is None or not database_up()):
             return Redelivered(spool_id, "waiting", f"still failing: {reason}")
         log.error("spooled mail %s failed: %s", spool_id, reason)
-        _aside(app, spool, spool_id, reason)
+        _aside(rt, spool, spool_id, reason)
         return Redelivered(spool_id, "failed", f"failed: {reason}")
     if 400 <= outcome.code < 500:
         return Redelivered(spool_id, "waiting", outcome.reply)
     if outcome.code >= 500:
         # Acknowledged with 250 before a rule or a config change refused it: kept.
         log.warning("spooled mail %s refused after acceptance: %s", spool_id, outcome.reply)
-        _aside(app, spool, spool_id, f"refused: {outcome.reply}")
+        _aside(rt, spool, spool_id, f"refused: {outcome.reply}")
         return Redelivered(spool_id, "failed", outcome.reply)
-    if outcome.result == "quarantined" and spool is app.unmatched:
+    if outcome.result == "quarantined" and spool is rt.spools.unmatched:
         return Redelivered(spool_id, "kept", outcome.reply)  # still no ticket: stays put
     spool.remove(spool_id)
     return Redelivered(spool_id, "done", outcome.reply)
 
 
-def _aside(app: App, spool: Spool, spool_id: str, reason: str) -> None:
+def _aside(rt: Runtime, spool: Spool, spool_id: str, reason: str) -> None:
     """Into `spool/failed` (written and fsynced there before it leaves its old folder)."""
-    if spool is app.failed:
+    if spool is rt.spools.failed:
         return
     mail = spool.get(spool_id)
-    app.failed.put(mail.raw, mail.envelope, reason)
+    rt.spools.failed.put(mail.raw, mail.envelope, reason)
     spool.remove(spool_id)
