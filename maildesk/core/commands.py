@@ -172,7 +172,8 @@ def _apply_text(work: Work, rt: Deps, text: str, article: Article | None) -> Art
 
 def _text_article(work: Work, rt: Deps, ticket: Ticket, text: str, sender_type: str,
                   visibility: str, kind: str) -> Article:
-    mail = ParsedMail(subject=ticket.title, from_addr=None,
+    person = work.actor.kind in ("agent", "customer")  # an address, not `api:...`
+    mail = ParsedMail(subject=ticket.title, from_addr=work.actor.address if person else None,
                       from_name=work.actor.name or work.actor.label, body=text)
     return add_article(work.session, rt.store, ticket, mail=mail, raw=None, envelope=None,
                        sender_type=sender_type, visibility=visibility, kind=kind,
