@@ -111,6 +111,18 @@ def test_requests_per_client_are_limited(web: Web) -> None:
     assert statuses[30:] == [429, 429]
 
 
+def test_behind_a_local_proxy_the_forwarded_client_is_limited(web: Web) -> None:
+    """The test client is on loopback, like a TLS proxy on the same machine: clients are
+    told apart by the address the proxy appended to X-Forwarded-For."""
+    def ask(client: str) -> int:
+        csrf = web.csrf()
+        return web.client.post("/login", data={"address": "x@example.net", "csrf": csrf},
+                               headers={"X-Forwarded-For": f"6.6.6.6, {client}"}
+                               ).status_code
+    assert [ask("192.0.2.1") for _ in range(31)][-1] == 429
+    assert ask("192.0.2.2") == 200  # another client behind the same proxy
+
+
 def test_login_without_csrf_is_refused(web: Web) -> None:
     web.client.get("/login")
     answer = web.client.post("/login", data={"address": "alice@example.com"})

@@ -36,6 +36,19 @@ async def form_fields(request: Request) -> dict[str, str]:
     return {k: v[:MAX_FIELD * 10] for k, v in form.items() if isinstance(v, str)}
 
 
+def client_address(request: Request) -> str:
+    """Who asks, for the per-client limit: the peer, or behind a proxy on this machine
+    (a loopback peer) the address that proxy appended last to X-Forwarded-For (earlier
+    entries are the client's own claims)."""
+    peer = request.client.host if request.client else "unknown"
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and (peer.startswith("127.") or peer == "::1"):
+        last = forwarded.split(",")[-1].strip()
+        if last and len(last) <= 64:
+            return last
+    return peer
+
+
 def _password_login_available() -> bool:
     return False  # until maildesk.customers.passwords is on main (issue 17)
 
@@ -62,7 +75,7 @@ def _base_url(seen: Seen) -> str:
 async def login_submit(ctx: Ctx, seen: Viewer, request: Request) -> Response:
     fields = await form_fields(request)
     seen.check_csrf(fields.get("csrf"))
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
     if await ctx.run(links.over_limit, ctx.app.db, f"client:{client}", links.PER_CLIENT):
         response = page(seen, "message.html", status=429,
                         page_title=N_("Too many attempts"),
