@@ -39,7 +39,7 @@ log = logging.getLogger("maildesk.customers")
 LOG_EVERY = 60.0  # seconds between two logged failures of one backend
 MAX_PENDING = 256  # misses queued on one backend before further ones are "unknown for now"
 WORKERS = 4  # lookups of one backend running at once
-WAIT_SHARE = 0.4  # of the wall clock callers may spend waiting on one backend ...
+WAIT_SHARE = 0.3  # of the wall clock callers may spend waiting on one backend ...
 WAIT_BURST = 0.5  # ... beyond this many seconds at once (the bucket's depth)
 
 _MISS = object()
