@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.web.conftest import Web
+
+# The pages' own SQL (counts, filters, search, the engine's row lock) on every backend.
+pytestmark = pytest.mark.backends
 
 
 def test_overview_counts_by_state_in_readable_queues_only(web: Web) -> None:

@@ -3,10 +3,14 @@ all-or-none rule as a command mail; an answer goes out through the outbox."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from maildesk.store.models import Article, History, OutboxMail
 from tests.web.conftest import Web
+
+# The engine's row lock and all-or-none savepoint on every backend.
+pytestmark = pytest.mark.backends
 
 
 def _act(web: Web, client, number: str, **data: str):  # noqa: ANN001, ANN202
