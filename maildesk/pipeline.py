@@ -220,6 +220,10 @@ def _new_ticket(ctx: Context, decision: Route, linked_to: Ticket | None = None) 
 
 def _followup(ctx: Context, ticket: Ticket) -> Outcome:
     config, session = ctx.rt.config, ctx.session
+    from maildesk.kb.solved import solved_by_customer
+
+    if solved_by_customer(ctx, ticket):  # "/solved" from a participant (SPEC 18)
+        return stored(ticket.number)
     queue = config.queue(ticket.queue)
     if ticket.is_closed:
         policy = queue.on_closed_followup if queue else "reopen"

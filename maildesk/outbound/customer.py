@@ -69,6 +69,10 @@ def _autorespond(session: Session, config: Config, event: TicketEvent, to: str) 
         subject=clean_header(mail.subject if mail else ticket.title),
         language=language,
     )
+    if event.kind == "new":
+        from maildesk.kb.suggest import suggestions_for
+
+        context["suggestions"] = suggestions_for(config, ticket, mail, language)
     body = render_text(config, AUTORESPONSE_TEMPLATES[event.kind], language, **context)
     from_name, from_addr = from_queue(config, queue)
     message_id = new_message_id(config.instance.domain)
@@ -91,6 +95,10 @@ def _autorespond(session: Session, config: Config, event: TicketEvent, to: str) 
                    recipients=[to])
     record(session, ticket, "auto-response sent", cause=event.kind, to=to,
            outbox=rows[0].id, message_id=message_id, state="queued", language=language)
+    if context.get("suggestions"):
+        from maildesk.kb.suggest import offered
+
+        offered(session, ticket, context["suggestions"])
 
 
 def answer(session: Session, config: Config, secret: bytes,
