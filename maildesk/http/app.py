@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from maildesk.http import api, errors, health
+from maildesk.http import api, errors, health, kb
 from maildesk.http.context import HttpContext
 from maildesk.http.limits import BodyLimit
 from maildesk.http.metrics import RequestMetrics
@@ -33,6 +33,7 @@ def create_app(ctx: HttpContext) -> ASGIApp:
     app.state.ctx = ctx
     errors.install(app, extra=lambda doc: _queues_enum(doc, ctx))
     app.include_router(health.router)
+    app.include_router(kb.router)  # public knowledge base pages (maildesk.kb)
     app.include_router(api.router, prefix=API_PREFIX)
     from maildesk.http import web  # the pages (SPEC 15)
 

@@ -72,6 +72,9 @@ class Metrics:
                                      "Mails fetched from each mailbox, all daemons together",
                                      ["mailbox"], registry=r)
         r.register(LookupCollector())  # maildesk_customer_lookups (maildesk.customers.cache)
+        from maildesk.kb.metrics import KbMetrics
+
+        self.kb = KbMetrics(r)  # knowledge base suggestions and /solved
         self._history_seen: int | None = None
 
     def observe_ingest(self, outcome: Outcome, seconds: float) -> None:
@@ -103,6 +106,7 @@ class Metrics:
                     select(func.count()).select_from(History)
                     .where(History.id <= last, History.event.in_(ESCALATION_EVENTS))
                 ).scalar() or 0
+            self.kb.refresh(session, self._history_seen, last)
         self._history_seen = last
         self.outbox.clear()
         self.outbox_age.clear()
