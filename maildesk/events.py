@@ -26,6 +26,8 @@ __all__ = [
     "LineOutcome",
     "MailRefused",
     "TicketEvent",
+    "TimerNotice",
+    "WebhookDue",
 ]
 
 
@@ -101,4 +103,27 @@ class DeliveryFailed:
     row: OutboxMail
 
 
-Event = TicketEvent | AnswerQueued | CommandsProcessed | MailRefused | DeliveryFailed
+@dataclass(frozen=True)
+class TimerNotice:
+    """A due time acted (SPEC 13): `reminder` (to the owner, else the queue), `escalation`
+    (an SLA warning or breach) or `unlocked` (an idle lock released), both to the queue.
+    `details` fill the template `agent/<kind>.txt`."""
+
+    kind: str  # reminder | escalation | unlocked
+    ticket: Ticket
+    subject: str  # the word before the ticket title: "Reminder", "Escalation", ...
+    details: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebhookDue:
+    """A history entry that receivers subscribe to (SPEC 14), e.g. `ticket.escalated`;
+    `kind` is the webhook event name, `body` the JSON every subscribed receiver gets."""
+
+    kind: str
+    ticket: Ticket
+    body: dict[str, object]
+
+
+Event = (TicketEvent | AnswerQueued | CommandsProcessed | MailRefused | DeliveryFailed
+         | TimerNotice | WebhookDue)

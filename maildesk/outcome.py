@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["EX_DATAERR", "EX_NOUSER", "EX_OK", "EX_TEMPFAIL", "EX_USAGE", "EX_CONFIG", "Outcome"]
+__all__ = ["EX_CONFIG", "EX_DATAERR", "EX_NOUSER", "EX_OK", "EX_TEMPFAIL", "EX_USAGE", "RESULTS",
+           "Outcome"]
 
 EX_OK = 0
 EX_USAGE = 64
@@ -18,10 +19,24 @@ EX_TEMPFAIL = 75
 EX_CONFIG = 78
 
 
+# One word per meaning (README "What each mail came to"); scripts read these from the log
+# line and the metrics, so a word is added, never renamed.
+RESULTS = {
+    "stored": "a ticket was made or an article added",
+    "duplicate": "the same mail again: nothing new stored",
+    "ignored": "a rule discarded it",
+    "spooled": "the database or disk is away: kept in spool/inbound, stored later",
+    "unmatched_bounce": "a bounce matching no ticket: kept once in spool/unmatched",
+    "quarantined": "processing failed (a bug): kept in spool/failed for review",
+    "rejected": "refused (5xx): not a mail, a loop, or a rule's reject",
+    "unknown_recipient": "no queue has this address (5xx)",
+    "deferred": "not stored now (4xx): the sender retries",
+}
+
+
 @dataclass(frozen=True)
 class Outcome:
-    # stored | duplicate | ignored | spooled | quarantined | rejected | unknown_recipient | deferred
-    result: str
+    result: str  # a key of RESULTS
     code: int  # SMTP reply code
     text: str  # enhanced status + human text, e.g. "2.0.0 Ok: ticket 2026112510000012"
     ticket: str | None = None

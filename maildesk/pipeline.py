@@ -119,7 +119,7 @@ class Prepared:
         if outcome.text == UNMATCHED_BOUNCE:
             spool_id = self.rt.spools.unmatched.put(self.raw, self.envelope,
                                               "bounce matching no ticket", once=True)
-            return Outcome("quarantined", 250, f"2.0.0 Ok: bounce kept as {spool_id}")
+            return Outcome("unmatched_bounce", 250, f"2.0.0 Ok: bounce kept as {spool_id}")
         return outcome
 
 
@@ -304,7 +304,7 @@ def _bounce(ctx: Context) -> Outcome:
     if ticket is None:
         # Written by `process` once the transaction is over (it may run again on a lost
         # race): the caller keeps the bytes, once, under a name made of their sha256.
-        return Outcome("quarantined", 250, UNMATCHED_BOUNCE)
+        return Outcome("unmatched_bounce", 250, UNMATCHED_BOUNCE)
     _article(ctx, ticket, kind="bounce", visibility="internal", sender_type="system")
     record(ctx.session, ticket, "bounce", status=bounce.status if bounce else None,
            recipients=bounce.recipients if bounce else [])

@@ -62,7 +62,7 @@ def redeliver(rt: Runtime, spool: Spool, spool_id: str, *,
         log.warning("spooled mail %s refused after acceptance: %s", spool_id, outcome.reply)
         _aside(rt, spool, spool_id, f"refused: {outcome.reply}")
         return Redelivered(spool_id, "failed", outcome.reply)
-    if outcome.result == "quarantined" and spool is rt.spools.unmatched:
+    if outcome.result == "unmatched_bounce" and spool is rt.spools.unmatched:
         return Redelivered(spool_id, "kept", outcome.reply)  # still no ticket: stays put
     spool.remove(spool_id)
     return Redelivered(spool_id, "done", outcome.reply)

@@ -1,8 +1,9 @@
-"""Events to outbox rows: the one table that says which mails each kind of event makes.
+"""Events to outbox rows: the one table that says what each kind of event makes, mails
+(answers, transcripts, refusals, notifications, timer notices) and webhook deliveries alike.
 
-`dispatch` runs inside the transaction of the change that caused the events, so a mail is
-queued exactly when its cause commits; nothing here sends. Adding a kind (escalations,
-webhooks) is one event class in `maildesk.events` and one row here.
+`dispatch` runs inside the transaction of the change that caused the events, so a row is
+queued exactly when its cause commits; nothing here sends. Adding a kind is one event class
+in `maildesk.events` and one row here.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
+from maildesk.config.http import WEBHOOK_EVENTS
 from maildesk.events import Event
-from maildesk.outbound import agent, customer
+from maildesk.outbound import agent, customer, timed
+from maildesk.outbound.webhook import queue_webhooks
 
 __all__ = ["HANDLERS", "dispatch"]
 
@@ -34,6 +37,12 @@ HANDLERS: dict[str, tuple[Handler, ...]] = {
     "transcript": (agent.transcript,),
     "refusal": (agent.refusal,),
     "delivery_failed": (agent.delivery_failed,),
+    # timers (SPEC 13): TimerNotice
+    "reminder": (timed.to_owner_or_queue,),
+    "escalation": (timed.to_queue,),
+    "unlocked": (timed.to_queue,),
+    # webhooks (SPEC 14): WebhookDue, one kind per event name receivers subscribe to
+    **{name: (queue_webhooks,) for name in WEBHOOK_EVENTS},
 }
 
 

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from maildesk.core.actors import Actor
 from maildesk.core.tickets import record, set_state
-from maildesk.events import TicketEvent
-from maildesk.outbound.timed import notify_timed, owner_or_queue, queue_agents
+from maildesk.events import TicketEvent, TimerNotice
+from maildesk.outbound.dispatch import dispatch
 from maildesk.store.models import Ticket, Timer
 from maildesk.timers.calendar import between_business
 from maildesk.timers.due import BREACHED, WARNED
@@ -57,8 +57,8 @@ def _reminder(session: Session, rt: Runtime, ticket: Ticket, now: datetime) -> s
     set_state(session, ticket, "open", SYSTEM, reason="pending reminder reached")
     ticket.pending_until = None
     record(session, ticket, "reminder", SYSTEM, until=_iso(until))
-    notify_timed(session, rt, ticket, owner_or_queue(rt, ticket), "reminder",
-                 "Reminder", until=_iso(until))
+    dispatch(session, rt.config, rt.secret,
+             [TimerNotice("reminder", ticket, "Reminder", {"until": _iso(until)})])
     return "reminder"
 
 
@@ -81,8 +81,6 @@ def _level(session: Session, rt: Runtime, row: Timer, ticket: Ticket) -> str:
     old, ticket.queue = ticket.queue, target
     record(session, ticket, "queue", SYSTEM, old=old, new=target, reason="escalate_after")
     record(session, ticket, "escalated", SYSTEM, old=old, new=target, level=target)
-    from maildesk.outbound.dispatch import dispatch
-
     dispatch(session, rt.config, rt.secret,
              [TicketEvent(kind="moved", ticket=ticket, actor=SYSTEM, details={"old": old})])
     return "level"
@@ -94,8 +92,8 @@ def _unlock(session: Session, rt: Runtime, ticket: Ticket) -> str:
     owner = ticket.owner
     ticket.locked = False
     record(session, ticket, "unlock", SYSTEM, reason="timeout", owner=owner)
-    notify_timed(session, rt, ticket, queue_agents(rt, ticket.queue), "unlocked",
-                 "Lock released", owner=owner or "")
+    dispatch(session, rt.config, rt.secret,
+             [TimerNotice("unlocked", ticket, "Lock released", {"owner": owner or ""})])
     return "unlock"
 
 
@@ -114,20 +112,17 @@ def _clock(session: Session, rt: Runtime, row: Timer, ticket: Ticket, now: datet
         row.stage, row.due_at = WARNED, row.deadline
         event = "escalation warning"
     record(session, ticket, event, SYSTEM, clock=row.kind, deadline=_iso(row.deadline))
-    notify_timed(session, rt, ticket, queue_agents(rt, ticket.queue), "escalation",
-                 "Escalation" if breach else "Escalation warning", clock=clock,
-                 clock_id=row.kind, breach=breach, deadline=_iso(row.deadline),
-                 left=_span(abs(left)),
-                 over=left < 0)
+    dispatch(session, rt.config, rt.secret, [TimerNotice(
+        "escalation", ticket, "Escalation" if breach else "Escalation warning",
+        {"clock": clock, "clock_id": row.kind, "breach": breach,
+         "deadline": _iso(row.deadline), "left": _span(abs(left)), "over": left < 0})])
     if breach:
         _escalated(session, rt, ticket, row)
     return event
 
 
 def _escalated(session: Session, rt: Runtime, ticket: Ticket, row: Timer) -> None:
-    """The event outbound turns into a webhook (`ticket.escalated`) once it has them."""
-    from maildesk.outbound.dispatch import dispatch
-
+    """The event of a breach (no mail of its own; the webhook comes from the history)."""
     dispatch(session, rt.config, rt.secret,
              [TicketEvent(kind="escalated", ticket=ticket, actor=SYSTEM,
                           details={"clock": row.kind, "deadline": _iso(row.deadline)})])

@@ -1,4 +1,5 @@
-"""History rows -> webhook outbox rows, behind a cursor kept in the `counters` table.
+"""History rows -> `WebhookDue` events, behind a cursor kept in the `counters` table; the
+dispatch table (outbound/dispatch.py) turns each into an outbox row per subscribed receiver.
 
 The cursor row is locked for the transaction (SQLite's write lock does the same), so two
 daemons never queue one event twice. A history row is taken once it is SETTLE seconds
@@ -11,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from maildesk.events import WebhookDue
+from maildesk.outbound.dispatch import dispatch
 from maildesk.store.db import insert_ignore
-from maildesk.store.models import Counter, History, OutboxMail, Ticket, dumps, utcnow
+from maildesk.store.models import Counter, History, Ticket, utcnow
 from maildesk.views import iso, ticket_summary
 
 if TYPE_CHECKING:
@@ -63,25 +65,14 @@ def pump(app: App) -> int:
             event = EVENTS.get(history.event)
             if event is None:
                 continue
-            for hook in hooks:
-                if event in hook.events:
-                    session.add(_row(hook.url, event, history, ticket))
-                    queued += 1
+            body = {"event": event, "at": iso(history.at), "actor": history.actor,
+                    "details": json.loads(history.details_json or "{}"),
+                    "ticket": ticket_summary(ticket)}
+            queued += sum(event in hook.events for hook in hooks)
+            dispatch(session, app.config, app.secret, [WebhookDue(event, ticket, body)])
         return queued
 
     return app.db.run(attempt)
-
-
-def _row(url: str, event: str, history: History, ticket: Ticket) -> OutboxMail:
-    delivery = f"wh-{secrets.token_hex(12)}"
-    body = {"id": delivery, "event": event, "at": iso(history.at), "actor": history.actor,
-            "details": json.loads(history.details_json or "{}"),
-            "ticket": ticket_summary(ticket)}
-    now = utcnow()
-    return OutboxMail(ticket_id=ticket.id, kind="webhook", mail_from="",
-                      rcpt_json=dumps([url]), to_addr=url[:512], subject=event,
-                      message_id=delivery, raw=dumps(body).encode(), state="queued",
-                      attempts=0, next_attempt_at=now, created_at=now)
 
 
 async def run_pump(app: App, stop: asyncio.Event) -> None:

@@ -55,7 +55,7 @@ def test_an_unmatched_bounce_is_kept_once_and_retry_keeps_it(desk: Desk) -> None
     bounce = mail_bytes("dsn_bounce_verp.eml")
     first = desk.ingest(bounce, sender="", recipients=("support@example.com",))
     second = desk.ingest(bounce, sender="", recipients=("support@example.com",))
-    assert (first.result, second.result) == ("quarantined", "quarantined")
+    assert (first.result, second.result) == ("unmatched_bounce", "unmatched_bounce")
     assert first.text == second.text
     kept = _spooled(desk, "unmatched")
     assert len(kept) == 1 and kept[0].read_bytes().endswith(bounce)
@@ -86,7 +86,7 @@ def test_an_unmatched_bounce_is_written_once_when_the_transaction_runs_again(
     monkeypatch.setattr(dbmod, "retry_conflicts", lose_the_first_race)
     bounce = mail_bytes("dsn_bounce_verp.eml").replace(b"7A1B2C3D4E", b"7A1B2C3D4F")
     outcome = desk.ingest(bounce, sender="", recipients=("support@example.com",))
-    assert outcome.result == "quarantined" and len(runs) == 2
+    assert outcome.result == "unmatched_bounce" and len(runs) == 2
     assert len(_spooled(desk, "unmatched")) == 1
 
 

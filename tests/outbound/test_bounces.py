@@ -43,7 +43,7 @@ def test_a_bounce_to_an_unsigned_verp_address_reaches_no_ticket(odesk: Desk,
     raw = simple_mail(subject="Undelivered Mail Returned to Sender", sender="mailer-daemon@x.org")
     for forged in (f"bounces+{outbox_id}@example.com", f"bounces+{outbox_id}-aaaaaaaa@example.com"):
         outcome = odesk.ingest(raw + forged.encode(), sender="", recipients=(forged,))
-        assert outcome.code == 250 and outcome.result == "quarantined", outcome
+        assert outcome.code == 250 and outcome.result == "unmatched_bounce", outcome
     assert not [h for h in odesk.show(number)["history"] if h["event"] == "bounce"]
 
 
@@ -85,7 +85,7 @@ def test_dsn_naming_our_message_id_is_matched(odesk: Desk, sink: Sink) -> None:
 
 def test_dsn_matching_nothing_makes_no_ticket(odesk: Desk, sink: Sink) -> None:
     outcome = odesk.ingest(DSN, sender="", recipients=("support@example.com",))
-    assert outcome.code == 250 and outcome.ticket is None and outcome.result == "quarantined"
+    assert outcome.code == 250 and outcome.ticket is None and outcome.result == "unmatched_bounce"
     assert _counts(odesk) == (0, 0)
 
 
