@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from maildesk.commands.assign import Assign
 from maildesk.commands.base import Command, CommandError, Work
 from maildesk.commands.cc import Cc
+from maildesk.commands.faq import Faq
 from maildesk.commands.lock import Lock, Unlock
 from maildesk.commands.merge import Merge
 from maildesk.commands.move import Move
@@ -36,7 +37,7 @@ __all__ = [
 COMMANDS: dict[str, Command] = {
     c.name: c
     for c in (Lock(), Unlock(), Move(), Priority(), Close(), Reopen(), Pending(), Assign(),
-              Note(), Tag(), Cc(), Merge())
+              Note(), Tag(), Cc(), Merge(), Faq())
 }
 MAX_COMMANDS = 50
 MAX_LINE = 500

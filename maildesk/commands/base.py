@@ -39,6 +39,7 @@ class Work:
     events: list[TicketEvent] = field(default_factory=list)
     note: bool = False  # /note: the text stays internal
     merged_into: Ticket | None = None  # /merge ran: nothing may follow it
+    inserts: list[str] = field(default_factory=list)  # /faq: entry texts for the answer
 
     @property
     def agent(self) -> Actor:

@@ -105,6 +105,10 @@ def run_block(session: Session, rt: Deps, actor: Actor, ticket: Ticket,
     savepoint = session.begin_nested()
     try:
         results = run_commands(work, lines)
+        if work.inserts:  # /faq NAME: the entries' texts below the agent's own
+            from maildesk.commands.faq import with_inserts
+
+            text = with_inserts(text, work.inserts)
         step = _text_check(work, text)
         applied = all(r.ok for r in results) and (step is None or step.ok)
         if applied and text:
