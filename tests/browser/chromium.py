@@ -5,9 +5,9 @@ browser downloads are never used (their host is not reachable from here or from 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
+
+from tests.debian import apt_install
 
 __all__ = ["CANDIDATES", "ensure_chromium"]
 
@@ -25,20 +25,8 @@ def ensure_chromium() -> tuple[Path | None, str]:
     found = _found()
     if found is not None:
         return found, ""
-    apt = shutil.which("apt-get")
-    if apt is None:
-        return None, "Chromium is not installed and there is no apt-get to install it"
-    if os.geteuid() != 0:
-        return None, "Chromium is not installed and installing it needs root"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [apt, "-o", "DPkg::Lock::Timeout=120", "install", "-y",
-               "--no-install-recommends", *PACKAGES]
-    result = subprocess.run(install, capture_output=True, timeout=900, env=env)
-    if result.returncode != 0:  # a stale or missing package list: refresh it once
-        subprocess.run([apt, "update"], capture_output=True, timeout=600, env=env)
-        result = subprocess.run(install, capture_output=True, timeout=900, env=env)
+    why = apt_install(PACKAGES, timeout=900)
     found = _found()
-    if result.returncode != 0 or found is None:
-        tail = (result.stdout + result.stderr).decode(errors="replace").splitlines()[-5:]
-        return None, f"apt-get could not install {' '.join(PACKAGES)}: {' | '.join(tail)}"
-    return found, ""
+    if why is None and found is None:
+        why = "apt-get installed chromium but its binary is not where Debian puts it"
+    return (found, "") if found is not None else (None, why or "")

@@ -6,7 +6,6 @@ never touched.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -15,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.debian import apt_install
 from tests.postfix.postfix_helpers import free_port, which
 
 __all__ = ["BASE", "ROOT_DN", "PrivateSlapd", "ensure_slapd"]
@@ -28,23 +28,11 @@ def ensure_slapd() -> str | None:
     """None when slapd can run here (installed now if missing), else why not."""
     if which("slapd") and which("ldapadd") and Path("/etc/ldap/schema/core.schema").exists():
         return None
-    apt = which("apt-get")
-    if apt is None or os.geteuid() != 0:
-        return "slapd is not installed and apt-get cannot install it here (needs root)"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     # Only the package: no system directory configured or started by its postinst.
-    subprocess.run(["debconf-set-selections"], input=b"slapd slapd/no_configuration boolean true\n",
-                   capture_output=True, timeout=60, env=env)
-    install = [apt, "-o", "DPkg::Lock::Timeout=120", "install", "-y",
-               "--no-install-recommends", *PACKAGES]
-    result = subprocess.run(install, capture_output=True, timeout=600, env=env)
-    if result.returncode != 0:  # a stale or missing package list: refresh it once
-        subprocess.run([apt, "update"], capture_output=True, timeout=600, env=env)
-        result = subprocess.run(install, capture_output=True, timeout=600, env=env)
-    if result.returncode != 0 or not which("slapd"):
-        tail = (result.stdout + result.stderr).decode(errors="replace").splitlines()[-5:]
-        return f"apt-get could not install {' '.join(PACKAGES)}: {' | '.join(tail)}"
-    return None
+    why = apt_install(PACKAGES, preseed=b"slapd slapd/no_configuration boolean true\n")
+    if why is None and not which("slapd"):
+        why = "apt-get installed slapd but it is not on the path"
+    return why
 
 
 CONFIG = """\

@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.debian import apt_install
 from tests.postfix.postfix_helpers import free_port, which
 
 __all__ = ["PrivateDovecot", "ensure_dovecot"]
@@ -34,20 +35,10 @@ def ensure_dovecot() -> str | None:
     if which("dovecot") and Path("/usr/lib/dovecot/imap").exists() \
             and Path("/usr/lib/dovecot/pop3").exists() and which("openssl"):
         return None
-    apt = which("apt-get")
-    if apt is None:
-        return "Dovecot is not installed and there is no apt-get to install it"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [apt, "-o", "DPkg::Lock::Timeout=120", "install", "-y",
-               "--no-install-recommends", *PACKAGES, "openssl"]
-    result = subprocess.run(install, capture_output=True, timeout=600, env=env)
-    if result.returncode != 0:  # a stale or missing package list: refresh it once
-        subprocess.run([apt, "update"], capture_output=True, timeout=600, env=env)
-        result = subprocess.run(install, capture_output=True, timeout=600, env=env)
-    if result.returncode != 0 or not which("dovecot"):
-        tail = (result.stdout + result.stderr).decode(errors="replace").splitlines()[-5:]
-        return f"apt-get could not install {' '.join(PACKAGES)}: {' | '.join(tail)}"
-    return None
+    why = apt_install((*PACKAGES, "openssl"))
+    if why is None and not which("dovecot"):
+        why = "apt-get installed Dovecot but it is not on the path"
+    return why
 
 
 CONFIG = """\

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.debian import apt_install
+
 SBIN = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
 HOSTNAME = "postfix.maildesk-test.invalid"  # not the machine's name: no "loops back to myself"
 
@@ -42,24 +44,12 @@ def ensure_postfix() -> str | None:
         return "a private Postfix instance needs root (postfix start, queue ownership)"
     if all(which(c) for c in ("postfix", "postqueue", "postmap")):
         return None
-    apt = which("apt-get")
-    if apt is None:
-        return "Postfix is not installed and there is no apt-get to install it"
-    # Without this the package may configure and start the system instance on port 25.
-    preseed = which("debconf-set-selections")
-    if preseed:
-        subprocess.run([preseed], input=b"postfix postfix/main_mailer_type select "
-                       b"No configuration\n", capture_output=True, timeout=60)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [apt, "-o", "DPkg::Lock::Timeout=120", "install", "-y",
-               "--no-install-recommends", "postfix"]
-    result = subprocess.run(install, capture_output=True, timeout=600, env=env)
-    if result.returncode != 0:  # a stale or missing package list: refresh it once
-        subprocess.run([apt, "update"], capture_output=True, timeout=600, env=env)
-        result = subprocess.run(install, capture_output=True, timeout=600, env=env)
-    if result.returncode != 0 or not which("postfix"):
-        return f"apt-get could not install postfix: {_tail(result)}"
-    return None
+    # Without the preseed the package may configure and start the system instance on port 25.
+    why = apt_install(("postfix",), preseed=b"postfix postfix/main_mailer_type select "
+                      b"No configuration\n")
+    if why is None and not which("postfix"):
+        why = "apt-get installed postfix but its programs are not on the path"
+    return why
 
 
 def free_port() -> int:
