@@ -38,9 +38,12 @@ def setting(
     return dataclasses.field(default=default, metadata=meta)
 
 
-def section(cls: type, *, doc: str) -> Any:
-    """A top-level mapping read into `cls` (a frozen dataclass of `setting` fields)."""
-    return dataclasses.field(default_factory=cls, metadata={"section": cls, "doc": doc})
+def section(cls: type, *, doc: str, aliases: tuple[str, ...] = ()) -> Any:
+    """A top-level mapping read into `cls` (a frozen dataclass of `setting` fields).
+    `aliases` are other top-level names for the same section (a SPEC name beside the one
+    maildesk shipped first): either may be written, both only with the same values."""
+    meta = {"section": cls, "doc": doc, "aliases": aliases}
+    return dataclasses.field(default_factory=cls, metadata=meta)
 
 
 def items(cls: type, *, doc: str, title: str, ident: str, unique: bool = False) -> Any:

@@ -28,6 +28,8 @@ from maildesk.config.walker import NULL, Entries, Walker, absolute, is_null, lin
 from maildesk.errors import MaildeskError
 
 TOP_KEYS = tuple(f.name for f in dataclasses.fields(Config) if f.metadata)
+# Other names of sections (`knowledge_base:` for `kb:`, SPEC 18's name): accepted on top.
+ALIASES = tuple(a for f in dataclasses.fields(Config) for a in f.metadata.get("aliases", ()))
 
 
 class ConfigError(MaildeskError):
@@ -93,7 +95,7 @@ def load_config(path: Path) -> Config:
 
 
 def _build(w: Walker, root: Node, path: Path) -> Config | None:
-    top = w.mapping(root, "config", TOP_KEYS)
+    top = w.mapping(root, "config", TOP_KEYS + ALIASES)
     null = ScalarNode(NULL, "", root.start_mark, root.end_mark)
 
     def node(key: str) -> Node:
@@ -104,7 +106,7 @@ def _build(w: Walker, root: Node, path: Path) -> Config | None:
     entries: dict[str, Entries] = {}
     for key in TOP_KEYS:  # plain sections and lists need no code of their own
         if "section" in meta[key]:
-            kw[key], entries[key] = read_section(w, node(key), meta[key]["section"], key)
+            kw[key], entries[key] = _read_aliased(w, top, key, meta[key], null)
         elif "items" in meta[key] and key == "customers":  # a mapping or a list
             kw[key] = read_customers(w, node(key), meta[key])
         elif "items" in meta[key] and key not in ("queues", "agents"):
@@ -171,6 +173,25 @@ def _build(w: Walker, root: Node, path: Path) -> Config | None:
         calendars=calendars,
         **kw,
     )
+
+
+def _read_aliased(w: Walker, top: Entries, key: str, meta: Any,
+                  null: Node) -> tuple[Any, Entries]:
+    """A section under its name or an alias; both given must say the same (an admin who
+    wrote `knowledge_base:` beside an old `kb:` must not get one of them silently)."""
+    cls = meta["section"]
+    given = sorted((name for name in (key, *meta.get("aliases", ())) if name in top),
+                   key=lambda name: line_of(top[name][0]))  # the later one is blamed
+    if not given:
+        return read_section(w, null, cls, key)
+    first, (value, entries) = given[0], read_section(w, top[given[0]][1], cls, given[0])
+    for name in given[1:]:
+        other, _ = read_section(w, top[name][1], cls, name)
+        if other != value:
+            w.problem(top[name][0], f"{name}: another name for '{first}' (line "
+                                    f"{line_of(top[first][0])}) with different values; "
+                                    "keep one of them")
+    return value, entries
 
 
 def _check_listen(w: Walker, entries: Entries, listen: Any) -> None:

@@ -288,7 +288,7 @@ class Config:
     limits: Limits = f.section(Limits, doc="bounded work per mail")
     api: Api = f.section(Api, doc="the HTTP API's limits")
     web: Web = f.section(Web, doc="the web pages")
-    kb: Kb = f.section(Kb, doc="the knowledge base")
+    kb: Kb = f.section(Kb, doc="the knowledge base", aliases=("knowledge_base",))
     webhooks: tuple[Webhook, ...] = f.items(
         Webhook, doc="HTTP receivers of ticket events", title="webhook {}", ident="url"
     )

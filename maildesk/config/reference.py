@@ -36,6 +36,9 @@ def config_keys() -> Iterator[tuple[str, str, Any]]:
             if show is not None and default is not None:
                 default = show(default)
             yield f"{prefix}.{f.name}", f.metadata["doc"], default
+        for alias in meta.get("aliases", ()):
+            for f in settings(cls):
+                yield f"{alias}.{f.name}", f"the same as `{prefix}.{f.name}`", None
 
 
 def _shown(default: Any) -> str:

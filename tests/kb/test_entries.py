@@ -74,3 +74,30 @@ def test_kb_search_offers_nothing_for_an_unrelated_mail(kdesk: Desk) -> None:
     result = kdesk.cli("kb", "search", "--json", "Do you have a job opening for a designer?")
     assert result.returncode == 0
     assert not any(r["offered"] for r in json.loads(result.stdout)["results"])
+
+
+def test_the_section_may_be_named_knowledge_base_as_in_the_spec(kdesk: Desk) -> None:
+    """SPEC 18 writes `knowledge_base: {path}`; `kb:` stays. Both in one file: the same
+    values pass, different values are refused with the line of the second."""
+    text = kdesk.config_path.read_text()
+    assert "kb:\n  path: ./knowledge\n" in text
+    kdesk.config_path.write_text(text.replace("kb:\n  path: ./knowledge\n",
+                                              "knowledge_base:\n  path: ./knowledge\n"
+                                              "  suggestions: 2\n"))
+    from maildesk.config import load_config
+
+    config = load_config(kdesk.config_path)
+    assert config.kb.path == kdesk.root / "knowledge" and config.kb.suggestions == 2
+    assert kdesk.cli("check-config").returncode == 0
+    result = kdesk.cli("kb", "search", "--json", "I forgot my password")
+    assert json.loads(result.stdout)["results"][0]["name"] == "reset-password"
+
+    both = kdesk.config_path.read_text() + "kb:\n  suggestions: 2\n  path: knowledge\n"
+    kdesk.config_path.write_text(both)
+    assert kdesk.cli("check-config").returncode == 0  # the same folder, the same values
+    kdesk.config_path.write_text(both.replace("  suggestions: 2\n  path: knowledge",
+                                              "  suggestions: 3\n  path: knowledge"))
+    result = kdesk.cli("check-config")
+    assert result.returncode == 78
+    line = both.splitlines().index("kb:") + 1
+    assert f":{line}: kb: another name for 'knowledge_base' (line " in result.stderr.decode()
