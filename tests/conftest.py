@@ -438,6 +438,21 @@ def empty_database(request: pytest.FixtureRequest, backend: str, tmp_path: Path)
     srv.drop(url)
 
 
+def desks_of(make: Callable[..., Desk], request: pytest.FixtureRequest, folder: Path,
+             backend: str) -> Callable[..., Desk]:
+    """A factory of desks made by `make`, each in its own folder and (on a server backend)
+    its own database slot, unless the caller names a database."""
+    counter = iter(range(1000))
+
+    def factory(**kwargs: object) -> Desk:
+        n = next(counter)
+        if backend != "sqlite" and kwargs.get("database") is None:
+            kwargs["database"] = server(request, backend).slot(n)
+        return make(folder / f"desk{n}", **kwargs)
+
+    return factory
+
+
 @pytest.fixture
 def desk(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> Iterator[Desk]:
     database = None if backend == "sqlite" else server(request, backend).slot(0)
@@ -447,15 +462,7 @@ def desk(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> Iterat
 @pytest.fixture
 def desk_factory(request: pytest.FixtureRequest, tmp_path: Path,
                  backend: str) -> Callable[..., Desk]:
-    counter = iter(range(1000))
-
-    def factory(**kwargs: object) -> Desk:
-        n = next(counter)
-        if backend != "sqlite" and kwargs.get("database") is None:
-            kwargs["database"] = server(request, backend).slot(n)
-        return make_desk(tmp_path / f"desk{n}", **kwargs)  # type: ignore[arg-type]
-
-    return factory
+    return desks_of(make_desk, request, tmp_path, backend)
 
 
 class _OutboundFailures(logging.Handler):

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from maildesk.store.models import OutboxMail
-from tests.conftest import Desk, make_desk, server, simple_mail
+from tests.conftest import Desk, desks_of, make_desk, server, simple_mail
 
 TRUSTED = "mx.example.com"
 
@@ -49,15 +49,7 @@ def adesk(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> Itera
 @pytest.fixture
 def adesk_factory(request: pytest.FixtureRequest, tmp_path: Path,
                   backend: str) -> Callable[..., Desk]:
-    counter = iter(range(1000))
-
-    def factory(**kwargs: object) -> Desk:
-        n = next(counter)
-        if backend != "sqlite":
-            kwargs["database"] = server(request, backend).slot(n)
-        return agent_desk(tmp_path / f"adesk{n}", **kwargs)
-
-    return factory
+    return desks_of(agent_desk, request, tmp_path / "adesks", backend)
 
 
 def outbox(desk: Desk, kind: str | None = None, to: str | None = None) -> list[EmailMessage]:
