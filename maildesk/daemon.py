@@ -33,8 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from maildesk.batch import Batcher
 from maildesk.bootstrap import load_for_reload
-from maildesk.intake.batch import Batcher
 from maildesk.mailboxes.runner import Mailboxes
 from maildesk.outcome import EX_CONFIG, Outcome
 from maildesk.smtp.handler import Handler

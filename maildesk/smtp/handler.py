@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
-from maildesk.intake.batch import Batcher
+from maildesk.batch import Batcher
 from maildesk.intake.message import Envelope
 from maildesk.outcome import Outcome
 from maildesk.smtp import status
@@ -87,7 +87,7 @@ class Handler:
             peer=_peer_text(session.peer),
             helo=session.host_name or "",
         )
-        if isinstance(self.executor, Batcher):  # group commit (maildesk.intake.batch)
+        if isinstance(self.executor, Batcher):  # group commit (maildesk.batch)
             outcome = await asyncio.wrap_future(self.executor.submit_mail(raw, envelope))
         else:
             loop = asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""Group commit (maildesk.intake.batch) on every backend: mails waiting together share one
+"""Group commit (maildesk.batch) on every backend: mails waiting together share one
 commit, each is acknowledged only once that commit holds it, and a mail that fails in the
 batch fails alone. The worker is held by a first task so that the mails really queue up."""
 
@@ -13,7 +13,7 @@ from sqlalchemy import event, func, select
 
 from maildesk import pipeline
 from maildesk.app import App
-from maildesk.intake.batch import Batcher
+from maildesk.batch import Batcher
 from maildesk.intake.message import Envelope
 from maildesk.outcome import Outcome
 from maildesk.store.db import Database

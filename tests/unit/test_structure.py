@@ -21,14 +21,7 @@ KNOWN_LONG: dict[str, str] = {
 }
 KNOWN_CYCLES: dict[frozenset[str], str] = {
 }
-KNOWN_INTAKE_TO_UPPER: dict[tuple[str, str], str] = {
-    ("maildesk.intake.batch", "maildesk.app"):
-        "group commit (issue 20) drives the pipeline from intake; to move with the core",
-    ("maildesk.intake.batch", "maildesk.pipeline"):
-        "group commit (issue 20) drives the pipeline from intake; to move with the core",
-    ("maildesk.intake.batch", "maildesk.store.db"):
-        "group commit (issue 20) drives the pipeline from intake; to move with the core",
-}
+KNOWN_INTAKE_TO_UPPER: dict[tuple[str, str], str] = {}
 KNOWN_OUTBOUND_TO_UPPER: dict[tuple[str, str], str] = {}
 
 # What outbound must not reach: the mail pipeline and the composition root.

@@ -10,6 +10,9 @@ database away, the commit itself) leaves nothing behind and each of its mails ru
 The batcher is a `concurrent.futures.Executor`: the daemon's ingest pool, one thread per
 ingest worker (SQLite: one writer, one thread). `$MAILDESK_BATCH` caps a batch (1 turns
 group commit off, for measuring).
+
+It lives beside `redeliver.py`, above intake: it drives the pipeline and the database,
+which intake (bytes in, values out) must not reach.
 """
 
 from __future__ import annotations
@@ -192,7 +195,7 @@ class Batcher(Executor):
     def _commit(self, rt: Runtime, ready: list[tuple[_Mail, Prepared]]
                 ) -> list[Outcome | None]:
         """One transaction, a savepoint per mail; None for a mail that failed in it."""
-        from maildesk.app import is_transient
+        from maildesk.store.dberrors import is_transient
 
         outcomes: list[Outcome | None] = []
         with rt.store.deferred() as pending, rt.db.transaction() as session:
