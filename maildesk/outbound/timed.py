@@ -1,7 +1,9 @@
 """Mails the timers cause: a pending reminder, an escalation warning or breach, a lock
 released by its timeout. Each is a `TimerNotice` event that `dispatch` routes here, queued
 in the transaction of the timer's action like every other notification; rendered from
-`agent/<kind>.txt` in each agent's language.
+`agent/<kind>.txt` in each agent's language, and so is the subject
+(`agent/<kind>_subject.txt`): a German agent reads "Erinnerung: ..." in the list of mails
+before opening one. `TimerNotice.subject` stays the English word for the log and webhooks.
 """
 
 from __future__ import annotations
@@ -69,11 +71,12 @@ def _one(session: Session, config: Config, secret: bytes, ticket: Ticket, agent:
                    commands=command_help(), reply_to=reply_to, language=language,
                    **event.details)
     body = render_text(config, f"agent/{event.kind}.txt", language, **context)
+    subject = render_text(config, f"agent/{event.kind}_subject.txt", language, **context)
     message_id = new_message_id(config.instance.domain, prefix=token)
     message = build_message(
         from_name=queue_name, from_addr=queue_address,
         to=[(agent.name, agent.address)], reply_to=reply_to,
-        subject=ticket_subject(config, ticket.number, f"{event.subject}: {ticket.title}"),
+        subject=ticket_subject(config, ticket.number, subject),
         body=body, message_id=message_id,
         extra=auto_headers(config, AUTO_GENERATED),
     )
