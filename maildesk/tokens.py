@@ -1,8 +1,14 @@
 """Reply tokens: `queue+TOKEN@domain` bound to one agent and one ticket by an HMAC.
 
-TOKEN = "t" + ticket id + "a" + 8 hex of sha256(agent) + 16 base32 chars of
-HMAC-SHA256(secret, "ticket:agent"). Lowercase letters and digits only, so every MTA keeps
-it intact. Unguessable without the instance secret, and it names no agent.
+TOKEN = "t" + ticket id + "a" + 8 hex of sha256(agent) + "d" + the day it was made (days
+since 1970-01-01) + "m" + 16 base32 chars of HMAC-SHA256(secret, "ticket:agent:day").
+Lowercase letters and digits only, so every MTA keeps it intact. Unguessable without the
+instance secret, and it names no agent.
+
+The day lets a token expire (`instance.reply_token_max_age`, 90 days by default): a reply
+address that leaked with an old mail stops acting for its agent. The MAC covers the day, so
+nobody can make an old token young. Tokens made before the day was added (no `d...m`) are
+verified too, but carry no age: the agent check refuses them as too old to tell.
 """
 
 from __future__ import annotations
@@ -12,31 +18,40 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
-__all__ = ["TokenRef", "find_token", "make_token", "verify_token"]
+__all__ = ["TokenRef", "expiry_problem", "find_token", "make_token", "verify_token"]
 
-_TOKEN = re.compile(r"t(\d{1,18})a([0-9a-f]{8})([a-z2-7]{16})")
+_TOKEN = re.compile(r"t(\d{1,18})a([0-9a-f]{8})(?:d(\d{1,7})m)?([a-z2-7]{16})")
+_EPOCH = date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
 class TokenRef:
     ticket_id: int
     agent: str
+    issued: date | None = None  # None: a token from before tokens carried their day
 
 
 def _agent_hash(agent: str) -> str:
     return hashlib.sha256(agent.lower().encode()).hexdigest()[:8]
 
 
-def _mac(secret: bytes, ticket_id: int, agent: str) -> str:
-    digest = hmac.new(secret, f"{ticket_id}:{agent.lower()}".encode(), hashlib.sha256).digest()
+def _mac(secret: bytes, ticket_id: int, agent: str, day: int | None = None) -> str:
+    text = f"{ticket_id}:{agent.lower()}" + ("" if day is None else f":{day}")
+    digest = hmac.new(secret, text.encode(), hashlib.sha256).digest()
     return base64.b32encode(digest[:10]).decode().lower()
 
 
-def make_token(secret: bytes, ticket_id: int, agent: str) -> str:
+def _today(now: datetime | None) -> int:
+    return ((now or datetime.now(UTC)).date() - _EPOCH).days
+
+
+def make_token(secret: bytes, ticket_id: int, agent: str, now: datetime | None = None) -> str:
     if not secret:
         raise ValueError("no instance secret: run `maildesk init`")
-    return f"t{ticket_id}a{_agent_hash(agent)}{_mac(secret, ticket_id, agent)}"
+    day = _today(now)
+    return f"t{ticket_id}a{_agent_hash(agent)}d{day}m{_mac(secret, ticket_id, agent, day)}"
 
 
 def verify_token(secret: bytes, token: str, agents: list[str]) -> TokenRef | None:
@@ -44,10 +59,30 @@ def verify_token(secret: bytes, token: str, agents: list[str]) -> TokenRef | Non
     m = _TOKEN.fullmatch(token.lower())
     if not m or not secret:
         return None
-    ticket_id, ahash, mac = int(m.group(1)), m.group(2), m.group(3)
+    ticket_id, ahash, mac = int(m.group(1)), m.group(2), m.group(4)
+    day = int(m.group(3)) if m.group(3) else None
     for agent in agents:
-        if _agent_hash(agent) == ahash and hmac.compare_digest(mac, _mac(secret, ticket_id, agent)):
-            return TokenRef(ticket_id, agent.lower())
+        if _agent_hash(agent) == ahash and hmac.compare_digest(
+                mac, _mac(secret, ticket_id, agent, day)):
+            issued = None if day is None else _EPOCH + timedelta(days=day)
+            return TokenRef(ticket_id, agent.lower(), issued)
+    return None
+
+
+def expiry_problem(ref: TokenRef, max_age: float | None, now: datetime | None = None
+                   ) -> str | None:
+    """Why a verified token no longer proves its agent (too old, or of unknown age), or None.
+    `max_age` in seconds; None: tokens never expire. Said so the agent knows what to do."""
+    if max_age is None:
+        return None
+    days = max_age / 86400
+    if ref.issued is None:
+        return ("the reply token carries no date (it was made before reply tokens expired): "
+                "answer from a newer notification")
+    today = (now or datetime.now(UTC)).date()
+    if (today - ref.issued).days > days:
+        return (f"the reply token expired: made on {ref.issued.isoformat()}, older than "
+                f"{days:g} days; answer from a newer notification")
     return None
 
 

@@ -4,8 +4,9 @@ From alone never suffices: it is one header anyone can write. Two proofs count:
 
 - the token: the mail came to the agent's tokened reply address (the token in the envelope
   recipient's sub-address, or inside a Message-ID of In-Reply-To/References, for servers that
-  drop sub-addresses) bound to this agent and this ticket, and both the envelope sender and
-  the From are that agent;
+  drop sub-addresses) bound to this agent and this ticket, no older than
+  `instance.reply_token_max_age` (the token carries the day it was made), and both the
+  envelope sender and the From are that agent;
 - DKIM/DMARC: an Authentication-Results header that our own MTA added (its authserv-id is
   listed in `instance.trusted_authserv_ids`, and it sits in the topmost block, above any
   Received line that came from outside) shows `dkim=pass` aligned with the agent's domain
@@ -30,7 +31,7 @@ from maildesk.agents.dkimcheck import signature_problem
 from maildesk.config import Agent, Config
 from maildesk.intake.message import Envelope, ParsedMail
 from maildesk.store.models import Ticket
-from maildesk.tokens import find_token, verify_token
+from maildesk.tokens import expiry_problem, find_token, verify_token
 
 __all__ = ["AuthResult", "authenticate", "carries_token", "strict_from"]
 
@@ -209,6 +210,10 @@ def authenticate(raw: bytes, mail: ParsedMail, envelope: Envelope, config: Confi
             continue
         if envelope.sender.lower() != agent.address:
             token_why = "the envelope sender is not the agent"
+            continue
+        expired = expiry_problem(ref, config.instance.reply_token_max_age)
+        if expired:
+            token_why = expired
             continue
         result.token = True
         break

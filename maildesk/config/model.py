@@ -90,6 +90,10 @@ class Instance:
         2 * 86400.0, read=_duration,
         doc="an agent's DKIM signature older than this (t=) proves nothing: a replay",
     )
+    reply_token_max_age: float = f.setting(
+        90 * 86400.0, read=_duration,
+        doc="an agent's reply token older than this proves nothing (the agent is told)",
+    )
     reopen_days: int = f.setting(
         30, read=f.integer(), doc="a follow-up reopens a closed ticket within this many days"
     )
