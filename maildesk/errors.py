@@ -6,7 +6,7 @@ caller (the CLI, the HTTP layer, a test) can catch one family and not a bare Exc
     ├── InputError           a value from outside that maildesk will not take (ValueError)
     │   ├── AddressError     not an address we receive for or send to (maildesk.addresses)
     │   ├── InvalidAddress   an address that must not reach a header (outbound.render)
-    │   └── RegexError       a pattern RE2 cannot take (maildesk.rematch)
+    │   └── RegexError       a pattern RE2 cannot take (maildesk.config.patterns)
     ├── CommandError         a command line that cannot apply (maildesk.commands)
     ├── ApiError             an HTTP request answered with an error envelope (http.errors)
     └── Unavailable          another system said no or is away; retried later

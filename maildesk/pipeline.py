@@ -8,19 +8,19 @@ turns that into a spooled 250 or a 451.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from dataclasses import dataclass, replace
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from maildesk.classify import Classification, classify
-from maildesk.core.operations import Incoming, add_mail_article, open_ticket
-from maildesk.core.tickets import record, set_state
+from maildesk.core import followups
+from maildesk.core.context import Context
+from maildesk.core.followups import already_stored
+from maildesk.core.operations import open_ticket
+from maildesk.core.threads import Thread, find_ticket
 from maildesk.events import TicketEvent
-from maildesk.followup import Thread, find_ticket
 from maildesk.intake.contentkey import content_key
 from maildesk.intake.message import Envelope, ParsedMail
 from maildesk.intake.parse import looks_like_mail, parse_message
@@ -28,7 +28,7 @@ from maildesk.outcome import Outcome, stored
 from maildesk.routing import Route, route
 from maildesk.runtime import RUNTIME_KEY
 from maildesk.store.articles import sha256
-from maildesk.store.models import Article, Customer, History, Ticket, utcnow
+from maildesk.store.models import Customer, Ticket
 
 __all__ = ["Context", "MAX_HOPS", "Prepared", "prepare", "process"]
 
@@ -38,32 +38,6 @@ UNMATCHED_BOUNCE = "2.0.0 Ok: bounce kept"  # _bounce's word to `process`: spool
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from maildesk.runtime import Runtime
-
-
-@dataclass
-class Context:
-    """Everything one mail's trip through the pipeline knows; `rt` is the runtime the
-    mail captured when it entered (one config for the whole trip)."""
-
-    rt: Runtime
-    session: Session
-    raw: bytes
-    digest: str
-    mail: ParsedMail
-    envelope: Envelope
-    classification: Classification
-    events: list[TicketEvent] = field(default_factory=list)
-    content_key: str | None = None  # the mail without its trace headers (intake.contentkey)
-
-    @property
-    def app(self) -> Runtime:
-        """The runtime, under its old name (code written when this was the App)."""
-        return self.rt
-
-    def incoming(self) -> Incoming:
-        """This mail as the core's operations take it."""
-        return Incoming(self.raw, self.mail, self.envelope, self.classification, self.digest,
-                        self.content_key)
 
 
 def process(rt: Runtime, raw: bytes, envelope: Envelope) -> Outcome:
@@ -78,7 +52,7 @@ def process(rt: Runtime, raw: bytes, envelope: Envelope) -> Outcome:
     except IntegrityError:
         # Two deliveries of the same mail raced; the other one's commit won.
         with rt.db.transaction() as session:
-            duplicate = _already_stored(session, prepared.digest, prepared.key, envelope)
+            duplicate = already_stored(session, prepared.digest, prepared.key, envelope)
         if duplicate is None:
             raise
         return stored(duplicate, "duplicate")
@@ -102,7 +76,7 @@ class Prepared:
     def attempt(self, session: Session) -> Outcome:
         rt, mail = self.rt, self.mail
         session.info[RUNTIME_KEY] = rt  # the timer hooks read this config at commit
-        duplicate = _already_stored(session, self.digest, self.key, self.envelope)
+        duplicate = already_stored(session, self.digest, self.key, self.envelope)
         if duplicate is not None:
             return _labelled(session, stored(duplicate, "duplicate"), [], mail.message_id)
         ctx = Context(rt, session, self.raw, self.digest, mail, self.envelope,
@@ -150,36 +124,6 @@ def _labelled(session: Session, outcome: Outcome, events: list[TicketEvent],
     return replace(outcome, queue=queue, message_id=message_id)
 
 
-def _already_stored(session: Session, digest: str, key: str,
-                    envelope: Envelope) -> str | None:
-    """The ticket holding this mail already: the same bytes, or the same mail with other
-    trace headers (an MTA's retry, a per-recipient copy). Recipients the first copy did
-    not have are recorded on the ticket; nothing else happens (no second auto-response)."""
-    found = session.execute(
-        select(Ticket, Article.envelope_json).join(Article, Article.ticket_id == Ticket.id)
-        .where(or_(Article.content_sha256 == key, Article.raw_sha256 == digest))
-        .limit(1)
-    ).first()
-    if found is None:
-        return None
-    ticket, envelope_json = found
-    try:
-        known = {str(r).lower() for r in json.loads(envelope_json or "{}").get("recipients", [])}
-    except (ValueError, AttributeError):
-        known = set()
-    extra = sorted({r.lower() for r in envelope.recipients} - known)
-    if extra and not _recorded(session, ticket, extra):
-        record(session, ticket, "duplicate delivery", recipients=extra)
-    return ticket.number
-
-
-def _recorded(session: Session, ticket: Ticket, extra: list[str]) -> bool:
-    """Was this set of extra recipients noted already (an MTA retrying that copy)?"""
-    rows = session.execute(select(History.details_json).where(
-        History.ticket_id == ticket.id, History.event == "duplicate delivery")).scalars()
-    return any(json.loads(row or "{}").get("recipients") == extra for row in rows)
-
-
 def _apply(ctx: Context) -> Outcome:
     config, session, mail = ctx.rt.config, ctx.session, ctx.mail
 
@@ -190,7 +134,7 @@ def _apply(ctx: Context) -> Outcome:
     if thread.ticket is not None and _for_agents(ctx, thread):
         return _agent_mail(ctx, thread)
     if thread.ticket is not None and ctx.classification.kind == "autoreply":
-        _article(ctx, thread.ticket, kind="autoreply", visibility="internal")
+        followups.add_autoreply(ctx, thread.ticket)
         return stored(thread.ticket.number)
     if thread.ticket is not None:
         return _followup(ctx, thread.ticket)
@@ -219,57 +163,28 @@ def _new_ticket(ctx: Context, decision: Route, linked_to: Ticket | None = None) 
 
 
 def _followup(ctx: Context, ticket: Ticket) -> Outcome:
-    config, session = ctx.rt.config, ctx.session
+    """A mail to a ticket from its customer's side: `/solved`, a closed ticket's policy, or
+    a follow-up; the ticket changes are the core's (`core.followups`)."""
     from maildesk.kb.solved import solved_by_customer
 
     if solved_by_customer(ctx, ticket):  # "/solved" from a participant (SPEC 18)
         return stored(ticket.number)
-    queue = config.queue(ticket.queue)
-    if ticket.is_closed:
-        policy = queue.on_closed_followup if queue else "reopen"
-        recent = ticket.closed_at is None or (
-            utcnow() - ticket.closed_at <= timedelta(days=config.instance.reopen_days)
-        )
-        if policy == "new_ticket" or (policy == "reopen" and not recent):
-            decision = route(config, ctx.mail, ctx.envelope, known_customer=True, followup=False)
-            if decision.reject:
-                return Outcome("rejected", 550, "5.7.1 " + _one_line(decision.reject))
-            new = _new_ticket(ctx, decision, linked_to=ticket)
-            return stored(new.number)
-        if policy == "reject":
-            article = _article(ctx, ticket)
-            record(session, ticket, "closed follow-up refused", policy="reject")
-            ctx.events.append(_event(ctx, "reject", ticket, article))
-            return stored(ticket.number)
-        set_state(session, ticket, "open", reason="customer follow-up to a closed ticket")
-        article = _article(ctx, ticket)
-        ctx.events.append(_event(ctx, "closed_followup", ticket, article))
+    config = ctx.rt.config
+    if not ticket.is_closed:
+        decision = route(config, ctx.mail, ctx.envelope, known_customer=True, followup=True)
+        followups.followup(ctx, ticket, decision)
         return stored(ticket.number)
-
-    decision = route(config, ctx.mail, ctx.envelope, known_customer=True, followup=True)
-    _apply_followup_rules(ctx, ticket, decision)
-    if ticket.state.startswith("pending"):
-        set_state(session, ticket, "open", reason="customer follow-up")
-    article = _article(ctx, ticket)
-    ctx.events.append(_event(ctx, "followup", ticket, article, autoresponse=decision.autoresponse))
+    policy = followups.closed_policy(config, ticket)
+    if policy == "new_ticket":
+        decision = route(config, ctx.mail, ctx.envelope, known_customer=True, followup=False)
+        if decision.reject:
+            return Outcome("rejected", 550, "5.7.1 " + _one_line(decision.reject))
+        return stored(_new_ticket(ctx, decision, linked_to=ticket).number)
+    if policy == "reject":
+        followups.refuse_closed(ctx, ticket)
+    else:
+        followups.reopen(ctx, ticket)
     return stored(ticket.number)
-
-
-def _apply_followup_rules(ctx: Context, ticket: Ticket, decision: Route) -> None:
-    if not decision.matched:
-        return
-    session = ctx.session
-    if decision.queue != ticket.queue and ctx.rt.config.queue(decision.queue) is not None:
-        old, ticket.queue = ticket.queue, decision.queue
-        record(session, ticket, "queue", old=old, new=decision.queue, rules=decision.matched)
-        ctx.events.append(_event(ctx, "moved", ticket, None, old=old))
-    if decision.priority and decision.priority != ticket.priority:
-        old_p, ticket.priority = ticket.priority, decision.priority
-        record(session, ticket, "priority", old=old_p, new=decision.priority)
-    if decision.state:
-        set_state(session, ticket, decision.state, rules=decision.matched)
-    if decision.tags:
-        ticket.tags = ticket.tags + list(decision.tags)
 
 
 def _for_agents(ctx: Context, thread: Thread) -> bool:
@@ -305,21 +220,8 @@ def _bounce(ctx: Context) -> Outcome:
         # Written by `process` once the transaction is over (it may run again on a lost
         # race): the caller keeps the bytes, once, under a name made of their sha256.
         return Outcome("unmatched_bounce", 250, UNMATCHED_BOUNCE)
-    _article(ctx, ticket, kind="bounce", visibility="internal", sender_type="system")
-    record(ctx.session, ticket, "bounce", status=bounce.status if bounce else None,
-           recipients=bounce.recipients if bounce else [])
+    followups.record_bounce(ctx, ticket)
     return stored(ticket.number)
-
-
-def _article(ctx: Context, ticket: Ticket, **kwargs: object) -> Article:
-    return add_mail_article(ctx.session, ctx.rt, ticket, ctx.incoming(), **kwargs)
-
-
-def _event(ctx: Context, kind: str, ticket: Ticket, article: Article | None,
-           autoresponse: bool = True, **details: object) -> TicketEvent:
-    return TicketEvent(kind=kind, ticket=ticket, article=article, mail=ctx.mail,
-                       envelope=ctx.envelope, classification=ctx.classification,
-                       autoresponse=autoresponse, details=dict(details))
 
 
 def _one_line(text: str) -> str:

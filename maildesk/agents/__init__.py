@@ -38,8 +38,8 @@ from maildesk.outcome import Outcome, stored
 from maildesk.store.models import Article, History, MessageIdRow, Ticket, utcnow
 
 if TYPE_CHECKING:
-    from maildesk.followup import Thread
-    from maildesk.pipeline import Context
+    from maildesk.core.context import Context
+    from maildesk.core.threads import Thread
 
 __all__ = ["AuthResult", "authenticate", "handle_agent_mail", "reply_text"]
 

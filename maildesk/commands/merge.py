@@ -2,7 +2,7 @@
 
 The articles and history of this ticket move to the survivor; this ticket becomes
 `merged` with `merged_into_id` pointing there, so later mail to it threads to the survivor
-(followup.py follows the pointer). Tags are joined; the cc list is not, since another
+(core/threads.py follows the pointer). Tags are joined; the cc list is not, since another
 customer's copy recipients must not start getting this customer's answers. Needs `merge`
 in both queues. Nothing may follow /merge in the same mail: every later command would act
 on a ticket that is gone.

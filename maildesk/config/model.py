@@ -16,6 +16,7 @@ from maildesk.config import timing
 from maildesk.config.accounts import MAILBOX_KEYS, Mailbox
 from maildesk.config.customers import CustomerBackend
 from maildesk.config.http import Api, Kb, Web, Webhook
+from maildesk.config.patterns import Matcher, compile_glob
 from maildesk.config.values import (
     parse_duration,
     parse_hostport,
@@ -30,7 +31,6 @@ from maildesk.config.vocabulary import (
     CLOSED_FOLLOWUP_POLICIES,
     NUMBER_FORMATS,
 )
-from maildesk.rematch import Matcher, compile_glob
 from maildesk.timers.calendar import Calendar
 
 
@@ -43,7 +43,7 @@ class Pattern:
 
     def matches(self, value: str) -> bool:
         """Regex: a search as written. Glob: the whole value, case-insensitively. Both on
-        RE2, in time linear in the value (maildesk.rematch)."""
+        RE2, in time linear in the value (maildesk.config.patterns)."""
         if self.regex is not None:
             return self.regex.search(value) is not None
         return compile_glob(self.text).fullmatch(value) is not None

@@ -8,10 +8,10 @@ from typing import Any
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from maildesk.config.model import RULE_KEYS, Agent, Pattern, Queue, Rule
+from maildesk.config.patterns import RegexError, compile_regex
 from maildesk.config.values import HEADER_NAME_RE, parse_priority
 from maildesk.config.vocabulary import MATCH_CONDITIONS, RULE_SET_KEYS, STATES
 from maildesk.config.walker import BOOL, Walker, is_null, kind, line_of
-from maildesk.rematch import RegexError, compile_regex
 
 Reader = Callable[[Node, str], Any]
 REGEX_KEYS = ("regex",)

@@ -8,36 +8,21 @@ which the caller dispatches with the rest of its work (`outbound.dispatch`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from maildesk.core.actors import Actor
 from maildesk.core.commands import BlockResult, Deps, run_block
+from maildesk.core.context import Incoming
 from maildesk.core.tickets import add_article, create_ticket, record
 from maildesk.events import TicketEvent
-from maildesk.intake.message import Envelope, ParsedMail
 from maildesk.store.models import Article, Ticket
 
 if TYPE_CHECKING:
-    from maildesk.classify import Classification
     from maildesk.routing import Route
 
 __all__ = ["Incoming", "Refused", "add_mail_article", "add_text", "open_ticket"]
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """One mail as the core stores it: the bytes, what parsing and classifying made of
-    them, and the keys that find it again (`raw` sha256, the trace-free content key)."""
-
-    raw: bytes
-    mail: ParsedMail
-    envelope: Envelope
-    classification: Classification
-    digest: str
-    content_key: str | None = None
 
 
 class Refused(Exception):

@@ -4,7 +4,7 @@
 Only the first line of what the customer wrote counts: text further down, a quote of an
 earlier mail (our auto-response says "reply with solved") and the signature are not read.
 Only a participant may close: the ticket's customer, its cc, or someone the customer wrote
-along with (maildesk.followup.is_participant); a stranger who has the ticket's tag or a
+along with (maildesk.core.threads.is_participant); a stranger who has the ticket's tag or a
 reply to one of our mails gets an ordinary follow-up. The ticket becomes
 `closed successful`, history `solved by customer`; a ticket closed already stays closed.
 """
@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from maildesk.agents.quotes import reply_text
-from maildesk.followup import is_participant
+from maildesk.core.threads import is_participant
+from maildesk.core.tickets import add_article, record, set_state
 from maildesk.kb.suggest import OFFERED
 from maildesk.store.models import History
-from maildesk.tickets import add_article, record, set_state
 
 if TYPE_CHECKING:
-    from maildesk.pipeline import Context
+    from maildesk.core.context import Context
     from maildesk.store.models import Ticket
 
 __all__ = ["SOLVED", "SOLVED_WORDS", "is_solved_line", "solved_by_customer"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from maildesk.tickets import record
+from maildesk.core.tickets import record
 
 if TYPE_CHECKING:
     from maildesk.config import Config

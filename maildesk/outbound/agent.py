@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.commands import COMMANDS
 from maildesk.config import Agent, Config
+from maildesk.core.tickets import record
 from maildesk.events import CommandsProcessed, DeliveryFailed, MailRefused, TicketEvent
 from maildesk.outbound.compose import (
     AUTO_GENERATED,
@@ -32,7 +33,6 @@ from maildesk.outbound.render import (
     render_text,
 )
 from maildesk.store.models import Ticket
-from maildesk.tickets import record
 from maildesk.tokens import make_token
 
 __all__ = ["MAX_QUOTED", "command_help", "delivery_failed", "notify", "refusal", "transcript"]

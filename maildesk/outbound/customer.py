@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
+from maildesk.core.tickets import record
 from maildesk.events import AnswerQueued, TicketEvent
 from maildesk.outbound.compose import (
     AUTO_REPLIED,
@@ -31,7 +32,6 @@ from maildesk.outbound.render import (
     render_text,
 )
 from maildesk.store.models import Article, OutboxMail, utcnow
-from maildesk.tickets import record
 
 __all__ = ["AUTORESPONSE_TEMPLATES", "answer", "autorespond"]
 

@@ -17,9 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
+from maildesk.core.tickets import record
 from maildesk.outbound.render import InvalidAddress, new_message_id
 from maildesk.store.models import OutboxMail, Ticket, utcnow
-from maildesk.tickets import record
 
 __all__ = ["BUILD_FAILED", "guarded"]
 

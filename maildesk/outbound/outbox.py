@@ -25,11 +25,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
+from maildesk.core.tickets import index_message_id, record
 from maildesk.events import DeliveryFailed
 from maildesk.outbound.render import WIRE, check_address
 from maildesk.store.db import Database
 from maildesk.store.models import OutboxAttempt, OutboxMail, Ticket, utcnow
-from maildesk.tickets import index_message_id, record
 
 React = Callable[[Session, list[DeliveryFailed]], None]
 

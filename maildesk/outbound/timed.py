@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from maildesk.config import Agent, Config
+from maildesk.core.tickets import record
 from maildesk.events import TimerNotice
 from maildesk.outbound.agent import command_help
 from maildesk.outbound.compose import (
@@ -27,7 +28,6 @@ from maildesk.outbound.failures import guarded
 from maildesk.outbound.outbox import enqueue
 from maildesk.outbound.render import build_message, new_message_id, render_text
 from maildesk.store.models import Ticket
-from maildesk.tickets import record
 from maildesk.tokens import make_token
 
 __all__ = ["to_owner_or_queue", "to_queue"]

@@ -10,7 +10,7 @@ import sys
 from tests.conftest import REPO
 
 OUTBOUND = REPO / "maildesk" / "outbound"
-FORBIDDEN = ("maildesk.pipeline", "maildesk.app", "maildesk.classify", "maildesk.followup",
+FORBIDDEN = ("maildesk.pipeline", "maildesk.app", "maildesk.classify", "maildesk.core.threads",
              "maildesk.agents", "maildesk.routing", "maildesk.daemon", "maildesk.cli")
 COMPOSING = ("maildesk.outbound.dispatch", "maildesk.outbound.customer",
              "maildesk.outbound.agent", "maildesk.outbound.compose")

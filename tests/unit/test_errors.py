@@ -10,6 +10,7 @@ from maildesk import errors
 from maildesk.addresses import AddressError
 from maildesk.commands.base import CommandError
 from maildesk.config import ConfigError
+from maildesk.config.patterns import RegexError
 from maildesk.customers.record import BackendDown
 from maildesk.errors import InputError, MaildeskError, Unavailable
 from maildesk.http.errors import ApiError
@@ -17,7 +18,6 @@ from maildesk.mailboxes.credentials import AuthError
 from maildesk.mailboxes.state import LeaseLost
 from maildesk.mailboxes.sync import Deferred
 from maildesk.outbound.render import InvalidAddress
-from maildesk.rematch import RegexError
 
 TREE: dict[type[Exception], type[Exception]] = {
     ConfigError: MaildeskError, CommandError: MaildeskError, ApiError: MaildeskError,

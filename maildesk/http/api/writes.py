@@ -29,13 +29,13 @@ from maildesk.core.actors import Actor
 from maildesk.core.commands import BlockResult, run_block
 from maildesk.core.operations import Incoming, Refused, add_text, open_ticket
 from maildesk.core.tickets import record
-from maildesk.followup import tag_pattern
 from maildesk.http.api.models import ArticleIn, AttachmentIn, TicketIn
 from maildesk.http.api.reads import check_etag, locked_ticket
 from maildesk.http.errors import ApiError
 from maildesk.http.tokens import Caller
 from maildesk.intake.message import Envelope
 from maildesk.intake.parse import parse_message
+from maildesk.marks import tag_pattern
 from maildesk.routing import route
 from maildesk.store.articles import sha256
 from maildesk.store.models import Customer
