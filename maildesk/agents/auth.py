@@ -23,13 +23,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from typing import Any
 
 from maildesk.agents.dkimcheck import signature_problem
 from maildesk.config import Agent, Config
 from maildesk.intake.message import Envelope, ParsedMail
+from maildesk.intake.parse import header_tree
 from maildesk.store.models import Ticket
 from maildesk.tokens import expiry_problem, find_token, verify_token
 
@@ -61,7 +60,7 @@ class AuthResult:
 
 def _raw_headers(raw: bytes) -> list[tuple[str, str]]:
     """Headers as written (unfolded, nothing decoded), top first."""
-    msg = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    msg = header_tree(raw)  # BytesHeaderParser's fields, without a copy of the whole mail
     return [(k, str(v)) for k, v in msg.items()]
 
 

@@ -11,7 +11,9 @@ Date, Subject, body) counts: a changed body under the same Message-ID is another
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
+from collections.abc import Iterator
 
 __all__ = ["TRACE_HEADERS", "content_key"]
 
@@ -25,13 +27,27 @@ TRACE_HEADERS = frozenset({
 })
 
 _SPLIT = re.compile(rb"\r?\n\r?\n")
+_CHUNK = 1 << 20  # bytes converted and hashed at a time
 
 
 def content_key(raw: bytes, message_id: str | None) -> str:
-    """sha256 hex of the Message-ID, the non-trace headers and the body (LF line ends)."""
-    text = raw.replace(b"\r\n", b"\n")
-    match = _SPLIT.search(text)
-    head, body = (text[:match.start()], text[match.end():]) if match else (text, b"")
+    """sha256 hex of the Message-ID, the non-trace headers and the body (LF line ends).
+
+    Read a chunk at a time: the body is hashed as it is converted, so a big mail costs no
+    copy of itself (converting it whole took three: the LF text, its body, the body
+    without its last line ends)."""
+    chunks = _lf_chunks(raw)
+    text = bytearray()
+    match = None
+    done = False
+    while match is None and not done:
+        chunk = next(chunks, None)
+        done = chunk is None
+        text += chunk or b""
+        match = _SPLIT.search(text)
+        if match is not None and not done and match.end() > len(text) - 4:
+            match = None  # it might grow with the next chunk: decide then
+    head, body = (bytes(text[:match.start()]), text[match.end():]) if match else (bytes(text), b"")
     digest = hashlib.sha256()
     digest.update(b"message-id:" + (message_id or "").encode("utf-8", "surrogateescape"))
     digest.update(b"\0")
@@ -46,5 +62,28 @@ def content_key(raw: bytes, message_id: str | None) -> str:
         if keep:
             digest.update(line + b"\n")
     digest.update(b"\0")
-    digest.update(body.rstrip(b"\r\n"))  # an SMTP client may add a line end
+    # The body without the line ends at its very end (an SMTP client may add one): a run
+    # of them is held back until more text follows it.
+    held = b""
+    for piece in itertools.chain((bytes(body),), chunks):
+        if not piece:
+            continue
+        kept = piece.rstrip(b"\r\n")
+        if kept:
+            digest.update(held)
+            digest.update(kept)
+            held = piece[len(kept):]
+        else:
+            held += piece
     return digest.hexdigest()
+
+
+def _lf_chunks(raw: bytes) -> Iterator[bytes]:
+    """The mail with CRLF as LF, a chunk at a time (a CR ending one waits for the next)."""
+    start, size = 0, len(raw)
+    while start < size:
+        end = min(start + _CHUNK, size)
+        if end < size and raw[end - 1] == 13 and raw[end] == 10:  # keep CRLF together
+            end += -1 if end - 1 > start else 1
+        yield raw[start:end].replace(b"\r\n", b"\n")
+        start = end

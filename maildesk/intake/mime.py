@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from email.generator import BytesGenerator
 from email.message import Message
 
-from mailparser.utils import decode_base64_payload, raw_payload
+from mailparser.utils import raw_payload
 
 from maildesk.config import Limits
 from maildesk.intake.charsets import clean, decode_header_value, decode_text
@@ -22,7 +22,12 @@ from maildesk.intake.filenames import safe_filename
 from maildesk.intake.headers import MAX_ID_LEN, Headers, param
 from maildesk.intake.htmltext import MAX_HTML_CHARS, html_to_text
 from maildesk.intake.message import Attachment, ParsedMail
-from maildesk.intake.rawparts import IDENTITY_ENCODINGS, child_bodies, uudecode
+from maildesk.intake.rawparts import (
+    IDENTITY_ENCODINGS,
+    b64decode_lenient,
+    child_bodies,
+    uudecode,
+)
 
 __all__ = ["Piece", "Walk", "visit"]
 
@@ -107,7 +112,7 @@ def _payload_bytes(part: Message) -> bytes:
         payload = raw_payload(part)  # mail-parser's: survives charsets that refuse to decode
         if isinstance(payload, str):
             try:
-                return decode_base64_payload(payload)
+                return b64decode_lenient(payload)
             except (binascii.Error, ValueError):
                 return payload.encode("ascii", "ignore")
     data = part.get_payload(decode=True)
@@ -168,6 +173,7 @@ def _leaf(walk: Walk, part: Message, ctype: str) -> list[Piece]:
     if not walk.charge(_encoded_size(part)):
         return []
     data = _payload_bytes(part)
+    part._payload = None  # type: ignore[attr-defined]  # decoded: the tree's copy of a big part goes now, not after the walk
     if is_text and disposition != "attachment" and not filename:
         charset = param(hdrs.first("content-type"), "charset")
         text, note = decode_text(data, charset)

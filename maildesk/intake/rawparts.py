@@ -6,13 +6,16 @@ OTOBO keep the bytes)."""
 from __future__ import annotations
 
 import binascii
+import io
 import re
 
-__all__ = ["IDENTITY_ENCODINGS", "child_bodies", "uudecode"]
+__all__ = ["IDENTITY_ENCODINGS", "b64decode_lenient", "child_bodies", "uudecode"]
 
 IDENTITY_ENCODINGS = frozenset({"", "7bit", "8bit", "binary"})
 _BLANK = re.compile(rb"\r\n\r\n|\n\r?\n|\r\r")
 _NEWLINE = re.compile(rb"\r\n|\n|\r")
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/=]")
+_BASE64_CHUNK = 1 << 20  # characters decoded at a time
 _UU_LINE = re.compile(rb"(?m)^begin [0-7]{3,4} [^\r\n]*\r?$|^end[ \t]*\r?$")
 
 
@@ -70,3 +73,28 @@ def uudecode(data: bytes) -> bytes:
             except binascii.Error:
                 continue
     return bytes(out)
+
+
+def b64decode_lenient(payload: str) -> bytes:
+    """A base64 part's bytes as a mail client reads them, with the result of mail-parser's
+    `decode_base64_payload` (bytes outside the alphabet dropped, the first `=` ends the
+    stream, a lone last character dropped, padding added), a chunk at a time: mail-parser's
+    holds four copies of a whole attachment's text at once."""
+    out = io.BytesIO()
+    carry = b""
+    for start in range(0, len(payload), _BASE64_CHUNK):
+        piece = carry + _NOT_BASE64.sub(
+            b"", payload[start : start + _BASE64_CHUNK].encode("ascii", "ignore"))
+        end = piece.find(b"=")
+        if end >= 0:
+            piece = piece[:end]
+        whole = len(piece) - len(piece) % 4
+        out.write(binascii.a2b_base64(piece[:whole]))
+        carry = piece[whole:]
+        if end >= 0:
+            break
+    if len(carry) % 4 == 1:  # no complete byte in it
+        carry = b""
+    if carry:
+        out.write(binascii.a2b_base64(carry + b"=" * (-len(carry) % 4)))
+    return out.getvalue()  # the buffer itself, not a copy
