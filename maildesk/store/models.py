@@ -78,7 +78,7 @@ class Ticket(Base):
     owner: Mapped[str | None] = mapped_column(String(ADDR), nullable=True)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     customer: Mapped[str] = mapped_column(String(ADDR), default="", index=True)
-    customer_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)  # 0013
     cc_json: Mapped[str] = mapped_column(Text, default="[]")
     tags_json: Mapped[str] = mapped_column(Text, default="[]")
     language: Mapped[str | None] = mapped_column(String(16), nullable=True)
@@ -201,14 +201,23 @@ class MessageIdRow(Base):
 
 
 class Customer(Base):
+    """Written by a first mail and `customers import`; company groups customers, the rest
+    of 0013_customers is the web's password login; `customer_id` is unused (OTRS's)."""
+
     __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    address: Mapped[str] = mapped_column(String(ADDR), unique=True)
+    address: Mapped[str] = mapped_column(String(ADDR), unique=True)  # lowercase
     customer_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     name: Mapped[str] = mapped_column(String(255), default="")
     language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    company: Mapped[str | None] = mapped_column(String(ADDR), nullable=True, index=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    company_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Counter(Base):
