@@ -2,7 +2,8 @@
 and every reason not to auto-respond to it (SPEC 8, RFC 3834).
 
 The rules live one job per module: `loop` (the reasons not to answer, one named rule
-each), `bounce` with `dsn` (the report, read from what the parser extracted) and `verp`,
+each), `bounce` with `dsn` (the report, read from what the parser extracted), `mailman`
+(Mailman's detectors for the recipients of non-standard reports) and `verp`,
 and `autoreply`. `classify` runs them in this order and records on the result the name of
 every rule that matched (`hits`) beside the reasons it gave.
 """

@@ -10,6 +10,7 @@ import re
 
 from maildesk.classify.dsn import read_report
 from maildesk.classify.facts import Facts
+from maildesk.classify.mailman import detected_recipients
 from maildesk.classify.result import Bounce
 from maildesk.classify.verp import to_bounce_address, verp_sig
 from maildesk.marks import is_system_sender
@@ -50,4 +51,8 @@ def detect_bounce(f: Facts) -> Bounce | None:
     if not bounce.recipients:
         bounce.recipients = [a.strip().lower() for v in f.mail.header_all("X-Failed-Recipients")
                              for a in v.split(",") if a.strip()]
+    if not bounce.recipients and report != "feedback-report":
+        # A non-standard report (qmail, Exim, old Postfix ...): Mailman's detectors know
+        # the formats one by one (classify.mailman: 81 of 110 corpus bounces, dsn 20).
+        bounce.recipients = detected_recipients(f.mail)
     return bounce

@@ -154,3 +154,47 @@ def test_facts_are_read_once_per_mail(config: Config) -> None:
     f = facts(mail, CUSTOMER, config)
     assert (f.auto_submitted, f.sender, f.report_type) == ("auto-generated", "carol@example.org",
                                                           "")
+
+
+QMAIL = b"""\
+From: MAILER-DAEMON@mail.example.net
+To: support@example.com
+Subject: failure notice
+Message-ID: <qmail-1@mail.example.net>
+
+Hi. This is the qmail-send program at mail.example.net.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+<Gone@example.net>:
+Sorry, no mailbox here by that name. (#5.1.1)
+
+--- Below this line is a copy of the message.
+
+From: support@example.com
+Subject: [Ticket#1] Your request
+"""
+
+
+def test_a_qmail_bounce_names_its_recipient_by_mailmans_detectors(config: Config) -> None:
+    """No status block, no Final-Recipient line: flufl.bounce's qmail detector finds it,
+    in the parsed mail (classify.mailman), and the status still comes from the text."""
+    result = _run(config, QMAIL, NULL)
+    assert result.kind == "bounce" and result.bounce is not None
+    assert result.bounce.report == "heuristic"
+    assert result.bounce.recipients == ["gone@example.net"]
+    assert result.bounce.status == "5.1.1"
+
+
+def test_mailmans_detectors_see_only_what_the_parser_kept() -> None:
+    """The view they get is built from the parsed mail, every text cut at MAX_PART."""
+    from maildesk.classify.mailman import MAX_PART, _view
+    from maildesk.intake.message import ParsedMail
+
+    mail = ParsedMail(subject="failure notice", body="x" * (MAX_PART + 10),
+                      headers=[("From", "MAILER-DAEMON@example.net"),
+                               ("Content-Type", "text/plain")])
+    view = _view(mail)
+    assert view.get_content_type() == "multipart/mixed"
+    parts = view.get_payload()
+    assert isinstance(parts, list) and len(parts[0].get_payload()) == MAX_PART
