@@ -67,13 +67,20 @@ _MSGID = re.compile(r"[!-;=?-~]{1,250}")  # printable ASCII without <, > and spa
 
 
 def check_address(address: str) -> str:
-    """The address, lowercased domain, when it is one plain addr-spec; else InvalidAddress."""
+    """The address, lowercased domain, when it is one plain addr-spec; else InvalidAddress.
+    A UTF-8 local part passes (a customer who wrote from one is answered with SMTPUTF8,
+    `sender.py`); its domain is A-labels like every other."""
     from maildesk.addresses import AddressError, normalize
 
     try:  # the one grammar (maildesk.addresses): an IDN domain becomes its A-labels
-        text = normalize(address or "")
+        text = normalize(address or "", utf8=True)
     except AddressError as exc:
         raise InvalidAddress(f"not a deliverable address: {exc}") from None
+    if not text.isascii():  # normalize checked the UTF-8 local part; the domain is ASCII
+        local, _, domain = text.rpartition("@")
+        if len(text.encode()) > 254 or not _ADDRESS.fullmatch("x@" + domain):
+            raise InvalidAddress(f"not a deliverable address: {text[:80]!r}")
+        return f"{local}@{domain.lower()}"
     if len(text) > 254 or not _ADDRESS.fullmatch(text):
         raise InvalidAddress(f"not a deliverable address: {text[:80]!r}")
     name, parsed = parseaddr(text)
@@ -103,8 +110,17 @@ def new_message_id(domain: str, prefix: str = "") -> str:
 
 def _address(name: str, address: str) -> str:
     """`Name <addr>` with the name RFC 2047-encoded when it is not ASCII, quoted when it
-    holds specials; the address itself passed `check_address`."""
-    return formataddr((clean_header(name, 200), check_address(address)), charset="utf-8")
+    holds specials; the address itself passed `check_address`.
+
+    A UTF-8 address is written as UTF-8 (RFC 6532; the mail then needs SMTPUTF8): as
+    surrogate-escaped bytes, which the compat32 generator writes out untouched instead of
+    RFC 2047-encoding the whole header (which would destroy the address)."""
+    addr = check_address(address)
+    if addr.isascii():
+        return formataddr((clean_header(name, 200), addr), charset="utf-8")
+    shown = formataddr((clean_header(name, 200), "x@x"), charset="utf-8")
+    text = addr if shown == "x@x" else shown[:-4] + addr + ">"
+    return text.encode("utf-8").decode("ascii", "surrogateescape")
 
 
 def _text_header(value: str) -> str | Header:

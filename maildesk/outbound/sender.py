@@ -280,8 +280,12 @@ async def _send_one(smtp: aiosmtplib.SMTP, row: Claimed) -> AttemptResult:
         recipients = [check_address(r) for r in row.recipients]
     except InvalidAddress as exc:
         return AttemptResult(row.id, "failed", str(exc))
+    options = _utf8_options(sender, recipients, row.raw)
     try:
-        refused, _reply = await smtp.sendmail(sender, recipients, row.raw)
+        refused, _reply = await smtp.sendmail(sender, recipients, row.raw,
+                                              mail_options=options)
+    except aiosmtplib.SMTPNotSupported:  # before MAIL FROM: the connection stays usable
+        return AttemptResult(row.id, "failed", _NO_SMTPUTF8)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         codes = [r.code for r in exc.recipients]
         error = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
@@ -297,6 +301,20 @@ async def _send_one(smtp: aiosmtplib.SMTP, row: Claimed) -> AttemptResult:
         error = "; ".join(f"{a}: {r.code} {r.message}" for a, r in refused.items())
         return AttemptResult(row.id, "sent", f"partly refused: {error}")
     return AttemptResult(row.id, "sent")
+
+
+_NO_SMTPUTF8 = ("the address has a non-ASCII local part, which needs SMTPUTF8 (RFC 6531), "
+                "and the relay does not offer it: enable SMTPUTF8 on the relay "
+                "(Postfix: smtputf8_enable = yes) and resend, or reach the customer otherwise")
+
+
+def _utf8_options(sender: str, recipients: list[str], raw: bytes) -> list[str]:
+    """SMTPUTF8 when an address, or the header block (a UTF-8 To or Cc), is not ASCII;
+    aiosmtplib refuses before MAIL FROM when the relay does not offer it."""
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    if sender.isascii() and all(r.isascii() for r in recipients) and head.isascii():
+        return []
+    return ["SMTPUTF8"]
 
 
 async def _reset(smtp: aiosmtplib.SMTP) -> None:

@@ -26,6 +26,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> EmailMessage:
@@ -52,17 +53,19 @@ class SinkHandler:
                 self.tempfail_data -= 1
                 return "451 4.3.0 Please try again later"
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                          envelope.original_content or b""))
+                                          envelope.original_content or b"",
+                                          list(envelope.mail_options)))
         return "250 2.0.0 Ok: queued"
 
 
 class Sink:
     """An aiosmtpd server on 127.0.0.1 in its own thread."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, smtputf8: bool = False) -> None:
         self.port = port or free_port()
         self.handler = SinkHandler()
         self.controller: Controller | None = None
+        self.smtputf8 = smtputf8  # offer SMTPUTF8 in EHLO (aiosmtpd's default: no)
 
     @property
     def received(self) -> list[Received]:
@@ -72,7 +75,8 @@ class Sink:
         return [r for r in self.received if address in r.rcpt_tos]
 
     def start(self) -> Sink:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                     enable_SMTPUTF8=self.smtputf8)
         self.controller.start()
         return self
 
