@@ -84,6 +84,11 @@ class LdapBackend:
             _discard(conn)
 
     def lookup(self, address: str) -> CustomerRecord | None:
+        found = self.entry(address)
+        return found[1] if found is not None else None
+
+    def entry(self, address: str) -> tuple[str, CustomerRecord] | None:
+        """The customer's entry: its DN (what a password login binds as) and its record."""
         usable = usable_address(address)
         if usable is None:
             return None
@@ -107,7 +112,8 @@ class LdapBackend:
             )
         for entry in conn.response or ():
             if entry.get("type") == "searchResEntry":
-                return self._record(entry.get("attributes") or {}, address)
+                return str(entry.get("dn") or ""), self._record(
+                    entry.get("attributes") or {}, address)
         return None
 
     def _record(self, attrs: Any, address: str) -> CustomerRecord:
