@@ -148,7 +148,8 @@ def _reply(app: App, address: str, number: str, body: str,
     from maildesk.intake.message import Envelope
     from maildesk.marks import subject_tag
 
-    reader = ticket_view.Reader(customer=address)
+    reader = ticket_view.Reader(customer=address, own_only=True)  # a company admin reads
+    # colleagues' tickets but answers only their own: a reply is a mail from them
     view = ticket_view.load(app, reader, number)
     if view is None:
         return None

@@ -3,11 +3,16 @@
 
 `POST /login` answers the same page whatever the address (known or not, limited or not),
 and looks the address up only after the answer is sent, so neither the page nor its
-timing tells who has an account. Requests per client are limited and answered 429.
+timing tells who has an account. A password (`method=password`, customers only) is
+checked before answering; every refusal is the same page. Requests per client, links and
+passwords together, are limited and answered 429.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -25,9 +30,11 @@ from maildesk.i18n import N_
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("maildesk.http.web")
 
 Token = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{20,100}$")]
 MAX_FIELD = 1000
+PASSWORD_FLOOR = 0.3  # seconds: a refused password is answered no sooner (timing)
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -49,16 +56,11 @@ def client_address(request: Request) -> str:
     return peer
 
 
-def _password_login_available() -> bool:
-    return False  # until maildesk.customers.passwords is on main (issue 17)
-
-
 @router.get("/login")
 async def login_form(seen: Viewer, next: str | None = None) -> Response:
     if seen.session is not None:
         return seen.apply(RedirectResponse(safe_next(next), status_code=303))
-    return page(seen, "login.html", page_title=N_("Sign in"), next=safe_next(next),
-                passwords=_password_login_available())
+    return page(seen, "login.html", page_title=N_("Sign in"), next=safe_next(next))
 
 
 def _base_url(seen: Seen) -> str:
@@ -84,12 +86,11 @@ async def login_submit(ctx: Ctx, seen: Viewer, request: Request) -> Response:
         response.headers["Retry-After"] = str(int(links.WINDOW.total_seconds()))
         return response
     address = fields.get("address", "").strip()[:191]
-    if fields.get("password"):
-        return await _password_login(seen, address, fields["password"],
+    if fields.get("method") == "password" or fields.get("password"):
+        return await _password_login(seen, address, fields.get("password", ""),
                                      safe_next(fields.get("next")))
     if not address or "@" not in address:
         return page(seen, "login.html", status=422, page_title=N_("Sign in"), next="/",
-                    passwords=_password_login_available(),
                     error=N_("Enter the mail address you write to us from."))
     task = BackgroundTask(ctx.run, links.request_link_logged, ctx.app.db, ctx.app.config,
                           address, _base_url(seen), seen.lang)
@@ -100,10 +101,26 @@ async def login_submit(ctx: Ctx, seen: Viewer, request: Request) -> Response:
 
 
 async def _password_login(seen: Seen, address: str, password: str, next_path: str) -> Response:
-    """A customer's password, checked by the customer backend (`maildesk.customers
-    .passwords`, issue 17): wired when that module is on main; until then the form is not
-    shown and a password sent anyway is refused."""
-    raise WebError(404, N_("Password sign-in is not available here; ask for a link."))
+    """A customer's password, checked where it lives (maildesk.customers.login: the table,
+    then the CRM or directory). Unknown address, wrong password, locked account, an agent's
+    address, a backend that is down: one answer, given no sooner than PASSWORD_FLOOR after
+    the request came, so neither the page nor its timing tells them apart."""
+    from maildesk.customers.login import check_password
+
+    ctx = seen.ctx
+    started = time.monotonic()
+    verdict = await ctx.run(check_password, ctx.app.db, ctx.app.config, address,
+                            password[:MAX_FIELD * 10])
+    if verdict.ok:
+        log.info("web login: <%s> signed in with a password", verdict.address)
+        return await _start(seen, "customer", verdict.address, next_path)
+    log.info("web login: password refused for <%s> (%s)", verdict.address or "?",
+             verdict.why)
+    await asyncio.sleep(max(0.0, PASSWORD_FLOOR - (time.monotonic() - started)))
+    return page(seen, "login.html", status=422, page_title=N_("Sign in"), next=next_path,
+                address=address, password_error=N_(
+                    "That address and password do not sign you in. Check them, or wait a "
+                    "quarter of an hour after several tries, or ask for a link instead."))
 
 
 async def _start(seen: Seen, kind: str, address: str, next_path: str) -> Response:

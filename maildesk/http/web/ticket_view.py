@@ -28,10 +28,12 @@ CLOCKS = ("first_response", "update", "solution")
 
 @dataclass(frozen=True)
 class Reader:
-    """Who reads: an agent (by the config) or a customer (by address)."""
+    """Who reads: an agent (by the config) or a customer (by address; a company admin
+    also reads the company's tickets unless `own_only`)."""
 
     agent: Agent | None = None
     customer: str | None = None
+    own_only: bool = False
 
 
 @dataclass
@@ -52,11 +54,17 @@ class TicketView:
     permissions: frozenset[str] = frozenset()
 
 
-def allowed(app: App, reader: Reader, ticket: Ticket) -> bool:
+def allowed(app: App, reader: Reader, ticket: Ticket, session: Session) -> bool:
     if reader.agent is not None:
         return "read" in app.config.permissions(reader.agent, ticket.queue)
     if reader.customer:
-        return ticket.customer == reader.customer.lower()
+        if ticket.customer == reader.customer.lower():
+            return True
+        if reader.own_only:
+            return False
+        from maildesk.http.web.customer_queries import shares_company
+
+        return shares_company(session, app.config, reader.customer, ticket.customer)
     return False
 
 
@@ -72,7 +80,7 @@ def load(app: App, reader: Reader, number: str) -> TicketView | None:
             select(Ticket).where(Ticket.number == number).options(
                 selectinload(Ticket.articles).selectinload(Article.attachments),
                 selectinload(Ticket.history))).scalar_one_or_none()
-        if ticket is None or not allowed(app, reader, ticket):
+        if ticket is None or not allowed(app, reader, ticket, session):
             return None
         articles = list(ticket.articles)
         view = TicketView(ticket, articles)
@@ -110,7 +118,7 @@ def attachment(app: App, reader: Reader, number: str,
     """An attachment's bytes, name and type, if the reader may see its article."""
     with app.db.reading() as session:
         ticket = _find(session, number)
-        if ticket is None or not allowed(app, reader, ticket):
+        if ticket is None or not allowed(app, reader, ticket, session):
             return None
         query = (select(AttachmentRow).join(Article, Article.id == AttachmentRow.article_id)
                  .where(Article.ticket_id == ticket.id, AttachmentRow.sha256 == digest))
@@ -126,7 +134,7 @@ def raw_of(app: App, reader: Reader, number: str, article_id: int) -> bytes | No
     """The stored mail of an article, if the reader may see it."""
     with app.db.reading() as session:
         ticket = _find(session, number)
-        if ticket is None or not allowed(app, reader, ticket):
+        if ticket is None or not allowed(app, reader, ticket, session):
             return None
         article = session.get(Article, article_id)
         if article is None or article.ticket_id != ticket.id:
