@@ -1,10 +1,12 @@
-"""Memory of the daemon while it takes one 25 MiB mail with attachments.
+"""Memory of the daemon while it takes one 25 MiB mail with attachments, then ten at once.
 
 Idle RSS (VmRSS after start-up and one small mail), then the peak (VmHWM, reset through
 /proc/PID/clear_refs just before the big mail when the kernel allows it) while the mail is
 received, parsed, stored and answered. The extra RSS as a multiple of the mail's size is
 the figure that counts: it says how many copies of a mail are alive at once. The same mail
-to aiosmtpd with a do-nothing handler shows what the SMTP layer alone costs.
+to aiosmtpd with a do-nothing handler shows what the SMTP layer alone costs. Then ten
+copies (each its own Message-ID) on ten connections at once, against the same idle RSS:
+targets under 4x one mail's size for one, under 40x for ten (issue 20).
 
     python bench/memory.py
 """
@@ -35,6 +37,7 @@ from common import (  # noqa: E402
 )
 
 MiB = 2**20
+TEN = 10  # mails at once
 LIMIT = 25 * MiB  # maildesk's default max_message_size
 
 
@@ -70,6 +73,21 @@ def send(port: int, raw: bytes) -> tuple[str, float]:
     return f"{code} {text.decode(errors='replace')}", time.perf_counter() - started
 
 
+def send_many(port: int, raws: list[bytes]) -> tuple[list[str], float]:
+    """All at once, one connection each; the replies and the time until the last."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(raws)) as pool:
+        replies = [reply for reply, _ in pool.map(lambda raw: send(port, raw), raws)]
+    return replies, time.perf_counter() - started
+
+
+def copies(raw: bytes, count: int) -> list[bytes]:
+    return [raw.replace(b"Message-ID: <big-", f"Message-ID: <big{n}-".encode(), 1)
+            for n in range(count)]
+
+
 def reset_peak(pid: int) -> bool:
     """Linux >= 4.0: writing 5 to clear_refs resets VmHWM to the current RSS."""
     try:
@@ -79,17 +97,25 @@ def reset_peak(pid: int) -> bool:
         return False
 
 
-def measure(server: Server, raw: bytes, small: bytes) -> dict[str, object]:
+def measure(server: Server, raws: list[bytes], small: bytes) -> dict[str, object]:
+    """One mail first, then `raws` at once; extra RSS of each against the idle RSS."""
     reply, _ = send(server.port, small)
     time.sleep(1.0)
     idle = proc_status(server.pid, "VmRSS")
     reset = reset_peak(server.pid)
-    reply, seconds = send(server.port, raw)
+    reply, seconds = send(server.port, raws[0])
     time.sleep(0.5)
     peak = proc_status(server.pid, "VmHWM")
     after = proc_status(server.pid, "VmRSS")
+    reset_peak(server.pid)
+    replies, many_seconds = send_many(server.port, raws[1:])
+    time.sleep(0.5)
+    many_peak = proc_status(server.pid, "VmHWM")
+    ok = sum(r.startswith("250") for r in replies)
     return {"idle": idle, "peak": peak, "after": after, "reply": reply, "seconds": seconds,
-            "reset": reset, "extra": peak - idle}
+            "reset": reset, "extra": peak - idle, "many_extra": many_peak - idle,
+            "many_peak": many_peak, "many_ok": ok, "many_seconds": many_seconds,
+            "many_after": proc_status(server.pid, "VmRSS")}
 
 
 def pipeline_peak(config: Path, raw: bytes) -> tuple[int, int]:
@@ -121,6 +147,7 @@ def pipeline_peak(config: Path, raw: bytes) -> tuple[int, int]:
 
 def main() -> None:
     raw = big_mail(LIMIT - 64 * 1024)
+    raws = copies(raw, 1 + TEN)
     small = EmailMessage()  # a few lines, to warm the imports up
     small["From"], small["To"], small["Subject"] = ("carol@customer.example",
                                                     "support@example.com", "warm up")
@@ -142,7 +169,7 @@ def main() -> None:
             else:
                 server = start_noop(folder, pin=False)
             try:
-                r = measure(server, raw, small_raw)
+                r = measure(server, raws, small_raw)
             finally:
                 server.stop()
             results[name] = r
@@ -150,6 +177,14 @@ def main() -> None:
                   f"| {r['extra'] / MiB:.0f} | {r['extra'] / len(raw):.1f}x "  # type: ignore[operator]
                   f"| {r['after'] / MiB:.0f} | {r['reply'][:40]} | {r['seconds']:.1f} |",  # type: ignore[index]
                   flush=True)
+        print(f"\n{TEN} at once (one connection each, peak reset after the single mail):\n")
+        print("| server | peak RSS MiB | extra MiB | extra / one mail's size | RSS after MiB "
+              "| 250 replies | seconds |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name, r in results.items():
+            print(f"| {name} | {r['many_peak'] / MiB:.0f} | {r['many_extra'] / MiB:.0f} "  # type: ignore[operator]
+                  f"| {r['many_extra'] / len(raw):.1f}x | {r['many_after'] / MiB:.0f} "  # type: ignore[operator]
+                  f"| {r['many_ok']}/{TEN} | {r['many_seconds']:.1f} |", flush=True)
         with sqlite3.connect(db_path(config)) as conn:
             atts = conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM attachments"
                                 ).fetchone()
@@ -162,6 +197,9 @@ def main() -> None:
         ratio = results["maildesk"]["extra"] / len(raw)  # type: ignore[operator]
         print(f"target: extra RSS under 4x the mail's size: {ratio:.1f}x "
               f"({'met' if ratio < 4 else 'MISSED'})")
+        many = results["maildesk"]["many_extra"] / len(raw)  # type: ignore[operator]
+        print(f"target: {TEN} at once under {4 * TEN}x one mail's size: {many:.1f}x "
+              f"({'met' if many < 4 * TEN else 'MISSED'})")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from maildesk.batch import Batcher
 from maildesk.intake.message import Envelope
 from maildesk.outcome import Outcome
 from maildesk.smtp import status
+from maildesk.smtp.datasink import DataSink
 
 if TYPE_CHECKING:
     from aiosmtpd.smtp import SMTP, Session
@@ -78,8 +79,15 @@ class Handler:
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 Ok"
 
-    async def ingest(self, raw: bytes, session: Session, smtp_envelope: SMTPEnvelope) -> Outcome:
-        """Hand the mail to the pipeline off the loop; its Outcome is only 2xx once durable."""
+    def data_sink(self) -> DataSink:
+        """Where the next DATA goes: a big mail to a file on the storage disk."""
+        folder = self.app.config.storage.path
+        return DataSink(folder if folder.is_dir() else None)
+
+    async def ingest(self, data: DataSink | bytes, session: Session,
+                     smtp_envelope: SMTPEnvelope) -> Outcome:
+        """Hand the mail to the pipeline off the loop; its Outcome is only 2xx once durable.
+        A spilled mail is read back from its file off the loop too."""
         sender = smtp_envelope.mail_from or ""
         envelope = Envelope(
             sender="" if sender == "<>" else sender,
@@ -87,10 +95,16 @@ class Handler:
             peer=_peer_text(session.peer),
             helo=session.host_name or "",
         )
+        loop = asyncio.get_running_loop()
+        if isinstance(data, bytes):
+            raw = data
+        elif data.spilled:
+            raw = await loop.run_in_executor(None, data.read)
+        else:
+            raw = data.read()  # a join of at most SPILL_AT bytes
         if isinstance(self.executor, Batcher):  # group commit (maildesk.batch)
             outcome = await asyncio.wrap_future(self.executor.submit_mail(raw, envelope))
         else:
-            loop = asyncio.get_running_loop()
             outcome = await loop.run_in_executor(self.executor, self.app.ingest, raw, envelope)
         if self.on_result is not None:
             self.on_result(outcome)

@@ -40,6 +40,7 @@ from aiosmtpd.smtp import SMTP, TLSSetupException, syntax
 
 from maildesk.config import Listen
 from maildesk.smtp import status
+from maildesk.smtp.datasink import DataSink
 from maildesk.smtp.handler import Handler
 
 __all__ = ["Sessions", "MaildeskSMTP", "make_tls_context"]
@@ -259,25 +260,29 @@ class MaildeskSMTP(SMTP):
             return
         self.busy = self._in_data = True
         await self.push("354 End data with <CR><LF>.<CR><LF>")
+        handler: Handler = self.event_handler
+        data = handler.data_sink()
         try:
-            raw, error = await self._read_data()
-        finally:
-            self._in_data = False
-        replies = len(self.envelope.rcpt_tos) if self.per_recipient_replies else 1
-        if error is not None:
-            reply = error
-        else:
-            # The client waits for our verdict: hanging up while we store only brings the
-            # same mail again (RFC 5321 4.5.3.2.6). The idle clock restarts after the reply.
-            if self._timeout_handle is not None:
-                self._timeout_handle.cancel()
             try:
-                assert self.session is not None
-                handler: Handler = self.event_handler
-                reply = (await handler.ingest(raw, self.session, self.envelope)).reply
-            except Exception:
-                log.exception("storing a mail from %s failed", self._client)
-                reply = status.INTERNAL_ERROR
+                error = await self._read_data(data)
+            finally:
+                self._in_data = False
+            replies = len(self.envelope.rcpt_tos) if self.per_recipient_replies else 1
+            if error is not None:
+                reply = error
+            else:
+                # The client waits for our verdict: hanging up while we store only brings the
+                # same mail again (RFC 5321 4.5.3.2.6). The idle clock restarts after the reply.
+                if self._timeout_handle is not None:
+                    self._timeout_handle.cancel()
+                try:
+                    assert self.session is not None
+                    reply = (await handler.ingest(data, self.session, self.envelope)).reply
+                except Exception:
+                    log.exception("storing a mail from %s failed", self._client)
+                    reply = status.INTERNAL_ERROR
+        finally:
+            data.close()
         self._set_post_data_state()
         self.busy = False
         if reply.startswith("250"):
@@ -290,10 +295,10 @@ class MaildeskSMTP(SMTP):
             self.transport.close()  # the rest of the data is not worth waiting for
         self._close_if_stopping()
 
-    async def _read_data(self) -> tuple[bytes, str | None]:
-        """Read up to CRLF.CRLF, undo dot-stuffing; drain oversize data before answering
-        (RFC 5321 4.2.5) and keep none of it in memory."""
-        lines: list[bytes] = []
+    async def _read_data(self, data: DataSink) -> str | None:
+        """Read up to CRLF.CRLF into `data`, undo dot-stuffing; drain oversize data before
+        answering (RFC 5321 4.2.5) and keep none of it: past the size limit `data` is
+        emptied and takes nothing more (a big mail goes to a file as it arrives)."""
         size = 0
         error: str | None = None
         fragment = False  # inside an over-long line
@@ -310,7 +315,7 @@ class MaildeskSMTP(SMTP):
                 if now - started > allowed:
                     log.info("closing the session of %s: %d bytes of data in %.0f s",
                              self._client, received, now - started)
-                    return b"", status.TOO_SLOW  # answered, then closed, by smtp_DATA
+                    return status.TOO_SLOW  # answered, then closed, by smtp_DATA
                 self._reset_timeout()
                 last_reset = now
             try:
@@ -323,8 +328,9 @@ class MaildeskSMTP(SMTP):
                 line = await self._reader.read(exc.consumed)
                 received += len(line)
                 fragment = True
-                error = error or status.LINE_TOO_LONG
-                lines.clear()
+                if error is None:
+                    error = status.LINE_TOO_LONG
+                    data.clear()
                 continue
             received += len(line)
             if fragment:  # the tail of an over-long line
@@ -334,17 +340,17 @@ class MaildeskSMTP(SMTP):
                 break
             after_crlf = line.endswith(b"\r\n")
             if not after_crlf:  # a bare LF
-                if not normalize:
-                    error = error or status.BARE_LF
-                    lines.clear()
+                if not normalize and error is None:
+                    error = status.BARE_LF
+                    data.clear()
                 line = line[:-1] + b"\r\n"
             size += len(line)
             if error is None and limit and size > limit:
                 error = status.TOO_BIG
-                lines.clear()
+                data.clear()
             if error is None:
-                lines.append(line[1:] if line.startswith(b".") else line)
-        return b"".join(lines), error
+                await data.add(line[1:] if line.startswith(b".") else line)
+        return error
 
     def _close_if_stopping(self) -> None:
         if self.sessions.stopping:
