@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +18,7 @@ from maildesk.core import followups
 from maildesk.core.context import Context
 from maildesk.core.followups import already_stored
 from maildesk.core.operations import open_ticket
+from maildesk.core.queries import is_known_customer, ticket_queue
 from maildesk.core.threads import Thread, find_ticket
 from maildesk.events import TicketEvent
 from maildesk.intake.contentkey import content_key
@@ -28,7 +28,7 @@ from maildesk.outcome import Outcome, stored
 from maildesk.routing import Route, route
 from maildesk.runtime import RUNTIME_KEY
 from maildesk.store.articles import sha256
-from maildesk.store.models import Customer, Ticket
+from maildesk.store.models import Ticket
 
 __all__ = ["Context", "MAX_HOPS", "Prepared", "prepare", "process"]
 
@@ -119,8 +119,7 @@ def _labelled(session: Session, outcome: Outcome, events: list[TicketEvent],
     """The outcome with the ticket's queue and the Message-ID, for the log line."""
     queue = next((e.ticket.queue for e in events if e.ticket.number == outcome.ticket), None)
     if queue is None and outcome.ticket:
-        queue = session.execute(
-            select(Ticket.queue).where(Ticket.number == outcome.ticket)).scalar()
+        queue = ticket_queue(session, outcome.ticket)
     return replace(outcome, queue=queue, message_id=message_id)
 
 
@@ -139,9 +138,7 @@ def _apply(ctx: Context) -> Outcome:
     if thread.ticket is not None:
         return _followup(ctx, thread.ticket)
 
-    known = mail.from_addr is not None and session.execute(
-        select(Customer.id).where(Customer.address == mail.from_addr)
-    ).first() is not None
+    known = is_known_customer(session, mail.from_addr)
     decision = route(config, mail, ctx.envelope, known_customer=known, followup=False)  # route
     if decision.reject:
         return Outcome("rejected", 550, "5.7.1 " + _one_line(decision.reject))

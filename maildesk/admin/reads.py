@@ -1,4 +1,7 @@
-"""Admin commands that read: tickets, show, verify, outbox, route-test, timers."""
+"""Admin commands that read: tickets, show, verify, outbox, route-test, timers.
+
+Tickets, stored mail and the outbox are read through the core's queries
+(`maildesk.core.queries`), never a session of their own; timers through `timers.run`."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ def tickets(args: argparse.Namespace) -> int:
     from maildesk.core.queries import find_tickets
     from maildesk.views import tickets_table
 
-    rows = find_tickets(app_for(args).db, queue=args.queue, state=args.state,
+    rows = find_tickets(app_for(args).runtime.db, queue=args.queue, state=args.state,
                         search=args.search, escalated=args.escalated)
     print(json.dumps(rows, ensure_ascii=False, indent=1) if args.json else tickets_table(rows))
     return EX_OK
@@ -27,8 +30,8 @@ def show(args: argparse.Namespace) -> int:
     from maildesk.core.queries import show_ticket
     from maildesk.views import ticket_text
 
-    app = app_for(args)
-    data = show_ticket(app.db, app.store, args.number)
+    rt = app_for(args).runtime
+    data = show_ticket(rt.db, rt.store, args.number)
     if data is None:
         print(f"maildesk: no ticket {args.number}", file=sys.stderr)
         return 66
@@ -39,11 +42,10 @@ def show(args: argparse.Namespace) -> int:
 def verify(args: argparse.Namespace) -> int:
     """Read-only: 0 when every stored mail and attachment matches its sha256, 65
     (EX_DATAERR) when something is missing or damaged."""
-    from maildesk.store.verify import verify_store
+    from maildesk.core.queries import verify_articles
 
-    app = app_for(args)
-    with app.db.reading() as session:
-        report = verify_store(session, app.store)
+    rt = app_for(args).runtime
+    report = verify_articles(rt.db, rt.store)
     if args.json:
         print(json.dumps(report.as_json(), indent=1))
     else:
@@ -56,11 +58,9 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def outbox(args: argparse.Namespace) -> int:
-    from maildesk.outbound.outbox import outbox_rows
+    from maildesk.core.queries import outbox_list
 
-    app = app_for(args)
-    with app.db.reading() as session:
-        rows = outbox_rows(session, args.state)
+    rows = outbox_list(app_for(args).runtime.db, args.state)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
     else:

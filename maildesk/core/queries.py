@@ -1,20 +1,36 @@
-"""Reading tickets: the lists and the detail the CLI (and the pages) show.
+"""Reading tickets: the lists and the detail the CLI, the HTTP API (and the pages) show.
 
 Each query opens a read transaction of its own (`Database.reading`: it never takes the
 writer's lock) and returns plain data in the shapes of SPEC 11 (`maildesk.views`), so an
-entrance never holds a session or an ORM object.
+entrance never holds a session or an ORM object. The few that take a `session` are for
+work inside the caller's write transaction (a write's lookup, row lock and ETag check).
+
+Who may see a ticket is the entrance's business (an API token's queues): the queries that
+read one ticket take a `Gate`, called with the ticket's number and queue (`None`: there is
+no such ticket) before anything of it is read, which raises to refuse.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from maildesk.store.articles import ArticleStore
 from maildesk.store.db import Database
-from maildesk.store.models import Ticket, Timer
+from maildesk.store.models import Article, AttachmentRow, Customer, History, Ticket, Timer
 from maildesk.views import ticket_detail, ticket_summary
 
-__all__ = ["find_tickets", "show_ticket"]
+if TYPE_CHECKING:
+    from maildesk.store.verify import Report as VerifyReport
+
+__all__ = ["Gate", "etag", "find_tickets", "is_known_customer", "locked_ticket",
+           "outbox_list", "read_attachment", "read_ticket", "show_ticket", "ticket_page",
+           "ticket_queue", "verify_articles"]
+
+Gate = Callable[[str, "str | None"], None]
 
 
 def find_tickets(db: Database, *, queue: str | None = None, state: str | None = None,
@@ -54,3 +70,108 @@ def show_ticket(db: Database, store: ArticleStore | None,
                 problem = check_key(session, store, key)[0]
                 article["damaged"] = f"raw mail {problem}" if problem else None
         return data
+
+
+def ticket_page(db: Database, *, after: int, limit: int, queues: Collection[str] | None,
+                state: str | None = None, customer: str | None = None,
+                search: str | None = None) -> tuple[list[dict[str, object]], int | None]:
+    """One page of tickets by id after `after`, in `queues` (None: all), filtered; and the
+    last id of the page when more follow (the next page's `after`)."""
+    with db.reading() as session:
+        query = select(Ticket).where(Ticket.id > after).order_by(Ticket.id).limit(limit + 1)
+        if queues is not None:
+            query = query.where(Ticket.queue.in_(list(queues)))
+        if state is not None:
+            query = query.where(Ticket.state == state)
+        if customer is not None:
+            query = query.where(Ticket.customer == customer.lower())
+        if search:
+            from maildesk.store.search import matching
+
+            condition = matching(session, search)
+            if condition is not None:
+                query = query.where(condition)
+        rows = list(session.execute(query).scalars())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [ticket_summary(t) for t in rows], (rows[-1].id if more and rows else None)
+
+
+def read_ticket(db: Database, number: str, gate: Gate) -> tuple[dict[str, object], str] | None:
+    """The ticket as `show --json` prints it and its ETag; None when there is none."""
+    with db.reading() as session:
+        ticket = _gated(session, number, gate)
+        if ticket is None:
+            return None
+        tag = etag(session, ticket)
+        data = ticket_detail(session, number)
+    return (data, tag) if data is not None else None
+
+
+def read_attachment(db: Database, store: ArticleStore, number: str, digest: str,
+                    gate: Gate) -> tuple[bytes, str, str] | None:
+    """An attachment of the ticket: its bytes as received, file name and content type;
+    None when the ticket (after the gate) or the attachment is not there."""
+    with db.reading() as session:
+        ticket = _gated(session, number, gate)
+        if ticket is None:
+            return None
+        row = session.execute(
+            select(AttachmentRow).join(Article, Article.id == AttachmentRow.article_id)
+            .where(Article.ticket_id == ticket.id, AttachmentRow.sha256 == digest)
+            .order_by(AttachmentRow.id).limit(1)).scalar_one_or_none()
+        if row is None:
+            return None
+        return store.get(session, digest), row.filename, row.content_type
+
+
+def locked_ticket(session: Session, number: str, gate: Gate) -> Ticket | None:
+    """The ticket for a write in the caller's transaction, row-locked (PostgreSQL, MariaDB;
+    SQLite's write transaction holds the database) so that a concurrent writer waits and
+    then sees this one's change."""
+    ticket = _gated(session, number, gate)
+    if ticket is not None:
+        session.refresh(ticket, with_for_update=True)
+    return ticket
+
+
+def etag(session: Session, ticket: Ticket) -> str:
+    """Changes with every change of the ticket: each one leaves a history event."""
+    last = session.execute(select(func.max(History.id))
+                           .where(History.ticket_id == ticket.id)).scalar() or 0
+    return f'"{ticket.id}.{ticket.version}.{last}"'
+
+
+def is_known_customer(session: Session, address: str | None) -> bool:
+    """A registered customer (routing's `known_customer`, a queue's
+    `require_known_customer`)."""
+    return bool(address) and session.execute(
+        select(Customer.id).where(Customer.address == address)).first() is not None
+
+
+def ticket_queue(session: Session, number: str) -> str | None:
+    """The queue of ticket `number` (for a log line), None when there is none."""
+    return session.execute(select(Ticket.queue).where(Ticket.number == number)).scalar()
+
+
+def verify_articles(db: Database, store: ArticleStore) -> VerifyReport:
+    """Every stored mail and attachment of every ticket against its sha256 (read-only)."""
+    from maildesk.store.verify import verify_store
+
+    with db.reading() as session:
+        return verify_store(session, store)
+
+
+def outbox_list(db: Database, state: str | None) -> list[dict[str, object]]:
+    """The outbox rows (what `maildesk outbox` lists), optionally in one state."""
+    from maildesk.outbound.outbox import outbox_rows
+
+    with db.reading() as session:
+        return outbox_rows(session, state)
+
+
+def _gated(session: Session, number: str, gate: Gate) -> Ticket | None:
+    ticket = session.execute(select(Ticket).where(Ticket.number == number)
+                             ).scalar_one_or_none()
+    gate(number, ticket.queue if ticket is not None else None)
+    return ticket

@@ -26,12 +26,12 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def _lookup(ctx: HttpContext, token: str) -> Caller | None:
-    with ctx.app.db.reading() as session:
+    with ctx.rt.db.reading() as session:
         return tokens.find(session, token)
 
 
 def _touch(ctx: HttpContext, token_id: int) -> None:
-    with ctx.app.db.transaction() as session:
+    with ctx.rt.db.transaction() as session:
         tokens.touch(session, token_id)
 
 
@@ -44,7 +44,7 @@ async def _caller(ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials 
         raise ApiError(401, "unknown or revoked token", headers=_CHALLENGE)
     wait = ctx.limiter.take(str(caller.id))
     if wait > 0:
-        raise ApiError(429, f"rate limit of {ctx.app.config.api.rate_limit:g} requests/s for "
+        raise ApiError(429, f"rate limit of {ctx.rt.config.api.rate_limit:g} requests/s for "
                             "this token (api.rate_limit)",
                        headers={"Retry-After": str(max(1, math.ceil(wait)))})
     now = time.monotonic()

@@ -1,4 +1,12 @@
-"""What a request handler reaches: the process's App and a place to run blocking work."""
+"""What a request handler reaches: the runtime its request captured, the process's App and
+a place to run blocking work.
+
+`context` (the `Ctx` dependency) captures `app.runtime` once per request (FastAPI makes a
+dependency once per request, so every `Ctx` of one request is the same object): a reload in
+the middle of a request cannot give its two database calls two configs. Handlers use
+`ctx.rt`; `ctx.app` stays for what is the process's and not the runtime's (metrics, the
+reload hooks).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 from fastapi import Depends
@@ -16,6 +24,7 @@ if TYPE_CHECKING:
     from maildesk.app import App
     from maildesk.http.limits import RateLimiter
     from maildesk.http.metrics import Metrics
+    from maildesk.runtime import Runtime
 
 __all__ = ["Ctx", "HttpContext", "context"]
 
@@ -30,6 +39,12 @@ class HttpContext:
     metrics: Metrics
     limiter: RateLimiter  # per API token
     touched: dict[int, float] = field(default_factory=dict)  # token id: last_used written
+    captured: Runtime | None = None  # set on the per-request copy `context` makes
+
+    @property
+    def rt(self) -> Runtime:
+        """The runtime this request captured (outside a request: the App's current one)."""
+        return self.captured if self.captured is not None else self.app.runtime
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
@@ -37,8 +52,9 @@ class HttpContext:
 
 
 def context(request: Request) -> HttpContext:
-    ctx: HttpContext = request.app.state.ctx
-    return ctx
+    """This request's context: the process's, with the runtime of this moment captured."""
+    shared: HttpContext = request.app.state.ctx
+    return replace(shared, captured=shared.app.runtime)
 
 
 Ctx = Annotated[HttpContext, Depends(context)]  # a route's `ctx: Ctx` parameter

@@ -52,7 +52,7 @@ def render_entry(site: str, title: str, language: str, markdown: str) -> str:
 async def entry_page(name: str, ctx: Ctx) -> HTMLResponse:
     from maildesk.kb.library import library
 
-    config = ctx.app.config
+    config = ctx.rt.config
     lib = await ctx.run(library, config)  # a first load reads files: not on the event loop
     entry = lib.entry(name) if config.kb.path is not None else None
     headers = {"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nosniff"}

@@ -23,6 +23,22 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
 }
 KNOWN_INTAKE_TO_UPPER: dict[tuple[str, str], str] = {}
 KNOWN_OUTBOUND_TO_UPPER: dict[tuple[str, str], str] = {}
+_WEB = "the web pages' own ticket queries (issue 16, web helper); to move into core.queries"
+KNOWN_ENTRANCE_TICKET_ORM: dict[str, str] = {
+    "maildesk.http.metrics": "ticket counts and history for /metrics; to move into core.queries",
+    "maildesk.http.web.agent_queries": _WEB,
+    "maildesk.http.web.customer_queries": _WEB,
+    "maildesk.http.web.dashboard_data": _WEB,
+    "maildesk.http.web.engine": _WEB,
+    "maildesk.http.web.links": _WEB,
+    "maildesk.http.web.ticket_view": _WEB,
+    "maildesk.mailboxes.state": "which fetched mails are stored already (the Message-ID index)",
+}
+
+# The entrances (one protocol each) and the ticket tables they reach only through the core.
+ENTRANCES = ("maildesk.http", "maildesk.admin", "maildesk.cli", "maildesk.smtp",
+             "maildesk.deliver", "maildesk.mailboxes")
+TICKET_TABLES = frozenset({"Ticket", "Article", "History", "AttachmentRow", "MessageIdRow"})
 
 # What outbound must not reach: the mail pipeline and the composition root.
 PIPELINE = ("maildesk.pipeline", "maildesk.classify", "maildesk.routing", "maildesk.core.threads",
@@ -197,6 +213,39 @@ def test_outbound_imports_no_pipeline_and_no_app() -> None:
         f"{sorted(set(KNOWN_OUTBOUND_TO_UPPER) - found)})")
 
 
+def _ticket_tables(module: str) -> set[str]:
+    """The ticket ORM classes a module imports to run with (type-only imports excluded)."""
+    found: set[str] = set()
+
+    def walk(node: ast.AST, typing_only: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _type_checking(child):
+                for sub in child.body:
+                    walk_one(sub, True)
+                for sub in child.orelse:
+                    walk_one(sub, typing_only)
+            else:
+                walk_one(child, typing_only)
+
+    def walk_one(node: ast.AST, typing_only: bool) -> None:
+        if (isinstance(node, ast.ImportFrom) and node.module == "maildesk.store.models"
+                and not typing_only):
+            found.update(a.name for a in node.names if a.name in TICKET_TABLES)
+        walk(node, typing_only)
+
+    walk(ast.parse(MODULES[module].read_text(encoding="utf-8")), False)
+    return found
+
+
+def test_entrances_reach_tickets_through_the_core() -> None:
+    """The CLI, SMTP, the mailboxes and HTTP read and change tickets with `core/`'s
+    operations and queries, not the ticket tables (a type for a signature is fine)."""
+    found = {m for m in MODULES if any(_within(m, e) for e in ENTRANCES) and _ticket_tables(m)}
+    assert found == set(KNOWN_ENTRANCE_TICKET_ORM), (
+        f"entrances on the ticket tables (new: {sorted(found - set(KNOWN_ENTRANCE_TICKET_ORM))},"
+        f" fixed: {sorted(set(KNOWN_ENTRANCE_TICKET_ORM) - found)})")
+
+
 def test_the_checks_see_the_code() -> None:
     """The walker finds function-level and type-only imports (else every check is empty)."""
     imported = dict(_imports("maildesk.redeliver")) if (
@@ -206,5 +255,6 @@ def test_the_checks_see_the_code() -> None:
     assert len(MODULES) > 100
     if imported:
         assert imported.get("maildesk.pipeline") is False  # imported inside a function
+    assert _ticket_tables("maildesk.core.queries") >= {"Ticket", "History"}
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == {
         frozenset({"a", "b", "c"})}

@@ -50,7 +50,7 @@ async def list_tickets(
                                         description="next_cursor of the page before")] = None,
 ) -> TicketPage:
     """Tickets in the token's queues, oldest first; `next_cursor` pages on."""
-    rows, next_cursor = await ctx.run(reads.list_tickets, ctx.app, caller, queue=queue,
+    rows, next_cursor = await ctx.run(reads.list_tickets, ctx.rt, caller, queue=queue,
                                       state=state, customer=customer, q=q, limit=limit,
                                       cursor=cursor)
     return TicketPage(tickets=rows, next_cursor=next_cursor)
@@ -59,7 +59,7 @@ async def list_tickets(
 @router.get("/tickets/{number}", response_model=dict[str, Any])
 async def get_ticket(ctx: Ctx, caller: ReadCaller, number: Number) -> Response:
     """The ticket as `maildesk show --json` prints it, with its ETag."""
-    data, tag = await ctx.run(reads.get_ticket, ctx.app, caller, number)
+    data, tag = await ctx.run(reads.get_ticket, ctx.rt, caller, number)
     return _ticket_response(data, tag)
 
 
@@ -68,8 +68,8 @@ async def get_ticket(ctx: Ctx, caller: ReadCaller, number: Number) -> Response:
 async def create_ticket(ctx: Ctx, caller: WriteCaller, body: TicketIn) -> Response:
     """A new ticket, as if the customer had mailed the queue: routing rules, the
     auto-response and the agents' notifications as for mail."""
-    number = await ctx.run(writes.create_ticket_http, ctx.app, caller, body)
-    data, tag = await ctx.run(reads.get_ticket, ctx.app, caller, number)
+    number = await ctx.run(writes.create_ticket_http, ctx.rt, caller, body)
+    data, tag = await ctx.run(reads.get_ticket, ctx.rt, caller, number)
     response = _ticket_response(data, tag, 201)
     response.headers["Location"] = f"/api/v1/tickets/{quote(number)}"
     return response
@@ -80,9 +80,9 @@ async def create_ticket(ctx: Ctx, caller: WriteCaller, body: TicketIn) -> Respon
 async def add_article(ctx: Ctx, caller: WriteCaller, number: Number, body: ArticleIn,
                       if_match: IfMatch = None) -> Response:
     """`public`: an answer mailed to the customer (From the queue); `internal`: a note."""
-    article_id = await ctx.run(writes.add_article_http, ctx.app, caller, number, body,
+    article_id = await ctx.run(writes.add_article_http, ctx.rt, caller, number, body,
                                if_match)
-    data, tag = await ctx.run(reads.get_ticket, ctx.app, caller, number)
+    data, tag = await ctx.run(reads.get_ticket, ctx.rt, caller, number)
     articles = cast(list[dict[str, Any]], data["articles"])
     article = next(a for a in articles if a["id"] == article_id)
     return JSONResponse(article, status_code=201, headers={"ETag": tag})
@@ -93,9 +93,9 @@ async def run_commands(ctx: Ctx, caller: WriteCaller, number: Number, body: Comm
                        if_match: IfMatch = None) -> Response:
     """The mail command engine (`/close`, `/move Q`, ...) with this token as the actor:
     all lines apply or none (422 with every line's result)."""
-    applied, results = await ctx.run(writes.run_commands_http, ctx.app, caller, number,
+    applied, results = await ctx.run(writes.run_commands_http, ctx.rt, caller, number,
                                      body.commands, if_match)
-    data, tag = await ctx.run(reads.get_ticket, ctx.app, caller, number)
+    data, tag = await ctx.run(reads.get_ticket, ctx.rt, caller, number)
     out = CommandsOut(applied=applied, ticket=data, results=[
         CommandResult(line=r.line, ok=r.ok, message=r.text) for r in results])
     if not applied:
@@ -113,7 +113,7 @@ async def run_commands(ctx: Ctx, caller: WriteCaller, number: Number, body: Comm
 async def get_attachment(ctx: Ctx, caller: ReadCaller, number: Number,
                          sha256: Annotated[str, Path(pattern=SHA256)]) -> Response:
     """The bytes exactly as they arrived; always a download, never rendered."""
-    data, filename, content_type = await ctx.run(reads.attachment, ctx.app, caller, number,
+    data, filename, content_type = await ctx.run(reads.attachment, ctx.rt, caller, number,
                                                  sha256)
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
     disposition = (f"attachment; filename=\"{ascii_name}\"; "

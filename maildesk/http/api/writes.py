@@ -20,7 +20,6 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maildesk.classify import classify
@@ -28,6 +27,7 @@ from maildesk.commands import LineResult
 from maildesk.core.actors import Actor
 from maildesk.core.commands import BlockResult, run_block
 from maildesk.core.operations import Incoming, Refused, add_text, open_ticket
+from maildesk.core.queries import is_known_customer
 from maildesk.core.tickets import record
 from maildesk.http.api.models import ArticleIn, AttachmentIn, TicketIn
 from maildesk.http.api.reads import check_etag, locked_ticket
@@ -38,16 +38,14 @@ from maildesk.intake.parse import parse_message
 from maildesk.marks import tag_pattern
 from maildesk.routing import route
 from maildesk.store.articles import sha256
-from maildesk.store.models import Customer
 
 if TYPE_CHECKING:
-    from maildesk.app import App
+    from maildesk.runtime import Runtime
 
 __all__ = ["add_article_http", "create_ticket_http", "run_commands_http"]
 
 
-def create_ticket_http(app: App, caller: Caller, data: TicketIn) -> str:
-    rt = app.runtime  # once: one config for the whole request
+def create_ticket_http(rt: Runtime, caller: Caller, data: TicketIn) -> str:
     config = rt.config
     queue = config.queue(data.queue) if data.queue else None
     if data.queue and queue is None:
@@ -80,8 +78,7 @@ def create_ticket_http(app: App, caller: Caller, data: TicketIn) -> str:
     incoming = Incoming(raw, mail, envelope, classification, sha256(raw))
 
     def attempt(session: Session) -> str:
-        known = session.execute(select(Customer.id).where(
-            Customer.address == data.customer.lower())).first() is not None
+        known = is_known_customer(session, data.customer.lower())
         decision = route(config, mail, envelope, known_customer=known, followup=False)
         decision = replace(decision, reject=None, ignore=False,
                            queue=queue.name if queue is not None else decision.queue,
@@ -115,10 +112,9 @@ def _as_mail(domain: str, data: TicketIn, subject: str, to: str,
     return msg.as_bytes(policy=policy.SMTP)  # RFC 2231 names, CRLF lines
 
 
-def add_article_http(app: App, caller: Caller, number: str, data: ArticleIn,
+def add_article_http(rt: Runtime, caller: Caller, number: str, data: ArticleIn,
                      if_match: str | None) -> int:
     """An answer or a note through the core, with this token as the actor."""
-    rt = app.runtime
 
     def attempt(session: Session) -> int:
         ticket = locked_ticket(session, caller, number)
@@ -138,12 +134,10 @@ def add_article_http(app: App, caller: Caller, number: str, data: ArticleIn,
     return rt.db.run(attempt)
 
 
-def run_commands_http(app: App, caller: Caller, number: str, lines: list[str],
+def run_commands_http(rt: Runtime, caller: Caller, number: str, lines: list[str],
                       if_match: str | None) -> tuple[bool, list[LineResult]]:
     """The core's command engine with this token as the actor (every permission in its
     queues with the write scope, none outside them): all or none, every line reported."""
-
-    rt = app.runtime
 
     def attempt(session: Session) -> BlockResult:
         ticket = locked_ticket(session, caller, number)
