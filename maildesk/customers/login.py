@@ -40,7 +40,7 @@ from maildesk.customers.passwords import (
     is_locked,
     verify,
 )
-from maildesk.customers.record import Backend, BackendDown
+from maildesk.customers.record import Backend, BackendDown, CustomerRecord
 from maildesk.store.db import Database, insert_ignore
 from maildesk.store.models import Customer, utcnow
 
@@ -78,23 +78,26 @@ def check_password(db: Database, config: Config, address: str, password: str,
     if is_locked(state, now):
         dummy_verify(password)
         return Verdict(False, "locked", address)
+    record: CustomerRecord | None = None
     if stored:
         ok, known = verify(password, stored), True
     else:
         try:
-            ok, known = _directories(config, address, password)
+            ok, record = _directories(config, address, password)
+            known = record is not None
         except BackendDown as exc:
             log.warning("password login of <%s>: customer backend down: %s", address, exc)
             dummy_verify(password)
             return Verdict(False, "down", address)
     if not known:
         return Verdict(False, "unknown", address)
-    _record(db, address, ok, now)
+    _record(db, address, ok, now, record)
     return Verdict(ok, "ok" if ok else "wrong", address)
 
 
-def _directories(config: Config, address: str, password: str) -> tuple[bool, bool]:
-    """(password right, some backend has a password for the address)."""
+def _directories(config: Config, address: str,
+                 password: str) -> tuple[bool, CustomerRecord | None]:
+    """(password right, the record of the backend that has a password for the address)."""
     from maildesk.customers.ldap import LdapBackend
 
     for backend in backends_from_config(config):
@@ -102,13 +105,13 @@ def _directories(config: Config, address: str, password: str) -> tuple[bool, boo
         if isinstance(inner, LdapBackend):
             entry = inner.entry(address)
             if entry is not None and entry[0]:
-                return _bind(inner, entry[0], password), True
+                return _bind(inner, entry[0], password), entry[1]
             continue
         record = inner.lookup(address)
         if record is not None and record.password_hash:
-            return verify(password, record.password_hash), True
+            return verify(password, record.password_hash), record
     dummy_verify(password)
-    return False, False
+    return False, None
 
 
 def _bind(backend: object, dn: str, password: str) -> bool:
@@ -135,15 +138,22 @@ def _bind(backend: object, dn: str, password: str) -> bool:
     raise BackendDown(f"bind as the customer refused: {conn.result}")
 
 
-def _record(db: Database, address: str, ok: bool, now: datetime) -> None:
+def _record(db: Database, address: str, ok: bool, now: datetime,
+            directory: CustomerRecord | None) -> None:
     """The counter after this attempt: reset by a right password, one more (or the lock)
-    after a wrong one; the row is read under its lock so concurrent attempts all count."""
+    after a wrong one; the row is read under its lock so concurrent attempts all count.
+    A row made here takes name, company and language from the directory's record (as a
+    first mail's row does; the password and the admin flag stay the directory's)."""
 
     def work(session: Session) -> None:
         row = _locked_row(session, address)
         if row is None and not ok:  # a customer only a CRM knows: a row to count on
-            insert_ignore(session, Customer, address=address, name="", created_at=now,
-                          updated_at=now, failed_logins=0, company_admin=False)
+            d = directory or CustomerRecord(address=address)
+            insert_ignore(session, Customer, address=address, name=(d.name or "")[:255],
+                          company=d.company[:191] if d.company else None,
+                          language=d.language[:16] if d.language else None,
+                          created_at=now, updated_at=now, failed_logins=0,
+                          company_admin=False)
             row = _locked_row(session, address)
         if row is None:
             return

@@ -125,8 +125,12 @@ def test_the_crm_marks_the_company_admin_and_holds_the_password(desk: Desk,
         bob_ticket = web.ticket(subject="bob's problem", sender="bob@example.org")
         assert password_login(web, "ann@example.org", "wrong").status_code == 422
         with web.app.db.reading() as session:  # a row to count on, made for her
-            assert session.execute(select(Customer.failed_logins).where(
-                Customer.address == "ann@example.org")).scalar_one() == 1
+            row = session.execute(select(Customer).where(
+                Customer.address == "ann@example.org")).scalar_one()
+            # filled from the CRM as a first mail's row is; password and admin flag not
+            assert (row.failed_logins, row.name, row.company, row.language) == (
+                1, "Ann", "Acme", "en")
+            assert row.password_hash is None and not row.company_admin
         browser = web.browser()
         answer = password_login(web, "ann@example.org", "crm password", browser)
         assert answer.status_code == 303, answer.text
