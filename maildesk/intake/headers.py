@@ -13,6 +13,7 @@ from maildesk.intake.charsets import (
     FOLD,
     clean,
     decode_header_value,
+    decode_text,
     header_charset,
     to_text,
 )
@@ -74,6 +75,9 @@ def param(header_text: str | None, name: str) -> str | None:
     value = tmp.get_param(name, None, header="x")
     if value is None:
         return None
+    if isinstance(value, tuple) and value[0]:  # RFC 2231 `charset''%XX`: maildesk's
+        # decoder, which knows what Python's codecs refuse (ISO-2022-JP with NEC ①, ...)
+        return decode_text(value[2].encode("raw-unicode-escape"), value[0])[0].strip()
     try:
         return collapse_rfc2231_value(value, errors="replace").strip()
     except Exception:  # a codec that refuses outright ("undefined") raises UnicodeError

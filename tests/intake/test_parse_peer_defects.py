@@ -155,3 +155,21 @@ def test_spaces_inside_an_address_do_not_empty_from() -> None:
 def test_name_and_address_without_angle_brackets() -> None:
     mail = parse_message(b"From: Test test@example.com\r\nSubject: x\r\n\r\nHello\r\n")
     assert (mail.from_addr, mail.from_name) == ("test@example.com", "Test")
+
+
+def test_rfc2231_filename_in_iso_2022_jp_with_nec_characters() -> None:
+    """OTOBO's PostMaster-Test12: `filename*=iso-2022-jp''...` holding ① (NEC row 13) was
+    decoded by Python's codec, which refuses it: the name got U+FFFD. RFC 2231 values now
+    go through maildesk's decoder, as headers and bodies already did."""
+    raw = (BODY_MAIL + b"MIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+           b"Content-Type: text/plain\r\n\r\nHello\r\n--b\r\n"
+           b"Content-Type: text/plain; name*=iso-2022-jp''%1B%24BJs9p%3Dq%2D%21%1B%28B.txt\r\n"
+           b"Content-Disposition: attachment;\r\n"
+           b" filename*=iso-2022-jp''%1B%24BJs9p%3Dq%2D%21%1B%28B.txt\r\n\r\n"
+           b"data\r\n--b\r\n"
+           b"Content-Type: application/octet-stream\r\n"
+           b"Content-Disposition: attachment; filename*=us-ascii''W%F6lbung.jpg\r\n\r\n"
+           b"data\r\n--b--\r\n")
+    names = [a.filename for a in parse_message(raw).attachments]
+    assert names == ["報告書①.txt", "Wölbung.jpg"]
