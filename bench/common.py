@@ -538,3 +538,35 @@ if __name__ == "__main__":
         asyncio.run(_noop_main(int(sys.argv[2])))
     else:
         print(__doc__)
+
+
+def ingest_cell(server: Server, size: int, conc: int, seconds: float, tag: str,
+                config: Path | None = None, rate: float | None = None) -> dict[str, float]:
+    """Warm up, then one measured run of `conc` connections sending `size` mails back to
+    back (at `rate` when given); server CPU per mail from /proc; with `config`, also the
+    seconds until the database holds every acknowledged mail."""
+    run_load(server.port, sources(conc, size, f"w{tag}"), seconds=seconds,
+             messages=2 * conc + 20)
+    before = stored_count(config) if config is not None else 0
+    cpu0 = cpu_seconds(server.pid)
+    load: Load = run_load(server.port, sources(conc, size, tag), seconds=seconds, rate=rate)
+    cpu = cpu_seconds(server.pid) - cpu0
+    stored_s = load.elapsed
+    if config is not None:
+        stored_s = load.elapsed + wait_stored(config, before + load.accepted)
+        assert stored_count(config) >= before + load.accepted, "acknowledged mail missing"
+    return {"rate": load.rate, "p50": load.ms(50), "p95": load.ms(95), "p99": load.ms(99),
+            "accepted": load.accepted, "bad": load.tempfail + load.rejected + load.errors,
+            "cpu_us": cpu / max(1, load.accepted) * 1e6,
+            "client_cpu": load.client_cpu / load.elapsed * 100 if load.elapsed else 0.0,
+            "stored_s": stored_s, "elapsed": load.elapsed}
+
+
+def ingest_row(name: str, size: str, conc: int | str, r: dict[str, float],
+               ceiling: float | None, stored: bool) -> str:
+    """A row of the ingest table (smtp_ingest.py, bigmail.py)."""
+    ratio = f"{r['rate'] / ceiling:.0%}" if ceiling else "-"
+    st = f"{r['stored_s']:.1f}/{r['elapsed']:.1f}" if stored else "-"
+    return (f"| {name} | {size} | {conc} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} "
+            f"| {r['p99']:.1f} | {ratio} | {r['accepted']:.0f} | {r['bad']:.0f} "
+            f"| {r['cpu_us']:.0f} | {r['client_cpu']:.0f}% | {st} |")

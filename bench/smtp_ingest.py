@@ -27,56 +27,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
     CLIENT_CPU,
-    Load,
-    Server,
     can_pin,
-    cpu_seconds,
     free_port,
     fsync_us,
     machine,
     make_desk,
     pin_self,
-    run_load,
-    sources,
     start_maildesk,
     start_noop,
     start_profile,
-    stored_count,
     summarize_profile,
-    wait_stored,
 )
+from common import ingest_cell as cell  # noqa: E402
+from common import ingest_row as row  # noqa: E402
 
 SIZES = {"2KB": 2_000, "100KB": 100_000}
 CONCURRENCY = (1, 8, 32)
-
-
-def cell(server: Server, size: int, conc: int, seconds: float, tag: str,
-         config: Path | None = None, rate: float | None = None) -> dict[str, float]:
-    """Warm up, then one measured run; server CPU per mail from /proc."""
-    run_load(server.port, sources(conc, size, f"w{tag}"), seconds=seconds,
-             messages=2 * conc + 20)
-    before = stored_count(config) if config is not None else 0
-    cpu0 = cpu_seconds(server.pid)
-    load: Load = run_load(server.port, sources(conc, size, tag), seconds=seconds, rate=rate)
-    cpu = cpu_seconds(server.pid) - cpu0
-    stored_s = load.elapsed
-    if config is not None:
-        stored_s = load.elapsed + wait_stored(config, before + load.accepted)
-        assert stored_count(config) >= before + load.accepted, "acknowledged mail missing"
-    return {"rate": load.rate, "p50": load.ms(50), "p95": load.ms(95), "p99": load.ms(99),
-            "accepted": load.accepted, "bad": load.tempfail + load.rejected + load.errors,
-            "cpu_us": cpu / max(1, load.accepted) * 1e6,
-            "client_cpu": load.client_cpu / load.elapsed * 100 if load.elapsed else 0.0,
-            "stored_s": stored_s, "elapsed": load.elapsed}
-
-
-def row(name: str, size: str, conc: int | str, r: dict[str, float], ceiling: float | None,
-        stored: bool) -> str:
-    ratio = f"{r['rate'] / ceiling:.0%}" if ceiling else "-"
-    st = f"{r['stored_s']:.1f}/{r['elapsed']:.1f}" if stored else "-"
-    return (f"| {name} | {size} | {conc} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} "
-            f"| {r['p99']:.1f} | {ratio} | {r['accepted']:.0f} | {r['bad']:.0f} "
-            f"| {r['cpu_us']:.0f} | {r['client_cpu']:.0f}% | {st} |")
 
 
 def main() -> None:

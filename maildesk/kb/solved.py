@@ -56,7 +56,16 @@ def is_solved_line(line: str) -> bool:
     return text in SOLVED_WORDS or (text.isascii() and folded in _FOLDED)
 
 
+# A letter or digit, white space, a letter or digit: no trimming leaves one word of that.
+_TWO_WORDS = re.compile(r"[^\W_].*\s.*[^\W_]")
+
+
 def _first_line(body: str) -> str:
+    # reply_text classifies every line against some twenty patterns, about 2 ms per kB of
+    # quoted text (2 s for a 100 KB reply): run it only when some line could be the word.
+    if not any(not _TWO_WORDS.search(line) and is_solved_line(line)
+               for line in (body or "").splitlines()):
+        return ""
     for line in reply_text(body or "").splitlines():
         if line.strip():
             return line
