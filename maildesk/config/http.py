@@ -10,6 +10,7 @@ from pathlib import Path
 from yaml.nodes import Node
 
 from maildesk.config import fields as f
+from maildesk.config.values import parse_duration, show_duration
 from maildesk.config.walker import Walker
 
 __all__ = ["WEBHOOK_EVENTS", "Api", "Kb", "Web", "Webhook"]
@@ -74,6 +75,14 @@ class Web:
     )
     title: str = f.setting("maildesk", read=f.text(), doc="the name on every page and mail")
     logo: Path | None = f.setting(None, read=f.path, doc="an image shown on every page")
+    password_failures: int = f.setting(
+        5, read=f.integer(1, 1000),
+        doc="a customer's wrong passwords in a row before the account is locked",
+    )
+    password_lockout: float = f.setting(
+        900.0, read=f.parsed(parse_duration, show_duration),
+        doc="how long such an account is locked (wrong passwords meanwhile do not extend it)",
+    )
 
 
 def _score(value: object) -> float:

@@ -11,9 +11,10 @@ The first source that has a password for the address decides; CRM answers are as
 (not from the lookup cache), so a password changed in the CRM counts at once. Agents never
 sign in with a password (they keep the mailed link), even when a table row has a hash.
 
-The failed-login counter and the lock (maildesk.customers.passwords' rule) live on the
-customer's table row; a customer only a CRM knows gets a row (address only) at the first
-wrong password. Every refusal costs the time of a password check (a dummy argon2id check
+The failed-login counter and the lock (maildesk.customers.passwords' rule, with
+`web.password_failures` and `web.password_lockout`) live on the customer's table row; a
+customer only a CRM knows gets a row (filled from the CRM's record) at the first wrong
+password. Every refusal costs the time of a password check (a dummy argon2id check
 when there is nothing to check), and the caller answers every refusal the same way, so
 neither the answer nor its timing says whether the address has an account, or is locked.
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,7 +34,6 @@ from maildesk.config import Config
 from maildesk.customers.cache import usable_address
 from maildesk.customers.directory import backends_from_config
 from maildesk.customers.passwords import (
-    MAX_FAILURES,
     Attempts,
     after_failure,
     dummy_verify,
@@ -91,7 +91,7 @@ def check_password(db: Database, config: Config, address: str, password: str,
             return Verdict(False, "down", address)
     if not known:
         return Verdict(False, "unknown", address)
-    _record(db, address, ok, now, record)
+    _record(db, config, address, ok, now, record)
     return Verdict(ok, "ok" if ok else "wrong", address)
 
 
@@ -138,12 +138,14 @@ def _bind(backend: object, dn: str, password: str) -> bool:
     raise BackendDown(f"bind as the customer refused: {conn.result}")
 
 
-def _record(db: Database, address: str, ok: bool, now: datetime,
+def _record(db: Database, config: Config, address: str, ok: bool, now: datetime,
             directory: CustomerRecord | None) -> None:
     """The counter after this attempt: reset by a right password, one more (or the lock)
     after a wrong one; the row is read under its lock so concurrent attempts all count.
     A row made here takes name, company and language from the directory's record (as a
     first mail's row does; the password and the admin flag stay the directory's)."""
+
+    limit = config.web.password_failures
 
     def work(session: Session) -> None:
         row = _locked_row(session, address)
@@ -161,10 +163,11 @@ def _record(db: Database, address: str, ok: bool, now: datetime,
             if row.failed_logins or row.locked_until is not None:
                 row.failed_logins, row.locked_until = 0, None
             return
-        state = after_failure(Attempts(row.failed_logins or 0, row.locked_until), now)
+        state = after_failure(Attempts(row.failed_logins or 0, row.locked_until), now,
+                              limit, timedelta(seconds=config.web.password_lockout))
         if state.locked_until is not None and state.locked_until != row.locked_until:
             log.warning("customer <%s> locked until %s after %d wrong passwords", address,
-                        state.locked_until.isoformat(timespec="seconds"), MAX_FAILURES)
+                        state.locked_until.isoformat(timespec="seconds"), limit)
         row.failed_logins, row.locked_until = state.failed, state.locked_until
 
     db.run(work)

@@ -12,9 +12,9 @@ it verifies nothing, so a CRM column holding clear passwords does not become a w
 Every library compares in constant time; `dummy_verify` spends the time of a real check
 when there is no hash to check, so the answer's timing does not tell who has an account.
 
-The lockout rule (`MAX_FAILURES` wrong passwords in a row lock the account for `LOCK_FOR`;
-wrong passwords while locked do not extend it) is pure here; the row it is kept on is
-maildesk.customers.login's business.
+The lockout rule (`web.password_failures` wrong passwords in a row, default 5, lock the
+account for `web.password_lockout`, default 15 minutes; wrong passwords while locked do not
+extend it) is pure here; the row it is kept on is maildesk.customers.login's business.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ __all__ = [
 
 log = logging.getLogger("maildesk.customers")
 
-MAX_FAILURES = 5  # wrong passwords in a row before the account is locked ...
-LOCK_FOR = timedelta(minutes=15)  # ... for this long
+MAX_FAILURES = 5  # wrong passwords in a row before the account is locked (web.password_failures)
+LOCK_FOR = timedelta(minutes=15)  # ... for this long (web.password_lockout)
 MAX_PASSWORD = 1024  # characters; longer is refused unchecked ($6$'s cost grows with it)
 
 _BCRYPT = ("$2a$", "$2b$", "$2y$")
@@ -129,7 +129,8 @@ def is_locked(state: Attempts, now: datetime) -> bool:
     return state.locked_until is not None and now < state.locked_until
 
 
-def after_failure(state: Attempts, now: datetime) -> Attempts:
+def after_failure(state: Attempts, now: datetime, max_failures: int = MAX_FAILURES,
+                  lock_for: timedelta = LOCK_FOR) -> Attempts:
     """The state after one more wrong password. While locked nothing changes (the lock is
     not extended: an attacker cannot keep it shut longer by trying harder); once it has
     run out counting starts again from zero."""
@@ -137,6 +138,6 @@ def after_failure(state: Attempts, now: datetime) -> Attempts:
         return state
     failed = 0 if state.locked_until is not None else state.failed
     failed += 1
-    if failed >= MAX_FAILURES:
-        return Attempts(0, now + LOCK_FOR)
+    if failed >= max_failures:
+        return Attempts(0, now + lock_for)
     return Attempts(failed, None)

@@ -168,3 +168,25 @@ def test_concurrent_wrong_passwords_all_count(desk: Desk) -> None:
                               "right password").why == "locked"
     finally:
         app.close()
+
+
+def test_the_lockout_follows_the_config(desk: Desk) -> None:
+    """`web.password_failures` and `web.password_lockout`: 2 wrong passwords lock for 1m."""
+    from datetime import timedelta
+
+    from maildesk.store.models import utcnow
+
+    app = _app(desk, "web:\n  password_failures: 2\n  password_lockout: 1m\n")
+    try:
+        with app.db.transaction() as session:
+            session.add(Customer(address="ann@example.org", name="",
+                                 password_hash=hash_password("right password")))
+        now = utcnow()
+        for _ in range(2):
+            assert check_password(app.db, app.config, "ann@example.org", "x", now).why == "wrong"
+        assert check_password(app.db, app.config, "ann@example.org", "right password",
+                              now + timedelta(seconds=59)).why == "locked"
+        assert check_password(app.db, app.config, "ann@example.org", "right password",
+                              now + timedelta(seconds=61)).ok
+    finally:
+        app.close()
