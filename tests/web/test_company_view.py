@@ -139,3 +139,14 @@ def test_the_crm_marks_the_company_admin_and_holds_the_password(desk: Desk,
         # bob is in the CRM without a password: refused like anybody
         assert password_login(web, "bob@example.org", "anything").status_code == 422
     assert checksum(crm) == before
+
+
+def test_a_company_name_is_shown_as_text(web: Web) -> None:
+    evil = '<script>alert(1)</script>"Acme'
+    add_customer(web, "ann@example.org", company=evil, admin=True)
+    add_customer(web, "bob@example.org", company=evil)
+    web.ticket(subject="bob's", sender="bob@example.org")
+    ann = web.sign_in("ann@example.org", kind="customer", client=web.browser())
+    home = ann.get("/").text
+    assert "<script>alert(1)" not in home
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&#34;Acme" in home and "bob&#39;s" in home
