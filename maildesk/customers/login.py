@@ -1,7 +1,8 @@
 """A customer's password login (SPEC 15/16), checked where the customer's password lives:
 maildesk's customer table first, then the `customers:` backends in the order written.
 
-- The table: its `password_hash` (maildesk.customers.passwords' forms).
+- The table: its `password_hash` (maildesk.customers.passwords' forms); after a right
+  password, a hash of another form (or weaker argon2) is replaced by argon2id.
 - A SQL backend: the CRM's `password_hash` column, when `columns` maps one.
 - An LDAP backend: a simple bind as the customer's entry (found by the configured filter),
   so the directory checks its own password whatever its scheme; an empty password is never
@@ -37,7 +38,9 @@ from maildesk.customers.passwords import (
     Attempts,
     after_failure,
     dummy_verify,
+    hash_password,
     is_locked,
+    needs_rehash,
     verify,
 )
 from maildesk.customers.record import Backend, BackendDown, CustomerRecord
@@ -91,7 +94,10 @@ def check_password(db: Database, config: Config, address: str, password: str,
             return Verdict(False, "down", address)
     if not known:
         return Verdict(False, "unknown", address)
-    _record(db, config, address, ok, now, record)
+    # maildesk's own table: a right password of an older form is stored again as argon2id
+    # (a CRM's or directory's password is theirs, never rewritten)
+    rehashed = hash_password(password) if ok and stored and needs_rehash(stored) else None
+    _record(db, config, address, ok, now, record, rehashed, stored)
     return Verdict(ok, "ok" if ok else "wrong", address)
 
 
@@ -139,11 +145,14 @@ def _bind(backend: object, dn: str, password: str) -> bool:
 
 
 def _record(db: Database, config: Config, address: str, ok: bool, now: datetime,
-            directory: CustomerRecord | None) -> None:
+            directory: CustomerRecord | None, rehashed: str | None = None,
+            verified: str | None = None) -> None:
     """The counter after this attempt: reset by a right password, one more (or the lock)
     after a wrong one; the row is read under its lock so concurrent attempts all count.
     A row made here takes name, company and language from the directory's record (as a
-    first mail's row does; the password and the admin flag stay the directory's)."""
+    first mail's row does; the password and the admin flag stay the directory's). A right
+    password's `rehashed` form replaces the table's hash it was `verified` against (unless
+    that changed meanwhile)."""
 
     limit = config.web.password_failures
 
@@ -162,6 +171,8 @@ def _record(db: Database, config: Config, address: str, ok: bool, now: datetime,
         if ok:
             if row.failed_logins or row.locked_until is not None:
                 row.failed_logins, row.locked_until = 0, None
+            if rehashed is not None and row.password_hash == verified:  # not changed since
+                row.password_hash, row.updated_at = rehashed, now
             return
         state = after_failure(Attempts(row.failed_logins or 0, row.locked_until), now,
                               limit, timedelta(seconds=config.web.password_lockout))

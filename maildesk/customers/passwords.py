@@ -38,6 +38,7 @@ __all__ = [
     "hash_kind",
     "hash_password",
     "is_locked",
+    "needs_rehash",
     "verify",
 ]
 
@@ -108,6 +109,18 @@ def dummy_verify(password: str) -> None:
         _hasher.verify(_DUMMY, (password or "x")[:MAX_PASSWORD])
     except VerificationError:
         pass
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether a hash that just verified should be replaced by a new argon2id one: any
+    other form (a $6$ of 5,000 rounds costs an attacker 2 ms a guess), or argon2 with
+    weaker parameters than argon2-cffi's current defaults."""
+    if hash_kind(stored) != "argon2":
+        return True
+    try:
+        return _hasher.check_needs_rehash(stored)
+    except (InvalidHashError, ValueError):
+        return True
 
 
 def hash_password(password: str) -> str:

@@ -190,3 +190,26 @@ def test_the_lockout_follows_the_config(desk: Desk) -> None:
                               now + timedelta(seconds=61)).ok
     finally:
         app.close()
+
+
+def test_a_right_password_of_an_older_form_is_stored_again_as_argon2id(desk: Desk) -> None:
+    """openssl passwd -6 -salt Wm2Q5uGf8kLp3sXz 'correct horse', in maildesk's own table."""
+    old = ("$6$Wm2Q5uGf8kLp3sXz$.5DLNR699HAa0UJtOGumfG5D.VvuumMXkGCcmI7A03HmYHxYO4nnSqU1Cqjq"
+           "lCkVTzSfjwPGOHM7XdLHtLNgJ1")
+    app = desk.app()
+    try:
+        with app.db.transaction() as session:
+            session.add(Customer(address="ann@example.org", name="", password_hash=old))
+        assert not check_password(app.db, app.config, "ann@example.org", "wrong").ok
+
+        def stored() -> str | None:
+            with app.db.reading() as session:
+                return session.execute(select(Customer.password_hash).where(
+                    Customer.address == "ann@example.org")).scalar_one()
+
+        assert stored() == old  # a wrong password changes nothing
+        assert check_password(app.db, app.config, "ann@example.org", "correct horse").ok
+        assert (stored() or "").startswith("$argon2id$")
+        assert check_password(app.db, app.config, "ann@example.org", "correct horse").ok
+    finally:
+        app.close()

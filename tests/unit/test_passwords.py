@@ -16,6 +16,7 @@ from maildesk.customers.passwords import (
     hash_kind,
     hash_password,
     is_locked,
+    needs_rehash,
     verify,
 )
 
@@ -129,3 +130,9 @@ def test_after_the_lock_runs_out_counting_starts_again() -> None:
     locked = Attempts(0, NOW)
     after = after_failure(locked, NOW + LOCK_FOR)
     assert after == Attempts(1, None)
+
+
+def test_other_forms_and_weaker_argon2_need_a_rehash() -> None:
+    for _, stored, kind in VECTORS:
+        assert needs_rehash(stored), kind  # the argon2 vectors use m=1024, t=1
+    assert not needs_rehash(hash_password("s3cret password"))
