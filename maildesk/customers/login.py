@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -46,6 +47,9 @@ from maildesk.customers.passwords import (
 from maildesk.customers.record import Backend, BackendDown, CustomerRecord
 from maildesk.store.db import Database, insert_ignore
 from maildesk.store.models import Customer, utcnow
+
+if TYPE_CHECKING:
+    from maildesk.customers.ldap import LdapBackend  # imports ldap3: only when one is used
 
 __all__ = ["Verdict", "check_password"]
 
@@ -120,14 +124,13 @@ def _directories(config: Config, address: str,
     return False, None
 
 
-def _bind(backend: object, dn: str, password: str) -> bool:
+def _bind(backend: LdapBackend, dn: str, password: str) -> bool:
     """A simple bind as `dn`: True when the directory accepts the password."""
     import ldap3
     from ldap3.core.exceptions import LDAPException
 
-    from maildesk.customers.ldap import LdapBackend, _discard
+    from maildesk.customers.ldap import _discard
 
-    assert isinstance(backend, LdapBackend)
     conn = ldap3.Connection(backend.server, user=dn, password=password, read_only=True,
                             raise_exceptions=False,
                             receive_timeout=max(1, round(backend.timeout)))
