@@ -31,6 +31,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from maildesk.store import rollup  # ticket counts kept on every flush (and their table)
+
 __all__ = [
     "Database",
     "TRANSIENT_ERRORS",
@@ -140,6 +142,7 @@ class Database:
         self.url = normalise_url(url)
         self.engine = _make_engine(self.url, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self._sessions, "after_flush", rollup.after_flush)
         # SQLite has one writer. Threads of this process queue on a lock of ours, which
         # wakes the next one the moment the last commits; left to SQLite, a waiting thread
         # polls with sleeps of up to 100 ms (its busy handler): the p99 of ingest. Other

@@ -147,8 +147,7 @@ class Article(Base):
     # sha256 of the bytes as received; unique for inbound mail, which is what makes a
     # redelivery of identical bytes a no-op. Outbound articles leave it NULL.
     raw_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
-    # the same mail with other trace headers (maildesk.intake.contentkey): unique too, so a
-    # retry or a per-recipient copy is one article
+    # same mail, other trace headers (intake.contentkey): unique, a retry/copy is one article
     content_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, index=True,
                                                        nullable=True)
     raw_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -157,6 +156,7 @@ class Article(Base):
     notes_json: Mapped[str] = mapped_column(Text, default="[]")
     verified: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    has_html: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # None: not yet seen
 
     ticket: Mapped[Ticket] = relationship(back_populates="articles", foreign_keys=[ticket_id])
     attachments: Mapped[list[AttachmentRow]] = relationship(order_by="AttachmentRow.id")

@@ -172,3 +172,48 @@ def test_customer_cannot_use_agent_pages(web: Web) -> None:
     csrf = web.csrf(carol, "/")
     act = carol.post(f"/tickets/{number}/act", data={"csrf": csrf, "command": "close"})
     assert act.status_code == 403
+
+
+@pytest.mark.parametrize(("lang", "event", "before", "state"), [
+    ("en", "state changed", "before: new", "closed successful"),
+    ("es", "estado cambiado", "antes: nuevo", "cerrado con éxito"),
+    ("de", "Status geändert", "vorher: neu", "erfolgreich geschlossen"),
+])
+def test_history_and_overview_in_the_readers_language(web: Web, lang: str, event: str,
+                                                      before: str, state: str) -> None:
+    number = web.ticket(subject="Printer on fire")
+    alice = web.sign_in("alice@example.com")
+    alice.get("/", params={"lang": lang})
+    csrf = web.csrf(alice, "/")
+    assert alice.post(f"/tickets/{number}/act", data={"csrf": csrf, "command": "close"}
+                      ).status_code == 303
+    page = alice.get(f"/tickets/{number}").text
+    history = page[page.index('<ol class="history">'):]
+    assert event in history and before in history, history[:2000]
+    assert "sender_type" not in history and "old:" not in history
+    overview = alice.get("/").text
+    assert f">{state}</th>" in overview
+    assert 'state=closed%20successful">1<' in overview, overview
+
+
+def test_html_frame_only_for_articles_with_html(web: Web) -> None:
+    from maildesk.intake.message import Envelope
+
+    plain = web.ticket(subject="plain text only")
+    html = web.app.ingest(
+        b"From: Carol <carol@example.org>\r\nTo: support@example.com\r\nSubject: html\r\n"
+        b"Message-ID: <alt1@example.org>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n"
+        b"Content-Type: text/plain\r\n\r\nHi\r\n--b\r\nContent-Type: text/html\r\n\r\n"
+        b"<p>Hi</p>\r\n--b--\r\n",
+        Envelope("carol@example.org", ("support@example.com",))).ticket
+    alice = web.sign_in("alice@example.com")
+    for _ in range(2):  # the first view learns it, the second reads it back
+        assert "<iframe" not in alice.get(f"/tickets/{plain}").text
+        assert alice.get(f"/tickets/{html}").text.count("<iframe") == 1
+    with web.app.db.reading() as session:
+        from sqlalchemy import select
+
+        from maildesk.store.models import Article
+
+        assert sorted(session.scalars(select(Article.has_html))) == [False, True]

@@ -37,19 +37,25 @@ class QueueCounts:
 
 
 def overview(app: App, agent: Agent) -> list[QueueCounts]:
+    """Counts by state from `ticket_counts` (kept with every change, store.rollup), and
+    the tickets with a breached clock from the timers' stage index: neither reads the
+    tickets table whole."""
+    from maildesk.store import rollup
+
     queues = readable_queues(app.config, agent)
     if not queues:
         return []
     rows = {q: QueueCounts(q, dict.fromkeys(STATES, 0), 0) for q in queues}
     with app.db.reading() as session:
-        for queue, state, n in session.execute(
-                select(Ticket.queue, Ticket.state, func.count())
-                .where(Ticket.queue.in_(queues)).group_by(Ticket.queue, Ticket.state)):
-            rows[queue].by_state[state] = int(n)
+        for (queue, state), n in rollup.counts(session, queues).items():
+            if n:
+                rows[queue].by_state[state] = n
+        # IN, not a JOIN: SQLite then walks the few breached clocks and looks their
+        # tickets up by id (a join scanned the queue index: 0.6 s at 1,000,000).
+        breached = select(Timer.ticket_id).where(Timer.stage >= 2, Timer.kind.in_(CLOCKS))
         for queue, n in session.execute(
-                select(Ticket.queue, func.count(func.distinct(Timer.ticket_id)))
-                .join(Timer, Timer.ticket_id == Ticket.id)
-                .where(Ticket.queue.in_(queues), Timer.kind.in_(CLOCKS), Timer.stage >= 2)
+                select(Ticket.queue, func.count())
+                .where(Ticket.id.in_(breached), Ticket.queue.in_(queues))
                 .group_by(Ticket.queue)):
             rows[queue].escalated = int(n)
     return list(rows.values())

@@ -3,7 +3,7 @@
 - tickets opened and closed per day: counted per UTC hour in SQL (at most 24 rows a day
   whatever the volume), folded into the supervisor's local days here, so a day is the
   supervisor's day (zones with a half-hour offset are off by that half hour at midnight);
-- the backlog: open tickets by queue and state (the `(queue, state)` index answers it);
+- the backlog: open tickets by queue and state, from the counts store.rollup keeps;
 - first responses against the SLA: for the newest answered tickets of the period (at most
   SAMPLE), the business time to the first answer in the queue's calendar, its median and
   90th percentile against the queue's `sla.first_response`, and how many were within it;
@@ -108,16 +108,15 @@ def _per_day(session: Session, column: InstrumentedAttribute[Any], queues: Seque
 
 
 def _backlog(session: Session, queues: Sequence[str]) -> list[Backlog]:
-    query = (
-        select(Ticket.queue, Ticket.state, func.count())
-        .where(Ticket.queue.in_(queues), ~Ticket.state.like("closed%"),
-               Ticket.state != "merged")
-        .group_by(Ticket.queue, Ticket.state)
-    )
+    """From the kept counts (store.rollup), as the overview: no count over the tickets."""
+    from maildesk.store import rollup
+
     found: dict[str, dict[str, int]] = {q: {} for q in queues}
-    for queue, state, count in session.execute(query):
+    for (queue, state), count in rollup.counts(session, list(queues)).items():
+        if not count or state.startswith("closed") or state == "merged":
+            continue
         group = next((key for key, _ in BACKLOG_GROUPS if state.startswith(key)), "other")
-        found[queue][group] = found[queue].get(group, 0) + int(count)
+        found[queue][group] = found[queue].get(group, 0) + count
     return [Backlog(queue, counts) for queue, counts in found.items()]
 
 

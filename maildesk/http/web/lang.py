@@ -5,9 +5,10 @@ them."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time, tzinfo
+from functools import lru_cache
 
-from maildesk.i18n import LANGUAGE_NAMES, LANGUAGES, N_, negotiate, translations
+from maildesk.i18n import LANGUAGE_NAMES, LANGUAGES, N_, negotiate, supported, translations, zone
 from maildesk.i18n import format_datetime as _format
 from maildesk.i18n.vocabulary import CLOCK_NAMES, STATE_NAMES
 
@@ -28,5 +29,49 @@ SENDER_LABELS = {"customer": N_("customer"), "agent": N_("agent"), "system": N_(
 
 
 def format_datetime(value: datetime | None, lang: str, tz: str | None = None) -> str:
-    """A stored (naive UTC) time in the person's zone and language; '' for none."""
-    return _format(value, lang, tz, format="short") if value is not None else ""
+    """A stored (naive UTC) time in the person's zone and language ("11/30/26, 10:05 AM");
+    '' for none. What Babel's `format_datetime(format="short")` gives, put together as it
+    does (the locale's short date-time pattern around the short date and the short time),
+    with the date and the time (to the minute: the short format shows no seconds) each
+    formatted once: a ticket page shows a couple of hundred times, and Babel took a third
+    of a millisecond for each (bench/web.py)."""
+    if value is None:
+        return ""
+    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(_zone(tz))
+    return _pattern(lang).replace("{0}", _time(local.hour, local.minute, lang)).replace(
+        "{1}", _date(local.date(), lang))
+
+
+@lru_cache(maxsize=8)
+def _pattern(lang: str) -> str:
+    from babel.dates import get_datetime_format
+
+    return str(get_datetime_format("short", locale=_locale(lang))).replace("'", "")
+
+
+@lru_cache(maxsize=4096)
+def _date(day: date, lang: str) -> str:
+    from babel.dates import format_date
+
+    return format_date(day, format="short", locale=_locale(lang))
+
+
+@lru_cache(maxsize=4096)
+def _time(hour: int, minute: int, lang: str) -> str:
+    from babel.dates import format_time
+
+    return format_time(time(hour, minute), format="short", locale=_locale(lang))
+
+
+@lru_cache(maxsize=64)
+def _zone(tz: str | None) -> tzinfo:
+    return zone(tz)
+
+
+def _locale(lang: str) -> str:
+    return supported(lang) or "en"
+
+
+def babel_format_datetime(value: datetime, lang: str, tz: str | None = None) -> str:
+    """Babel's own, whole: what `format_datetime` must equal (tests compare them)."""
+    return _format(value, lang, tz, format="short")

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
+from maildesk.http.web.history_words import line as history_line
 from maildesk.http.web.lang import (
     CLOCK_LABELS,
     LANG_NAMES,
@@ -85,6 +86,7 @@ def page(seen: Seen, template: str, status: int = 200, **context: Any) -> HTMLRe
         "sort_label": SORT_LABELS,
         "clock_label": CLOCK_LABELS,
         "sender_label": SENDER_LABELS,
+        "history_line": history_line,
         "path": seen.request.url.path,
         "when": lambda value: format_datetime(value, seen.lang, _zone(seen)),
         "page_title": "",  # a msgid (marked N_), translated when shown

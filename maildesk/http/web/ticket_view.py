@@ -7,16 +7,18 @@ so ticket numbers cannot be probed.
 
 from __future__ import annotations
 
-import json
+import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, defer, selectinload
 
 from maildesk.config import Agent
-from maildesk.store.models import Article, AttachmentRow, Ticket, Timer
+from maildesk.http.web.history_words import details as details_of
+from maildesk.store.models import Article, AttachmentRow, History, Ticket, Timer
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["Reader", "TicketView", "allowed", "attachment", "load", "raw_of"]
 
 CLOCKS = ("first_response", "update", "solution")
+log = logging.getLogger("maildesk.http.web")
+# No such header line, no HTML part: most mails are decided without parsing them.
+HTML_TYPE = re.compile(rb"(?im)^content-type:[ \t]*(?:\r?\n[ \t]+)?text/html")
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,8 @@ class Clock:
 class TicketView:
     ticket: Ticket
     articles: list[Article]
-    history: list[tuple[datetime, str, str, str]] = field(default_factory=list)
+    history: list[tuple[datetime, str, str, list[tuple[str, object]]]] = field(
+        default_factory=list)
     clocks: list[Clock] = field(default_factory=list)
     merged_into: str | None = None
     permissions: frozenset[str] = frozenset()
@@ -75,42 +81,77 @@ def _find(session: Session, number: str) -> Ticket | None:
 
 
 def load(app: App, reader: Reader, number: str) -> TicketView | None:
+    """Five short queries: the ticket, its articles and their attachments (ORM objects,
+    for the templates), the history and the clocks as plain rows (ORM objects for a
+    couple of hundred history events cost more than the rest of the page)."""
     with app.db.reading() as session:
-        ticket = session.execute(
-            select(Ticket).where(Ticket.number == number).options(
-                selectinload(Ticket.articles).selectinload(Article.attachments),
-                selectinload(Ticket.history))).scalar_one_or_none()
+        ticket = _find(session, number)
         if ticket is None or not allowed(app, reader, ticket, session):
             return None
-        articles = list(ticket.articles)
-        view = TicketView(ticket, articles)
+        query = (select(Article).where(Article.ticket_id == ticket.id)
+                 .options(selectinload(Article.attachments),
+                          defer(Article.envelope_json), defer(Article.notes_json))
+                 .order_by(Article.id))
         if reader.agent is None:
-            view.articles = [a for a in articles if a.visibility == "public"]
-        else:
+            query = query.where(Article.visibility == "public")
+        view = TicketView(ticket, list(session.scalars(query)))
+        if reader.agent is not None:
             view.permissions = app.config.permissions(reader.agent, ticket.queue)
-            view.history = [(h.at, h.actor, h.event, _details(h.details_json))
-                            for h in ticket.history]
-            view.clocks = [Clock(t.kind, t.deadline, t.stage, t.due_at is None)
-                           for t in session.scalars(select(Timer).where(
-                               Timer.ticket_id == ticket.id, Timer.kind.in_(CLOCKS)))]
+            view.history = [(at, actor, event, details_of(details)) for at, actor, event, details
+                            in session.execute(select(History.at, History.actor, History.event,
+                                                      History.details_json)
+                                               .where(History.ticket_id == ticket.id)
+                                               .order_by(History.id))]
+            view.clocks = [Clock(kind, deadline, stage, due_at is None)
+                           for kind, deadline, stage, due_at in session.execute(
+                               select(Timer.kind, Timer.deadline, Timer.stage, Timer.due_at)
+                               .where(Timer.ticket_id == ticket.id, Timer.kind.in_(CLOCKS)))]
             view.clocks.sort(key=lambda c: CLOCKS.index(c.kind))
         if ticket.merged_into_id:
-            survivor = session.get(Ticket, ticket.merged_into_id)
-            view.merged_into = survivor.number if survivor else None
-        for article in view.articles:
-            _ = article.attachments
+            view.merged_into = session.scalar(select(Ticket.number).where(
+                Ticket.id == ticket.merged_into_id))
+        learnt = _learn_html(app, session, view.articles)
         session.expunge_all()
+    for article in view.articles:  # detached now: no flush to the read-only connection
+        if article.id in learnt:
+            article.has_html = learnt[article.id]
+    if learnt:
+        _remember_html(app, learnt)
     return view
 
 
-def _details(text: str) -> str:
+def _learn_html(app: App, session: Session, articles: list[Article]) -> dict[int, bool]:
+    """Whether each article not seen before has an HTML part (its stored mail parsed
+    once); an article without a stored mail has none."""
+    from maildesk.http.web.html_mail import html_part
+
+    learnt: dict[int, bool] = {}
+    for article in articles:
+        if article.has_html is not None:
+            continue
+        key = article.raw_key or article.raw_sha256
+        raw = app.store.get(session, key) if key else None
+        learnt[article.id] = (raw is not None and HTML_TYPE.search(raw) is not None
+                              and html_part(raw) is not None)
+    return learnt
+
+
+def _remember_html(app: App, learnt: dict[int, bool]) -> None:
+    """Kept for the next view: a mail never changes. A lost race or a busy database only
+    means the next view parses again."""
+    from maildesk.store.db import retry_conflicts
+
+    def write() -> None:
+        with app.db.transaction() as session:
+            for value in (True, False):
+                ids = [i for i, has in learnt.items() if has is value]
+                if ids:
+                    session.execute(update(Article).where(Article.id.in_(ids))
+                                    .values(has_html=value))
     try:
-        data = json.loads(text or "{}")
-    except ValueError:
-        return ""
-    if not isinstance(data, dict):
-        return str(data)
-    return ", ".join(f"{k}: {v}" for k, v in data.items() if v not in (None, "", [], {}))
+        retry_conflicts(write)
+    except Exception:  # noqa: BLE001 - a cache write must never cost the page
+        log.warning("could not remember which articles have HTML", exc_info=True)
 
 
 def attachment(app: App, reader: Reader, number: str,
