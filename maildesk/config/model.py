@@ -133,6 +133,10 @@ class Listen:
     max_message_size: int = f.setting(
         25 * 1024 * 1024, read=_size, doc="larger mails get 552 5.3.4"
     )
+    memory_budget: int = f.setting(
+        128 * 1024 * 1024, read=_size,
+        doc="bytes of mail parsed and stored at once; past it a mail waits, then gets 452 4.3.1",
+    )
     max_recipients: int = f.setting(100, read=f.integer(1), doc="more recipients get 452 4.5.3")
     max_line_length: int = f.setting(
         1001, read=f.integer(80), doc="bytes per SMTP line, CRLF included"

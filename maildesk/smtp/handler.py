@@ -20,6 +20,7 @@ from maildesk.batch import Batcher
 from maildesk.intake.message import Envelope
 from maildesk.outcome import Outcome
 from maildesk.smtp import status
+from maildesk.smtp.budget import BudgetSpent, MemoryBudget
 from maildesk.smtp.datasink import DataSink
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class Handler:
         self.app = app
         self.executor = executor
         self.on_result = on_result
+        self.budget = MemoryBudget(app.config.listen.memory_budget)
         self._space_checked = 0.0
         self._space_ok = True
 
@@ -86,6 +88,20 @@ class Handler:
 
     async def ingest(self, data: DataSink | bytes, session: Session,
                      smtp_envelope: SMTPEnvelope) -> Outcome:
+        """Within the memory budget (smtp/budget.py): wait for a share, else 452."""
+        self.budget.limit = self.app.config.listen.memory_budget  # a reload may change it
+        try:
+            async with self.budget.hold(len(data) if isinstance(data, bytes) else data.size):
+                return await self._ingest(data, session, smtp_envelope)
+        except BudgetSpent:
+            outcome = Outcome("deferred", 452, "4.3.1 Insufficient system storage: too many "
+                              "big mails at once, try again later")
+            if self.on_result is not None:
+                self.on_result(outcome)
+            return outcome
+
+    async def _ingest(self, data: DataSink | bytes, session: Session,
+                      smtp_envelope: SMTPEnvelope) -> Outcome:
         """Hand the mail to the pipeline off the loop; its Outcome is only 2xx once durable.
         A spilled mail is read back from its file off the loop too."""
         sender = smtp_envelope.mail_from or ""
