@@ -100,15 +100,18 @@ class App:
 
     # -- intake --------------------------------------------------------------------------
 
-    def ingest(self, raw: bytes, envelope: Envelope, *, spool_transient: bool = True) -> Outcome:
+    def ingest(self, raw: bytes, envelope: Envelope, *, spool_transient: bool = True,
+               rt: Runtime | None = None) -> Outcome:
         """Process one mail; durable before any 2xx; never raises.
 
         A temporary failure (database away, disk full) spools the mail for the daemon to
-        drain, or with `spool_transient=False` answers 451 for the sender to retry."""
+        drain, or with `spool_transient=False` answers 451 for the sender to retry. `rt`:
+        the runtime the caller's unit of work captured (a mailbox poll), else this
+        moment's."""
         from maildesk.pipeline import process
 
         started = time.perf_counter()
-        rt = self.runtime  # once: this mail sees one config, whatever a reload does
+        rt = rt or self.runtime  # once: this mail sees one config, whatever a reload does
         try:
             outcome = process(rt, raw, envelope)
         except Exception as exc:

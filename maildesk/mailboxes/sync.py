@@ -26,6 +26,7 @@ from maildesk.outcome import Outcome
 
 if TYPE_CHECKING:
     from maildesk.app import App
+    from maildesk.runtime import Runtime
 
 __all__ = ["Deferred", "Progress", "hand_over", "sync_imap", "sync_pop3"]
 
@@ -45,8 +46,9 @@ class Deferred(Unavailable):
 _RETURN_PATH = re.compile(rb"^Return-Path:[ \t]*<([^>\r\n]*)>", re.IGNORECASE | re.MULTILINE)
 
 
-def hand_over(app: App, mailbox: Mailbox, raw: bytes) -> Outcome:
-    """The mail into the pipeline, as if it came by SMTP to the mailbox's address.
+def hand_over(app: App, mailbox: Mailbox, raw: bytes, rt: Runtime | None = None) -> Outcome:
+    """The mail into the pipeline, as if it came by SMTP to the mailbox's address, on `rt`
+    (the runtime the poll captured; else this moment's).
 
     A 5xx (a rule's reject, not a mail at all) cannot be answered to anyone: the mail goes to
     the failed-spool with the reason, as a mail refused after acceptance does, never lost."""
@@ -58,11 +60,12 @@ def hand_over(app: App, mailbox: Mailbox, raw: bytes) -> Outcome:
         peer=f"{mailbox.protocol}:{mailbox.name}",
         helo=mailbox.host,
     )
-    outcome = app.ingest(raw, envelope, spool_transient=False)
+    rt = rt or app.runtime
+    outcome = app.ingest(raw, envelope, spool_transient=False, rt=rt)
     if outcome.code >= 500:
         log.warning("mailbox %s: mail refused after fetching, kept in the failed-spool: %s",
                     mailbox.name, outcome.reply)
-        app.failed.put(raw, envelope, f"refused: {outcome.reply}")
+        rt.spools.failed.put(raw, envelope, f"refused: {outcome.reply}")
     elif outcome.code >= 400:
         raise Deferred(outcome.text)
     return outcome
@@ -82,6 +85,7 @@ class _Lease:
 def sync_imap(app: App, session: ImapSession, store: MailboxStore, *,
               stop: threading.Event | None = None, progress: Progress | None = None) -> int:
     """Store every new mail of the selected folder; returns how many were handed over."""
+    rt = app.runtime  # once per poll: every mail of it sees one config
     mb, lease = session.mailbox, _Lease(store)
     pos = store.position()
     if pos.uidvalidity != session.uidvalidity:
@@ -118,7 +122,7 @@ def sync_imap(app: App, session: ImapSession, store: MailboxStore, *,
             raw = bodies.get(uid)
             if raw is not None:  # None: known already, or expunged by someone meanwhile
                 try:
-                    hand_over(app, mb, raw)
+                    hand_over(app, mb, raw, rt)
                 except Deferred as exc:
                     deferred = exc
                     break
@@ -145,6 +149,7 @@ def _already_stored(session: ImapSession, store: MailboxStore, uids: list[int]) 
 def sync_pop3(app: App, session: Pop3Session, store: MailboxStore, *,
               stop: threading.Event | None = None, progress: Progress | None = None) -> int:
     """One POP3 session: store what has an unknown UIDL, then QUIT (deletions happen)."""
+    rt = app.runtime  # once per poll: every mail of it sees one config
     mb, lease = session.mailbox, _Lease(store)
     listing = session.listing()
     known = store.known_uidls()
@@ -164,7 +169,7 @@ def sync_pop3(app: App, session: Pop3Session, store: MailboxStore, *,
             if mb.since is not None and _older(session.headers(number), mb.since):
                 store.add_uidl(SKIPPED + uidl)  # left alone on the server, never fetched
             else:
-                hand_over(app, mb, session.retrieve(number))
+                hand_over(app, mb, session.retrieve(number), rt)
                 store.add_uidl(uidl)
                 if mb.after == "delete":
                     session.delete(number)

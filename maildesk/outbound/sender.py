@@ -45,8 +45,8 @@ from maildesk.store.db import TRANSIENT_ERRORS, Database
 
 
 class App(Protocol):
-    """What the sender uses of the process's runtime, read afresh each pass (a reload
-    swaps them): the config, the database and the secret for reply tokens."""
+    """What one pass uses of the runtime (`maildesk.runtime.Runtime`, captured once per
+    pass by `run_sender`): the config, the database and the secret for reply tokens."""
 
     @property
     def config(self) -> Config: ...
@@ -54,6 +54,14 @@ class App(Protocol):
     def db(self) -> Database: ...
     @property
     def secret(self) -> bytes: ...
+
+
+class Source(Protocol):
+    """Where `run_sender` takes the runtime of the moment (the process's App): once per
+    pass, so a reload between passes is seen and never half-way through one."""
+
+    @property
+    def runtime(self) -> App: ...
 
 __all__ = ["Pass", "run_sender", "send_due", "send_due_once"]
 
@@ -72,10 +80,11 @@ class Pass:
     failed: int = 0
 
 
-async def run_sender(app: App, stop_event: asyncio.Event, *, poll: float = POLL_SECONDS,
-                     worker: str | None = None) -> None:
+async def run_sender(source: Source, stop_event: asyncio.Event, *,
+                     poll: float = POLL_SECONDS, worker: str | None = None) -> None:
     """Send until `stop_event` is set; a pass that found work is followed at once by
     another, an idle one waits `poll` seconds (or until stopped)."""
+    app = source.runtime
     worker = worker or worker_name(app.config)
     try:
         taken = await asyncio.to_thread(reclaim, app.db, worker)
@@ -87,7 +96,7 @@ async def run_sender(app: App, stop_event: asyncio.Event, *, poll: float = POLL_
     log.info("outbox sender %s started, relay %s:%d", worker, *app.config.outbound.relay)
     while not stop_event.is_set():
         try:
-            result = await send_due(app, worker=worker, stop=stop_event)
+            result = await send_due(source.runtime, worker=worker, stop=stop_event)
         except Exception:  # the loop must outlive a database blip; the rows wait
             log.exception("outbox pass failed")
             result = Pass()
@@ -201,7 +210,7 @@ async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
     if hooks:
         from maildesk.webhooks.post import post_webhooks
 
-        work.append(post_webhooks(app, hooks, settler.settle))  # type: ignore[arg-type]  # the real App; post_webhooks reads only .config
+        work.append(post_webhooks(app, hooks, settler.settle))
     try:
         await asyncio.gather(*work)
     finally:

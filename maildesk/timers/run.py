@@ -12,20 +12,25 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from maildesk.runtime import RUNTIME_KEY
+from maildesk.runtime import RUNTIME_KEY, Runtime
 from maildesk.store.db import Database, is_conflict
 from maildesk.store.models import Ticket, Timer, utcnow
 from maildesk.timers.actions import fire
 
-if TYPE_CHECKING:
-    from maildesk.app import App
+__all__ = ["BATCH", "Source", "next_due", "run_due", "run_due_on", "run_until_idle",
+           "upcoming"]
 
-__all__ = ["BATCH", "next_due", "run_due", "run_until_idle", "upcoming"]
+
+class Source(Protocol):
+    """Where a timer run takes the runtime of the moment (the process's App)."""
+
+    @property
+    def runtime(self) -> Runtime: ...
 
 log = logging.getLogger("maildesk.timers")
 
@@ -44,10 +49,8 @@ def _claim(session: Session, now: datetime, limit: int, ids: list[int] | None = 
     return list(session.scalars(query))
 
 
-def _fire_batch(app: App, now: datetime, limit: int, ids: list[int] | None = None
+def _fire_batch(rt: Runtime, now: datetime, limit: int, ids: list[int] | None = None
                 ) -> Counter[str]:
-    rt = app.runtime  # once per batch: a reload meanwhile applies to the next one
-
     def work(session: Session) -> Counter[str]:
         session.info[RUNTIME_KEY] = rt
         rows = _claim(session, now, limit, ids)
@@ -66,29 +69,36 @@ def _fire_batch(app: App, now: datetime, limit: int, ids: list[int] | None = Non
     return rt.db.run(work)
 
 
-def run_due(app: App, now: datetime | None = None, limit: int = BATCH) -> Counter[str]:
-    """One batch of what is due at `now`; counts by outcome (their sum: rows handled)."""
+def run_due(app: Source, now: datetime | None = None, limit: int = BATCH) -> Counter[str]:
+    """One batch of what is due at `now`, on the runtime of this moment."""
+    return run_due_on(app.runtime, now, limit)
+
+
+def run_due_on(rt: Runtime, now: datetime | None = None, limit: int = BATCH) -> Counter[str]:
+    """One batch of what is due at `now` on `rt`, the runtime the caller captured for this
+    run (a reload meanwhile applies to the next one); counts by outcome (their sum: rows
+    handled)."""
     now = now or utcnow()
     try:
-        return _fire_batch(app, now, limit)
+        return _fire_batch(rt, now, limit)
     except Exception as exc:
         if is_conflict(exc) or _transient(exc):
             raise
         log.exception("a batch of due times failed; trying them one by one")
-    return _one_by_one(app, now, limit)
+    return _one_by_one(rt, now, limit)
 
 
-def _one_by_one(app: App, now: datetime, limit: int) -> Counter[str]:
-    with app.db.reading() as session:
+def _one_by_one(rt: Runtime, now: datetime, limit: int) -> Counter[str]:
+    with rt.db.reading() as session:
         ids = list(session.scalars(select(Timer.id).where(Timer.due_at <= now)
                                    .order_by(Timer.due_at, Timer.id).limit(limit)))
     done: Counter[str] = Counter()
     for timer_id in ids:
         try:
-            done.update(_fire_batch(app, now, 1, [timer_id]))
+            done.update(_fire_batch(rt, now, 1, [timer_id]))
         except Exception:
             log.exception("due time %d failed; trying it again in %s", timer_id, RETRY_AFTER)
-            with app.db.transaction() as session:
+            with rt.db.transaction() as session:
                 session.execute(update(Timer).where(Timer.id == timer_id)
                                 .values(due_at=now + RETRY_AFTER))
             done["failed"] += 1
@@ -96,12 +106,12 @@ def _one_by_one(app: App, now: datetime, limit: int) -> Counter[str]:
 
 
 def _transient(exc: BaseException) -> bool:
-    from maildesk.app import is_transient
+    from maildesk.store.dberrors import is_transient
 
     return is_transient(exc)
 
 
-def run_until_idle(app: App, now: datetime | None = None, limit: int = BATCH) -> Counter[str]:
+def run_until_idle(app: Source, now: datetime | None = None, limit: int = BATCH) -> Counter[str]:
     """Every batch due at `now` (`maildesk timers run`, tests, benchmarks)."""
     total: Counter[str] = Counter()
     while True:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from maildesk.store.models import utcnow
-from maildesk.timers.run import BATCH, next_due, run_due
+from maildesk.timers.run import BATCH, next_due, run_due_on
 
 if TYPE_CHECKING:
     from maildesk.app import App
@@ -50,13 +50,14 @@ async def run_scheduler(app: App, stop: asyncio.Event, *, max_sleep: float = MAX
             plan[0] = None  # while running: any due time written wakes the next round
             delay = max_sleep
             try:
-                done = await loop.run_in_executor(pool, run_due, app)
+                rt = app.runtime  # once per run: its batch and its next due time
+                done = await loop.run_in_executor(pool, run_due_on, rt)
                 if sum(done.values()):
                     log.info("due times: %s", ", ".join(f"{k}={v}" for k, v in
                                                           sorted(done.items())))
                 if sum(done.values()) >= BATCH:
                     continue
-                due = await loop.run_in_executor(pool, next_due, app.db)
+                due = await loop.run_in_executor(pool, next_due, rt.db)
                 plan[0] = due
                 if due is not None:
                     delay = min(max((due - utcnow()).total_seconds() + 0.01, 0.0), max_sleep)

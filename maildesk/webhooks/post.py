@@ -12,16 +12,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 
+from maildesk.config import Config
 from maildesk.outbound.outbox import AttemptResult, Claimed
 
-if TYPE_CHECKING:
-    from maildesk.app import App
+__all__ = ["HasConfig", "post_webhooks", "signature"]
 
-__all__ = ["post_webhooks", "signature"]
+
+class HasConfig(Protocol):
+    """What posting uses of the runtime the sender's pass captured: the webhooks."""
+
+    @property
+    def config(self) -> Config: ...
 
 TIMEOUT = 10.0
 
@@ -30,7 +35,7 @@ def signature(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-async def post_webhooks(app: App, rows: list[Claimed],
+async def post_webhooks(app: HasConfig, rows: list[Claimed],
                         settle: Callable[[list[AttemptResult]], Awaitable[None]]) -> None:
     hooks = {h.url: h for h in app.config.webhooks}
     async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False,

@@ -41,8 +41,10 @@ EVENTS = {"created": "ticket.created", "article added": "article.added",
 
 
 def pump(app: App) -> int:
-    """Queue the webhook deliveries of new history; the number of rows queued."""
-    hooks = app.config.webhooks
+    """Queue the webhook deliveries of new history; the number of rows queued. One pass
+    runs on one runtime, captured here (a reload applies to the next pass)."""
+    rt = app.runtime
+    hooks = rt.config.webhooks
     if not hooks:
         return 0
 
@@ -69,10 +71,10 @@ def pump(app: App) -> int:
                     "details": json.loads(history.details_json or "{}"),
                     "ticket": ticket_summary(ticket)}
             queued += sum(event in hook.events for hook in hooks)
-            dispatch(session, app.config, app.secret, [WebhookDue(event, ticket, body)])
+            dispatch(session, rt.config, rt.secret, [WebhookDue(event, ticket, body)])
         return queued
 
-    return app.db.run(attempt)
+    return rt.db.run(attempt)
 
 
 async def run_pump(app: App, stop: asyncio.Event) -> None:
