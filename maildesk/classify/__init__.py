@@ -4,14 +4,16 @@ and every reason not to auto-respond to it (SPEC 8, RFC 3834).
 The rules live one job per module: `loop` (the reasons not to answer, one named rule
 each), `bounce` with `dsn` (the report, read from what the parser extracted), `mailman`
 (Mailman's detectors for the recipients of non-standard reports) and `verp`,
-and `autoreply`. `classify` runs them in this order and records on the result the name of
-every rule that matched (`hits`) beside the reasons it gave.
+and `autoreply`. Each rule has a name, a description and one check that returns its
+reasons (`rule.Rule`); `classify` runs them in this order and records on the result the
+name of every rule that matched (`hits`) and the reasons it gave (`why`), so every
+decision can be read back.
 """
 
 from __future__ import annotations
 
-from maildesk.classify.autoreply import is_autoreply
-from maildesk.classify.bounce import detect_bounce
+from maildesk.classify.autoreply import autoreply
+from maildesk.classify.bounce import REPORT_REASONS, detect_bounce
 from maildesk.classify.facts import facts
 from maildesk.classify.loop import LOOP_RULES
 from maildesk.classify.result import Bounce, Classification
@@ -30,17 +32,22 @@ def classify(mail: ParsedMail, envelope: Envelope, config: Config) -> Classifica
         reasons = rule.check(f)
         if reasons:
             result.hits.append(rule.name)
+            result.why[rule.name] = reasons
             result.no_autoresponse.extend(reasons)
     bounce = detect_bounce(f)
     if bounce is not None:
         result.kind, result.bounce = "bounce", bounce
-        result.hits.append(f"bounce:{bounce.report}")
+        hit = f"bounce:{bounce.report}"
+        result.hits.append(hit)
+        result.why[hit] = [REPORT_REASONS.get(bounce.report, bounce.report)]
         result.no_autoresponse.append(
             "bounce" if bounce.report != "feedback-report" else "abuse report")
         return result
-    if is_autoreply(f):
+    reasons = autoreply.check(f)
+    if reasons:
         result.kind = "autoreply"
-        result.hits.append("autoreply")
+        result.hits.append(autoreply.name)
+        result.why[autoreply.name] = reasons
         if not any(r.startswith(("Auto-Submitted", "X-Auto")) for r in result.no_autoresponse):
             result.no_autoresponse.append("auto-reply")
     return result

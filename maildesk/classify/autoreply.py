@@ -10,9 +10,10 @@ import re
 
 from maildesk.classify.facts import Facts
 from maildesk.classify.loop import BULK
+from maildesk.classify.rule import rule
 from maildesk.marks import REPLY_PREFIX
 
-__all__ = ["is_autoreply"]
+__all__ = ["autoreply", "is_autoreply"]
 
 # A subject that opens like this is a robot's on its own.
 _STRONG = re.compile(
@@ -33,13 +34,39 @@ _WEAK = re.compile(
 )
 
 
-def is_autoreply(f: Facts) -> bool:
-    robot = f.auto_submitted != "no" or f.robot_header is not None
-    header_signal = bool(
-        robot or f.null_return_path or not f.sender or f.precedence in BULK
-        or f.suppress - {""} or f.mail.header("X-MS-Exchange-Inbox-Rules-Loop") is not None
-    )
+@rule("autoreply")
+def autoreply(f: Facts) -> list[str]:
+    """A robot's answer: Auto-Submitted, a robot header, a read receipt, a robot's subject,
+    or an auto-reply word in the subject backed by a header signal."""
+    if f.auto_submitted != "no":
+        return [f"Auto-Submitted: {f.auto_submitted}"]
+    if f.robot_header is not None:
+        return [f.robot_header or "a robot header"]
+    if f.report_type == "disposition-notification":
+        return ["a read receipt (MDN)"]
     bare_subject = REPLY_PREFIX.sub("", f.subject).strip()
-    return bool(robot or f.report_type == "disposition-notification"
-                or _STRONG.search(bare_subject)
-                or (header_signal and _WEAK.search(f.subject)))
+    if _STRONG.search(bare_subject):
+        return [f"a robot's subject: {bare_subject[:80]}"]
+    signal = _header_signal(f)
+    if signal and _WEAK.search(f.subject):
+        return [f"an auto-reply subject with {signal}: {f.subject[:80]}"]
+    return []
+
+
+def _header_signal(f: Facts) -> str | None:
+    """What in the headers makes an auto-reply word in the subject believable."""
+    if f.null_return_path:
+        return "a null Return-Path"
+    if not f.sender:
+        return "a null sender"
+    if f.precedence in BULK:
+        return f"Precedence: {f.precedence}"
+    if f.suppress - {""}:
+        return "X-Auto-Response-Suppress"
+    if f.mail.header("X-MS-Exchange-Inbox-Rules-Loop") is not None:
+        return "X-MS-Exchange-Inbox-Rules-Loop"
+    return None
+
+
+def is_autoreply(f: Facts) -> bool:
+    return bool(autoreply.check(f))

@@ -15,7 +15,15 @@ from maildesk.classify.result import Bounce
 from maildesk.classify.verp import to_bounce_address, verp_sig
 from maildesk.marks import is_system_sender
 
-__all__ = ["BOUNCE_SUBJECT", "detect_bounce"]
+__all__ = ["BOUNCE_SUBJECT", "REPORT_REASONS", "detect_bounce"]
+
+# The reason each kind of report is a bounce, recorded beside the hit `bounce:<kind>`.
+REPORT_REASONS = {
+    "delivery-status": "multipart/report; report-type=delivery-status (RFC 3464)",
+    "feedback-report": "multipart/report; report-type=feedback-report (ARF, an abuse report)",
+    "verp": "sent to our bounce address (VERP)",
+    "heuristic": "a null or system sender with a delivery-failure subject",
+}
 
 BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered mail|delivery status notification|mail delivery (failed|failure|"

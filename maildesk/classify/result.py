@@ -25,6 +25,7 @@ class Classification:
     no_autoresponse: list[str] = field(default_factory=list)  # reasons
     bounce: Bounce | None = None
     hits: list[str] = field(default_factory=list)  # names of the rules that matched, in order
+    why: dict[str, list[str]] = field(default_factory=dict)  # each hit's reasons
 
     @property
     def may_autorespond(self) -> bool:

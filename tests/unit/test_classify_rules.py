@@ -198,3 +198,25 @@ def test_mailmans_detectors_see_only_what_the_parser_kept() -> None:
     assert view.get_content_type() == "multipart/mixed"
     parts = view.get_payload()
     assert isinstance(parts, list) and len(parts[0].get_payload()) == MAX_PART
+
+
+def test_every_hit_has_its_reasons(config: Config) -> None:
+    """STYLE 4: each rule that matched says why (`why`), bounces and auto-replies too."""
+    vacation = simple_mail(subject="Out of office: back Monday", sender="carol@example.org",
+                           headers={"Auto-Submitted": "auto-replied"})
+    for raw, envelope, hit in ((DSN, NULL, "bounce:delivery-status"),
+                               (QMAIL, NULL, "bounce:heuristic"),
+                               (vacation, CUSTOMER, "autoreply")):
+        result = _run(config, raw, envelope)
+        assert hit in result.hits
+        assert set(result.why) == set(result.hits)
+        assert all(result.why[name] for name in result.hits)
+    assert _run(config, vacation, CUSTOMER).why["autoreply"] == ["Auto-Submitted: auto-replied"]
+
+
+def test_the_autoreply_rule_is_a_named_rule_too() -> None:
+    from maildesk.classify.autoreply import autoreply
+
+    rules = (*LOOP_RULES, autoreply)
+    assert len({r.name for r in rules}) == len(rules)
+    assert all(r.description for r in rules)
