@@ -75,6 +75,10 @@ class Web:
     )
     title: str = f.setting("maildesk", read=f.text(), doc="the name on every page and mail")
     logo: Path | None = f.setting(None, read=f.path, doc="an image shown on every page")
+    session_idle: float = f.setting(
+        3600.0, read=f.parsed(parse_duration, show_duration),
+        doc="a signed-in browser unused this long is signed out (besides the 12 h lifetime)",
+    )
     password_failures: int = f.setting(
         5, read=f.integer(1, 1000),
         doc="a customer's wrong passwords in a row before the account is locked",

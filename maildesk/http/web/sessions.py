@@ -21,7 +21,7 @@ from maildesk.store.models import WebSession, utcnow
 
 __all__ = ["LIFETIME", "SessionInfo", "end", "end_all", "find", "set_lang", "start"]
 
-LIFETIME = timedelta(hours=12)  # from login; then a new link or password
+LIFETIME = timedelta(hours=12)  # from login, however busy; then a new link or password
 TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often
 
 
@@ -51,7 +51,11 @@ def start(db: Database, kind: str, address: str, lang: str | None) -> str:
     return token
 
 
-def find(db: Database, token: str | None) -> SessionInfo | None:
+def find(db: Database, token: str | None, idle: float | None = None) -> SessionInfo | None:
+    """The session of this cookie, unless it is past its lifetime or was not used for
+    `idle` seconds (`web.session_idle`): such a row is deleted, so a later request with
+    the same cookie finds nothing either. `last_seen_at` is written at most once a minute
+    (TOUCH_EVERY), so an idle limit holds to about a minute."""
     if not token or len(token) > 100:
         return None
     now = utcnow()
@@ -61,8 +65,11 @@ def find(db: Database, token: str | None) -> SessionInfo | None:
         if row is None or row.expires_at <= now:
             return None
         info = SessionInfo(row.id, row.kind, row.address, row.csrf, row.lang, row.expires_at)
-        stale = now - row.last_seen_at > TOUCH_EVERY
-    if stale:
+        unused = now - row.last_seen_at
+    if idle is not None and unused > timedelta(seconds=idle):
+        end(db, info.id)
+        return None
+    if unused > TOUCH_EVERY:
         with db.transaction() as session:
             session.execute(update(WebSession).where(WebSession.id == info.id)
                             .values(last_seen_at=now))

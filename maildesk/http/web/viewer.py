@@ -108,7 +108,8 @@ class Seen:
 async def _seen(ctx: Ctx, request: Request) -> Seen:
     secure = cookie_secure(request, ctx.app.config.web.base_url)
     token = request.cookies.get(session_cookie(secure))
-    info = await ctx.run(sessions.find, ctx.app.db, token) if token else None
+    idle = ctx.app.config.web.session_idle
+    info = await ctx.run(sessions.find, ctx.app.db, token, idle) if token else None
     if info is not None and info.kind == "agent" and ctx.app.config.agent(info.address) is None:
         info = None  # no longer one of the config's agents
     asked = request.query_params.get("lang")
