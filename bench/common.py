@@ -38,6 +38,7 @@ instance:
   system_id: 10
   secret_file: ./var/secret
   autoresponse_daily_cap: 1000000
+  autoresponse_hourly_cap: 1000000  # the desk-wide flood guard would stop them
 database: sqlite:///{db}
 storage:
   path: ./var

@@ -10,11 +10,17 @@ server are pinned to CPU 0; the client and the sink share CPU 1.
     python bench/endtoend.py                      # 2 KB, concurrency 8, 10 s per cell
     python bench/endtoend.py --size 100000        # 100 KB mails
     python bench/endtoend.py --seconds 3          # smoke run
+    python bench/endtoend.py --statements 400     # only the SQL statements per mail
+
+Before the SMTP cells it runs a few hundred of the same mails through `App.ingest` in
+this process and counts the SQL statements each costs (a SQLAlchemy event listener on the
+engine): the round trips of the ingest transaction, outbox rows included.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import sqlite3
 import sys
 import tempfile
@@ -48,6 +54,48 @@ def outbox(config: Path) -> tuple[int, int]:
         total, sent = db.execute(
             "SELECT count(*), coalesce(sum(state = 'sent'), 0) FROM outbox").fetchone()
     return int(total), int(sent)
+
+
+def statements(folder: Path, size: int, mails: int) -> tuple[float, float, dict[str, float]]:
+    """(statements per mail, CPU ms per mail, statements per mail by verb and table) of
+    `App.ingest` in this process, the same mails as the SMTP cells (after a warm-up)."""
+    from sqlalchemy import event
+
+    from maildesk.app import open_app
+    from maildesk.config import load_config
+    from maildesk.intake.message import Envelope
+
+    config = make_desk(folder, free_port())
+    app = open_app(load_config(config))
+    counts: collections.Counter[str] = collections.Counter()
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        words = statement.split()
+        verb = words[0].upper()
+        table = {"INSERT": 2, "UPDATE": 1, "DELETE": 2}.get(verb)
+        counts[f"{verb} {words[table].strip(chr(34))}" if table else verb] += 1
+
+    source = sources(1, size, "s")[0]
+
+    def one() -> None:
+        sender, raw, record = source.next()
+        outcome = app.ingest(raw, Envelope(sender, ["support@example.com"]))
+        if record is not None:
+            record.ticket = outcome.ticket
+
+    try:
+        for _ in range(50):
+            one()
+        event.listen(app.db.engine, "before_cursor_execute", count)
+        cpu = time.process_time()
+        for _ in range(mails):
+            one()
+        cpu = time.process_time() - cpu
+        event.remove(app.db.engine, "before_cursor_execute", count)
+    finally:
+        app.close()
+    by = {name: n / mails for name, n in counts.most_common()}
+    return sum(counts.values()) / mails, cpu / mails * 1e3, by
 
 
 def ceiling(folder: Path, size: int, conc: int, seconds: float, pin: bool) -> float:
@@ -102,13 +150,24 @@ def main() -> None:
     ap.add_argument("--conc", type=int, default=8)
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--no-before", action="store_true", help="skip the MAILDESK_BATCH=1 cell")
+    ap.add_argument("--statements", type=int, default=400, metavar="N",
+                    help="mails for the in-process statement count (0: skip it); alone "
+                         "when given without --seconds")
     args = ap.parse_args()
+    only_statements = "--statements" in sys.argv and "--seconds" not in sys.argv
     pin = not args.no_pin and can_pin()
     if pin:
         pin_self(CLIENT_CPU)
     print(f"# endtoend: {machine()} pinned={pin} size={args.size} conc={args.conc} "
           f"seconds={args.seconds} fsync(2 KB)={fsync_us(Path(tempfile.gettempdir())):.0f}us")
     with tempfile.TemporaryDirectory(prefix="maildesk-e2e-") as tmp:
+        if args.statements:
+            per, cpu, by = statements(Path(tmp) / "inproc", args.size, args.statements)
+            print(f"in process, {args.statements} mails: {per:.1f} SQL statements and "
+                  f"{cpu:.2f} ms CPU per mail; "
+                  + ", ".join(f"{name} {n:.2f}" for name, n in by.items()) + "\n", flush=True)
+            if only_statements:
+                return
         top = ceiling(Path(tmp), args.size, args.conc, args.seconds, pin)
         print(f"aiosmtpd do-nothing ceiling: {top:.0f} msgs/s\n")
         print("| maildesk | acked msgs/s | end to end msgs/s | vs ceiling | outbound per inbound "

@@ -146,7 +146,7 @@ def _notify(session: Session, config: Config, secret: bytes, event: TicketEvent,
     rows = enqueue(session, config, ticket=ticket, kind="notification", message=message,
                    recipients=[agent.address])
     record(session, ticket, "notification sent", cause=kind, to=agent.address,
-           outbox=rows[0].id, message_id=message_id, state="queued")
+           outbox=rows[0], message_id=message_id, state="queued")
 
 
 # --------------------------------------------------------------------------- replies to agents
@@ -211,7 +211,7 @@ def _to_agent(session: Session, config: Config, ticket: Ticket | None, to: str, 
     rows = enqueue(session, config, ticket=ticket, kind="result", message=message,
                    recipients=[to])
     if ticket is not None:
-        record(session, ticket, "result sent", to=to, outbox=rows[0].id,
+        record(session, ticket, "result sent", to=to, outbox=rows[0],
                message_id=message_id, state="queued")
 
 
@@ -249,7 +249,7 @@ def delivery_failed(session: Session, config: Config, secret: bytes,
             rows = enqueue(session, config, ticket=ticket, kind="notification",
                            message=message, recipients=[agent.address])
             record(session, ticket, "notification sent", cause="delivery failed",
-                   to=agent.address, outbox=rows[0].id, message_id=message_id, state="queued")
+                   to=agent.address, outbox=rows[0], message_id=message_id, state="queued")
 
         guarded(session, config, ticket, what="notification", kind="notification",
                 to=agent.address, work=work)

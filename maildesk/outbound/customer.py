@@ -31,7 +31,7 @@ from maildesk.outbound.render import (
     new_message_id,
     render_text,
 )
-from maildesk.store.models import Article, OutboxMail, utcnow
+from maildesk.store.models import Article, utcnow
 
 __all__ = ["AUTORESPONSE_TEMPLATES", "answer", "autorespond"]
 
@@ -94,7 +94,7 @@ def _autorespond(session: Session, config: Config, event: TicketEvent, to: str) 
     rows = enqueue(session, config, ticket=ticket, kind="autoreply", message=message,
                    recipients=[to])
     record(session, ticket, "auto-response sent", cause=event.kind, to=to,
-           outbox=rows[0].id, message_id=message_id, state="queued", language=language)
+           outbox=rows[0], message_id=message_id, state="queued", language=language)
     if context.get("suggestions"):
         from maildesk.kb.suggest import offered
 
@@ -102,7 +102,7 @@ def _autorespond(session: Session, config: Config, event: TicketEvent, to: str) 
 
 
 def answer(session: Session, config: Config, secret: bytes,
-           event: AnswerQueued) -> list[OutboxMail]:
+           event: AnswerQueued) -> list[int]:
     """Queue an agent's answer to the customer (and the ticket's cc list).
 
     From is the queue (never the agent's own address), the subject carries the tag, and
@@ -140,5 +140,5 @@ def answer(session: Session, config: Config, secret: bytes,
     if ticket.first_response_at is None:
         ticket.first_response_at = utcnow()
     record(session, ticket, "answer sent", event.agent, to=customer, cc=copies,
-           outbox=[r.id for r in rows], message_id=message_id, state="queued")
+           outbox=rows, message_id=message_id, state="queued")
     return rows

@@ -31,12 +31,12 @@ from maildesk.outbound.outbox import (
     AttemptResult,
     Claimed,
     claim_due,
+    envelope_base,
     note_settle_failure,
     reclaim,
     release,
     renew,
     settle,
-    verp_address,
     worker_name,
 )
 from maildesk.outbound.render import InvalidAddress, check_address
@@ -275,12 +275,15 @@ async def _send_lane(app: App, rows: list[Claimed], settler: _Settler,
 
 
 def _signed(app: App, row: Claimed) -> Claimed:
-    """The row's VERP envelope sender with its signature (outbound/verp.py), added at send
-    time so every row, old or new, goes out signed."""
-    if row.mail_from != verp_address(app.config, row.id) or not app.secret:
+    """The row's VERP envelope sender, with its signature (outbound/verp.py) when there is
+    a secret, made at send time from the bounce address the row was queued with."""
+    if not row.mail_from:
         return row
-    return replace(row, mail_from=signed_verp(app.config.outbound.bounce_address,
-                                              app.secret, row.id))
+    base = envelope_base(row.mail_from, row.id)
+    if app.secret:
+        return replace(row, mail_from=signed_verp(base, app.secret, row.id))
+    local, _, domain = base.partition("@")
+    return replace(row, mail_from=f"{local}+{row.id}@{domain}")
 
 
 async def _send_one(smtp: aiosmtplib.SMTP, row: Claimed) -> AttemptResult:

@@ -83,4 +83,4 @@ def _one(session: Session, config: Config, secret: bytes, ticket: Ticket, agent:
     rows = enqueue(session, config, ticket=ticket, kind="notification",
                    message=message, recipients=[agent.address])
     record(session, ticket, "notification sent", cause=event.kind, to=agent.address,
-           outbox=rows[0].id, message_id=message_id, state="queued")
+           outbox=rows[0], message_id=message_id, state="queued")

@@ -95,13 +95,13 @@ def _collect(session: Session, _context: Any, _instances: Any) -> None:
 
 
 def _sync(app: App, session: Session) -> None:
+    # Ids for new tickets, and the changes not flushed yet seen by _collect: a transaction
+    # whose only flush is the commit's own (Core INSERTs of outbox rows do not flush) would
+    # otherwise reach here with nothing collected.
+    session.flush()
     touches: dict[int, tuple[Ticket, Touch]] | None = session.info.pop(_TOUCHES, None)
     if not touches:
         return
-    session.flush()  # ids for new tickets; the last changes seen by _collect
-    more = session.info.pop(_TOUCHES, {})  # that flush may have found a few more
-    for key, value in more.items():
-        touches.setdefault(key, value)
     now = utcnow()
     # The config the transaction's work took (a mail captures its runtime), else the
     # current one: a reload between the change and its commit must not mix the two.
