@@ -6,7 +6,7 @@
 3. GET /tickets?q= (full text) on many stored tickets (target: p99 under 100 ms at
    1,000,000; `--tickets` sets the count, rows are inserted with SQL before `serve` starts).
 
-    .venv/bin/python bench/api.py [--seconds 10] [--tickets 100000]
+    .venv/bin/python bench/api.py [--seconds 10] [--tickets 100000] [--parts create,get,q]
 """
 
 from __future__ import annotations
@@ -73,7 +73,11 @@ async def paced_gets(url: str, tok: str, path: str, rate: float,
     """Open loop: a request every 1/rate s whatever the answers do; latency per request."""
     latencies: list[float] = []
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {tok}"},
-                                 timeout=60, limits=httpx.Limits(max_connections=64)) as c:
+                                 timeout=60,
+                                 # idle connections dropped before uvicorn's 5 s keep-alive
+                                 # ends them: a request on a closing one is a ReadError
+                                 limits=httpx.Limits(max_connections=64,
+                                                     keepalive_expiry=2)) as c:
         async def one() -> None:
             t = time.perf_counter()
             r = await c.get(path)
@@ -120,7 +124,9 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--tickets", type=int, default=100_000)
+    p.add_argument("--parts", default="create,get,q", help="which figures (comma list)")
     args = p.parse_args()
+    parts = set(args.parts.split(","))
     print(machine())
     folder = Path(tempfile.mkdtemp(prefix="maildesk-bench-api-"))
     http_port = free_port()
@@ -135,26 +141,11 @@ def main() -> None:
     server = start_maildesk(config, pin=False)
     url = f"http://127.0.0.1:{http_port}"
     try:
-        run_load(server.port, [MailSource(c, 2_000, run="w") for c in range(8)], seconds=3)
-        smtp = run_load(server.port, [MailSource(c, 2_000, run="m") for c in range(8)],
-                        seconds=args.seconds)
-        created, elapsed = asyncio.run(create_load(url, tok, args.seconds, 8))
-        http_rate = created / elapsed
-        print(f"1. create, concurrency 8: SMTP {smtp.rate:.1f} tickets+followups/s, "
-              f"HTTP {http_rate:.1f} tickets/s = {100 * http_rate / smtp.rate:.0f}% "
-              "(target >= 50%)")
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tok}"}) as c:
-            number = c.post("/api/v1/tickets", json={"customer": "big@example.org",
-                                                     "subject": "fifty", "body": "one"}
-                            ).json()["number"]
-            for i in range(49):
-                c.post(f"/api/v1/tickets/{number}/articles",
-                       json={"body": f"note {i} " + "text " * 200, "visibility": "internal"})
-            assert len(c.get(f"/api/v1/tickets/{number}").json()["articles"]) == 50
-        lat = asyncio.run(paced_gets(url, tok, f"/api/v1/tickets/{number}", 100, args.seconds))
-        print(f"2. GET ticket with 50 articles at 100/s: p50 {percentile(lat, 50) * 1000:.1f} ms,"
-              f" p99 {percentile(lat, 99) * 1000:.1f} ms (target < 20 ms)")
-        for q in ("zebracorn", "printer refund", "printer"):
+        if "create" in parts:
+            create_vs_smtp(server.port, url, tok, args.seconds)
+        if "get" in parts:
+            get_fifty(url, tok, args.seconds)
+        for q in ("zebracorn", "printer refund", "printer") if "q" in parts else ():
             lat = asyncio.run(paced_gets(url, tok, f"/api/v1/tickets?q={q}&limit=50", 20,
                                          args.seconds / 2))
             print(f"3. list q={q!r} on {args.tickets} tickets at 20/s: p50 "
@@ -162,6 +153,43 @@ def main() -> None:
                   " (target < 100 ms at 1,000,000)")
     finally:
         server.stop()
+
+
+def create_vs_smtp(port: int, url: str, tok: str, seconds: float) -> None:
+    run_load(port, [MailSource(c, 2_000, run="w") for c in range(8)], seconds=3)
+    smtp = run_load(port, [MailSource(c, 2_000, run="m") for c in range(8)], seconds=seconds)
+    created, elapsed = asyncio.run(create_load(url, tok, seconds, 8))
+    http_rate = created / elapsed
+    print(f"1. create, concurrency 8: SMTP {smtp.rate:.1f} tickets+followups/s, "
+          f"HTTP {http_rate:.1f} tickets/s = {100 * http_rate / smtp.rate:.0f}% "
+          "(target >= 50%)")
+
+
+def get_fifty(url: str, tok: str, seconds: float) -> None:
+    """A ticket of 50 articles (49 notes of ~1 KB) fetched at 100/s, open loop; beside it
+    the yardstick of the same run: GET /healthz at the same pace (the HTTP stack alone)."""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tok}"}) as c:
+        number = c.post("/api/v1/tickets", json={"customer": "big@example.org",
+                                                 "subject": "fifty", "body": "one"}
+                        ).json()["number"]
+        for i in range(49):
+            c.post(f"/api/v1/tickets/{number}/articles",
+                   json={"body": f"note {i} " + "text " * 200, "visibility": "internal"})
+        assert len(c.get(f"/api/v1/tickets/{number}").json()["articles"]) == 50
+        one: dict[str, list[float]] = {"/healthz": [], f"/api/v1/tickets/{number}": []}
+        for _ in range(200):  # one at a time: the service time, queueing left out
+            for path, times in one.items():
+                t = time.perf_counter()
+                c.get(path).raise_for_status()
+                times.append(time.perf_counter() - t)
+    ms = [percentile(t, 50) * 1000 for t in one.values()]
+    print(f"2a. one at a time, p50: GET /healthz {ms[0]:.1f} ms, GET ticket with 50 articles "
+          f"{ms[1]:.1f} ms ({ms[1] / ms[0]:.1f}x)")
+    base = asyncio.run(paced_gets(url, tok, "/healthz", 100, seconds))
+    lat = asyncio.run(paced_gets(url, tok, f"/api/v1/tickets/{number}", 100, seconds))
+    print(f"2b. at 100/s: GET ticket with 50 articles p50 {percentile(lat, 50) * 1000:.1f} ms,"
+          f" p99 {percentile(lat, 99) * 1000:.1f} ms (target < 20 ms); GET /healthz p50 "
+          f"{percentile(base, 50) * 1000:.1f} ms, p99 {percentile(base, 99) * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
