@@ -88,7 +88,7 @@ def ticket_page(db: Database, *, after: int, limit: int, queues: Collection[str]
         if search:
             from maildesk.store.search import matching
 
-            condition = matching(session, search)
+            condition = matching(session, search, limit=limit + 1)  # a page: may stop early
             if condition is not None:
                 query = query.where(condition)
         rows = list(session.execute(query).scalars())
@@ -104,7 +104,7 @@ def read_ticket(db: Database, number: str, gate: Gate) -> tuple[dict[str, object
         if ticket is None:
             return None
         tag = etag(session, ticket)
-        data = ticket_detail(session, number)
+        data = ticket_detail(session, number, ticket)
     return (data, tag) if data is not None else None
 
 
