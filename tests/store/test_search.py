@@ -41,7 +41,7 @@ def found(desk: Desk, q: str, limit: int = 50) -> list[str]:
         out: list[str] = []
         cursor = None
         while True:
-            rows, cursor = reads.list_tickets(app, CALLER, queue=None, state=None,
+            rows, cursor = reads.list_tickets(app.runtime, CALLER, queue=None, state=None,
                                               customer=None, q=q, limit=limit, cursor=cursor)
             out += [str(r["number"]) for r in rows]
             if cursor is None:
