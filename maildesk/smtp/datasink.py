@@ -39,14 +39,19 @@ class DataSink:
     def spilled(self) -> bool:
         return self._file is not None
 
-    async def add(self, line: bytes) -> None:
+    def add(self, line: bytes) -> bool:
+        """Keep a line; True when a write to the file is due (then await `flush`). Not a
+        coroutine: it runs once per line, and most lines never go near the disk."""
         self._lines.append(line)
         self._pending += len(line)
         self.size += len(line)
         if self._file is None and (self.folder is None or self.size <= self.spill_at):
-            return
-        if self._pending >= WRITE_EVERY:
-            await asyncio.get_running_loop().run_in_executor(None, self._write)
+            return False
+        return self._pending >= WRITE_EVERY
+
+    async def flush(self) -> None:
+        """Write what is gathered to the file, off the event loop."""
+        await asyncio.get_running_loop().run_in_executor(None, self._write)
 
     def clear(self) -> None:
         """Keep nothing more (the mail is refused); lines are still counted by the caller."""

@@ -348,8 +348,8 @@ class MaildeskSMTP(SMTP):
             if error is None and limit and size > limit:
                 error = status.TOO_BIG
                 data.clear()
-            if error is None:
-                await data.add(line[1:] if line.startswith(b".") else line)
+            if error is None and data.add(line[1:] if line.startswith(b".") else line):
+                await data.flush()
         return error
 
     def _close_if_stopping(self) -> None:

@@ -13,7 +13,8 @@ from maildesk.smtp.datasink import DataSink
 def _fill(sink: DataSink, lines: list[bytes]) -> None:
     async def run() -> None:
         for line in lines:
-            await sink.add(line)
+            if sink.add(line):
+                await sink.flush()
     asyncio.run(run())
 
 
