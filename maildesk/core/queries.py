@@ -20,14 +20,23 @@ from sqlalchemy.orm import Session
 
 from maildesk.store.articles import ArticleStore
 from maildesk.store.db import Database
-from maildesk.store.models import Article, AttachmentRow, Customer, History, Ticket, Timer
+from maildesk.store.models import (
+    Article,
+    AttachmentRow,
+    Customer,
+    History,
+    MessageIdRow,
+    Ticket,
+    Timer,
+)
 from maildesk.views import ticket_detail, ticket_summary
 
 if TYPE_CHECKING:
     from maildesk.store.verify import Report as VerifyReport
 
-__all__ = ["Gate", "etag", "find_tickets", "is_known_customer", "locked_ticket",
-           "outbox_list", "read_attachment", "read_ticket", "show_ticket", "ticket_page",
+__all__ = ["Gate", "etag", "events_between", "find_tickets", "is_known_customer",
+           "known_message_ids", "last_history_id", "locked_ticket", "outbox_list",
+           "read_attachment", "read_ticket", "show_ticket", "ticket_counts", "ticket_page",
            "ticket_queue", "verify_articles"]
 
 Gate = Callable[[str, "str | None"], None]
@@ -168,6 +177,43 @@ def outbox_list(db: Database, state: str | None) -> list[dict[str, object]]:
 
     with db.reading() as session:
         return outbox_rows(session, state)
+
+
+def known_message_ids(db: Database, ids: Collection[str]) -> set[str]:
+    """Which of these Message-IDs maildesk received already (the threading index), so a
+    mailbox poll fetches no body it stored before."""
+    wanted = sorted({i[:191] for i in ids if i})
+    found: set[str] = set()
+    with db.reading() as session:
+        for start in range(0, len(wanted), 500):
+            found.update(session.execute(
+                select(MessageIdRow.message_id)
+                .where(MessageIdRow.message_id.in_(wanted[start:start + 500]),
+                       MessageIdRow.direction == "in")).scalars())
+    return found
+
+
+def ticket_counts(session: Session) -> list[tuple[str, str, int]]:
+    """(queue, state, tickets) for every pair that has tickets (`/metrics`)."""
+    rows = session.execute(select(Ticket.queue, Ticket.state, func.count())
+                           .group_by(Ticket.queue, Ticket.state)).all()
+    return [(queue, state, count) for queue, state, count in rows]
+
+
+def last_history_id(session: Session) -> int:
+    """The newest history row's id (0: none): a cursor for counting what came after."""
+    return session.execute(select(func.max(History.id))).scalar() or 0
+
+
+def events_between(session: Session, after: int | None, upto: int,
+                   events: Collection[str]) -> int:
+    """History rows of these events with `after < id <= upto` (`after` None: from the
+    start)."""
+    query = select(func.count()).select_from(History).where(
+        History.id <= upto, History.event.in_(list(events)))
+    if after is not None:
+        query = query.where(History.id > after)
+    return session.execute(query).scalar() or 0
 
 
 def _gated(session: Session, number: str, gate: Gate) -> Ticket | None:

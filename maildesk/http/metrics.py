@@ -24,11 +24,12 @@ from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from maildesk.customers.cache import LookupCollector
-from maildesk.store.models import History, OutboxMail, Ticket, utcnow
+from maildesk.store.models import OutboxMail, utcnow
 
 if TYPE_CHECKING:
     from maildesk.app import App
     from maildesk.outcome import Outcome
+    from maildesk.runtime import Runtime
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics", "RequestMetrics"]
 
@@ -85,27 +86,22 @@ class Metrics:
         return generate_latest(self.registry)
 
     def refresh(self, app: App) -> None:
-        """Read the database-derived gauges; runs on a worker thread."""
+        """Read the database-derived gauges; runs on a worker thread, on the runtime of
+        this moment (taken once: one database, one config for the whole refresh)."""
+        from maildesk.core import queries
+
         now = utcnow()
-        with app.db.reading() as session:
+        rt = app.runtime
+        with rt.db.reading() as session:
             outbox = session.execute(
                 select(OutboxMail.state, func.count(), func.min(OutboxMail.created_at))
                 .group_by(OutboxMail.state)).all()
-            tickets = session.execute(
-                select(Ticket.queue, Ticket.state, func.count())
-                .group_by(Ticket.queue, Ticket.state)).all()
-            last = session.execute(select(func.max(History.id))).scalar() or 0
+            tickets = queries.ticket_counts(session)
+            last = queries.last_history_id(session)
             escalated = 0
-            if self._history_seen is not None and last > self._history_seen:
-                escalated = session.execute(
-                    select(func.count()).select_from(History)
-                    .where(History.id > self._history_seen, History.id <= last,
-                           History.event.in_(ESCALATION_EVENTS))).scalar() or 0
-            elif self._history_seen is None:
-                escalated = session.execute(
-                    select(func.count()).select_from(History)
-                    .where(History.id <= last, History.event.in_(ESCALATION_EVENTS))
-                ).scalar() or 0
+            if self._history_seen is None or last > self._history_seen:
+                escalated = queries.events_between(session, self._history_seen, last,
+                                                   ESCALATION_EVENTS)
             self.kb.refresh(session, self._history_seen, last)
         self._history_seen = last
         self.outbox.clear()
@@ -119,10 +115,10 @@ class Metrics:
             self.tickets.labels(queue, state).set(count)
         if escalated:
             self.escalations.inc(escalated)
-        self._refresh_mailboxes(app)
+        self._refresh_mailboxes(rt)
         self.refreshed.set(time.time())
 
-    def _refresh_mailboxes(self, app: App) -> None:
+    def _refresh_mailboxes(self, app: Runtime) -> None:
         from maildesk.mailboxes.state import metric_rows
 
         gauges = (self.mailbox_success, self.mailbox_error, self.mailbox_auth_failed,

@@ -17,9 +17,10 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, or_, select, update
 
+from maildesk.core.queries import known_message_ids
 from maildesk.errors import Unavailable
 from maildesk.store.db import Database, insert_ignore
-from maildesk.store.models import MailboxState, MailboxUidl, MessageIdRow, utcnow
+from maildesk.store.models import MailboxState, MailboxUidl, utcnow
 
 __all__ = ["LEASE_SECONDS", "LeaseLost", "Position", "MailboxStore"]
 
@@ -120,15 +121,7 @@ class MailboxStore:
                 raise LeaseLost(self.name)
 
     def known_message_ids(self, ids: Iterable[str]) -> set[str]:
-        wanted = sorted({i[:191] for i in ids if i})
-        found: set[str] = set()
-        with self.db.reading() as session:
-            for start in range(0, len(wanted), 500):
-                found.update(session.execute(
-                    select(MessageIdRow.message_id)
-                    .where(MessageIdRow.message_id.in_(wanted[start:start + 500]),
-                           MessageIdRow.direction == "in")).scalars())
-        return found
+        return known_message_ids(self.db, list(ids))
 
     # -- POP3 UIDLs ------------------------------------------------------------------------
 

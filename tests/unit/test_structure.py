@@ -25,14 +25,12 @@ KNOWN_INTAKE_TO_UPPER: dict[tuple[str, str], str] = {}
 KNOWN_OUTBOUND_TO_UPPER: dict[tuple[str, str], str] = {}
 _WEB = "the web pages' own ticket queries (issue 16, web helper); to move into core.queries"
 KNOWN_ENTRANCE_TICKET_ORM: dict[str, str] = {
-    "maildesk.http.metrics": "ticket counts and history for /metrics; to move into core.queries",
     "maildesk.http.web.agent_queries": _WEB,
     "maildesk.http.web.customer_queries": _WEB,
     "maildesk.http.web.dashboard_data": _WEB,
     "maildesk.http.web.engine": _WEB,
     "maildesk.http.web.links": _WEB,
     "maildesk.http.web.ticket_view": _WEB,
-    "maildesk.mailboxes.state": "which fetched mails are stored already (the Message-ID index)",
 }
 
 # The entrances (one protocol each) and the ticket tables they reach only through the core.
