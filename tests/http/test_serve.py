@@ -42,6 +42,20 @@ def test_metrics_count_mails_and_requests(api: Api) -> None:
     assert "maildesk_outbox_oldest_seconds" in text or "maildesk_outbox_messages" in text
 
 
+def test_metrics_gauges_follow_the_database(api: Api) -> None:
+    """Queue depths by state and the outbox by state, read from the database on the
+    refresh after a mail made a ticket (its auto-response an outbox row)."""
+    from maildesk.http.metrics import REFRESH
+    from tests.db.serving import wait_for
+
+    assert send(api.smtp_port, simple_mail(), "carol@example.org") == 250
+    wait_for(lambda: 'maildesk_tickets{queue="Support",state="new"} 1.0'
+             in api.client.get("/metrics").text, 3 * REFRESH + 30, "the ticket gauge")
+    text = api.client.get("/metrics").text
+    assert "maildesk_outbox_messages{state=" in text, text
+    assert "maildesk_escalations_total 0.0" in text
+
+
 def test_errors_are_the_envelope(api: Api) -> None:
     r = api.client.get("/nothing/here")
     assert r.status_code == 404
