@@ -12,10 +12,8 @@ from starlette.responses import RedirectResponse, Response
 
 from maildesk.commands import COMMANDS
 from maildesk.http.web import engine, ticket_view
-from maildesk.http.web.login import form_fields
-from maildesk.http.web.render import page
-from maildesk.http.web.tickets import NOT_FOUND, Number
-from maildesk.http.web.viewer import AgentViewer, WebError
+from maildesk.http.web.tickets import MIME_TYPE, NOT_FOUND, Number, agent_page
+from maildesk.http.web.viewer import AgentViewer, Seen, WebError
 from maildesk.i18n import N_
 
 __all__ = ["router"]
@@ -24,12 +22,29 @@ router = APIRouter(include_in_schema=False)
 log = logging.getLogger("maildesk.http.web")
 
 MAX_TEXT = 100_000
+MAX_FILES = 10
+
+
+async def _form(seen: Seen, request: Request) -> tuple[dict[str, str], list[engine.Upload]]:
+    """The form's fields and files (urlencoded or multipart; the request body as a whole
+    is capped at `listen.max_message_size`, 413), after the CSRF check."""
+    from starlette.datastructures import UploadFile
+
+    form = await request.form(max_files=MAX_FILES, max_fields=20)
+    try:
+        fields = {k: v[:MAX_TEXT + 1] for k, v in form.items() if isinstance(v, str)}
+        seen.check_csrf(fields.get("csrf"))
+        files = [((v.filename or "attachment")[:255], _mime(v.content_type),
+                  await v.read())
+                 for v in form.getlist("files") if isinstance(v, UploadFile) and v.filename]
+    finally:
+        await form.close()
+    return fields, files
 
 
 @router.post("/tickets/{number}/act")
 async def act(seen: AgentViewer, request: Request, number: Number) -> Response:
-    fields = await form_fields(request)
-    seen.check_csrf(fields.get("csrf"))
+    fields, files = await _form(seen, request)
     agent = seen.agent
     assert agent is not None
     lines: list[str] = []
@@ -46,16 +61,22 @@ async def act(seen: AgentViewer, request: Request, number: Number) -> Response:
         if len(text) > MAX_TEXT:
             raise WebError(413, N_("The text is too long."))
         lines = fields.get("commands", "").replace("\r\n", "\n").split("\n")
+        faq = " ".join(fields.get("faq", "").split())[:200]
+        if faq:  # a knowledge base entry chosen in the form: as the mail command does
+            lines.append(f"/faq {faq}")
         if any(line.strip() and not line.strip().startswith("/") for line in lines):
             raise WebError(422, N_("Each command line starts with /."))
         note = fields.get("mode") == "note"
         if not text and not any(line.strip() for line in lines):
             raise WebError(422, N_("Write a text or a command."))
+        if files and not text:
+            raise WebError(422, N_("Write a text to go with the files."))
     ctx = seen.ctx
     from maildesk.outbound.render import InvalidAddress
 
     try:
-        result = await ctx.run(engine.run_block, ctx.app, agent, number, lines, text, note)
+        result = await ctx.run(engine.run_block, ctx.app, agent, number, lines, text, note,
+                               files)
     except engine.NotVisible:
         raise WebError(404, NOT_FOUND) from None
     except InvalidAddress as exc:
@@ -67,7 +88,9 @@ async def act(seen: AgentViewer, request: Request, number: Number) -> Response:
     view = await ctx.run(ticket_view.load, ctx.app, ticket_view.Reader(agent=agent), number)
     if view is None:  # moved out of the agent's queues meanwhile
         raise WebError(404, NOT_FOUND)
-    queues = [q.name for q in ctx.app.config.queues]
-    return page(seen, "ticket.html", status=422, title_text=view.ticket.title or number,
-                view=view, queues=queues, commands=COMMANDS, flash=None,
-                errors=[r for r in result.results if not r.ok])
+    return await agent_page(seen, view, status=422,
+                            errors=[r for r in result.results if not r.ok])
+
+
+def _mime(value: str | None) -> str:
+    return value if value and MIME_TYPE.fullmatch(value) else "application/octet-stream"

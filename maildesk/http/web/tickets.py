@@ -63,14 +63,25 @@ async def ticket_page(seen: PersonViewer, number: Number) -> Response:
     if view is None:
         raise WebError(404, NOT_FOUND)
     if seen.agent is not None:
-        from maildesk.commands import COMMANDS
-
-        queues = [q.name for q in ctx.app.config.queues]
-        return page(seen, "ticket.html", title_text=view.ticket.title or number, view=view,
-                    queues=queues, commands=COMMANDS, flash=seen.request.query_params.get(
-                        "done"))
+        return await agent_page(seen, view, flash=seen.request.query_params.get("done"))
     return page(seen, "customer_ticket.html", title_text=view.ticket.title or number,
                 view=view, flash=seen.request.query_params.get("done"))
+
+
+async def agent_page(seen: Seen, view: ticket_view.TicketView, status: int = 200,
+                     **extra: object) -> Response:
+    """An agent's ticket page: the forms need the queues, the commands and the knowledge
+    base entries for this ticket's queue, in its language first (`/faq NAME`, issue 19)."""
+    from maildesk.commands import COMMANDS
+    from maildesk.kb.library import entries_for
+
+    ctx = seen.ctx
+    config = ctx.app.config
+    ticket = view.ticket
+    entries = await ctx.run(entries_for, config, ticket.queue, ticket.language)
+    return page(seen, "ticket.html", status=status, title_text=ticket.title or ticket.number,
+                view=view, queues=[q.name for q in config.queues], commands=COMMANDS,
+                kb_entries=entries, **{"flash": None, "errors": [], **extra})
 
 
 @router.get("/tickets/{number}/articles/{article_id}/html")
