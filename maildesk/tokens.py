@@ -1,16 +1,18 @@
 """Reply tokens: `queue+TOKEN@domain` bound to one agent and one ticket by an HMAC.
 
-TOKEN = "t" + ticket id + "a" + 8 hex of sha256(agent) + "d" + the day it was made (days
-since 1970-01-01) + "m" + 16 base32 chars of HMAC-SHA256(secret, "ticket:agent:day").
-Lowercase letters and digits only, so every MTA keeps it intact. Unguessable without the
-instance secret, and it names no agent.
+TOKEN = "t" + ticket id + "a" + 8 hex of sha256(agent) + 17 base32 characters: 4 for the
+day it was made (days since 1970-01-01, to the year 4840) and 13 of
+HMAC-SHA256(secret, "ticket:agent:day") (65 bits). Lowercase letters and digits only, so
+every MTA keeps it intact. Unguessable without the instance secret, and it names no agent.
+One character longer than the undated tokens, so a Message-ID with a token in front still
+fits one header line where it did before.
 
 The day lets a token expire (`instance.reply_token_max_age`, 90 days by default): a reply
 address that leaked with an old mail stops acting for its agent. The MAC covers the day, so
-nobody can make an old token young. Tokens made before the day was added (no `d...m`) are
-verified too, but carry no age: the agent check refuses them as too old to tell.
+nobody can make an old token young. Tokens made before the day was added (16 base32
+characters of MAC, no day) are verified too, but carry no age: the agent check refuses
+them as too old to tell.
 """
-
 from __future__ import annotations
 
 import base64
@@ -22,8 +24,9 @@ from datetime import UTC, date, datetime, timedelta
 
 __all__ = ["TokenRef", "expiry_problem", "find_token", "make_token", "verify_token"]
 
-_TOKEN = re.compile(r"t(\d{1,18})a([0-9a-f]{8})(?:d(\d{1,7})m)?([a-z2-7]{16})")
+_TOKEN = re.compile(r"t(\d{1,18})a([0-9a-f]{8})([a-z2-7]{17}|[a-z2-7]{16})")
 _EPOCH = date(1970, 1, 1)
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,19 @@ def _agent_hash(agent: str) -> str:
 def _mac(secret: bytes, ticket_id: int, agent: str, day: int | None = None) -> str:
     text = f"{ticket_id}:{agent.lower()}" + ("" if day is None else f":{day}")
     digest = hmac.new(secret, text.encode(), hashlib.sha256).digest()
-    return base64.b32encode(digest[:10]).decode().lower()
+    mac = base64.b32encode(digest[:10]).decode().lower()
+    return mac if day is None else mac[:13]
+
+
+def _day_text(day: int) -> str:
+    return "".join(_B32[(day >> shift) & 31] for shift in (15, 10, 5, 0))
+
+
+def _day_value(text: str) -> int:
+    value = 0
+    for char in text:
+        value = value * 32 + _B32.index(char)
+    return value
 
 
 def _today(now: datetime | None) -> int:
@@ -51,7 +66,7 @@ def make_token(secret: bytes, ticket_id: int, agent: str, now: datetime | None =
     if not secret:
         raise ValueError("no instance secret: run `maildesk init`")
     day = _today(now)
-    return f"t{ticket_id}a{_agent_hash(agent)}d{day}m{_mac(secret, ticket_id, agent, day)}"
+    return f"t{ticket_id}a{_agent_hash(agent)}{_day_text(day)}{_mac(secret, ticket_id, agent, day)}"
 
 
 def verify_token(secret: bytes, token: str, agents: list[str]) -> TokenRef | None:
@@ -59,8 +74,9 @@ def verify_token(secret: bytes, token: str, agents: list[str]) -> TokenRef | Non
     m = _TOKEN.fullmatch(token.lower())
     if not m or not secret:
         return None
-    ticket_id, ahash, mac = int(m.group(1)), m.group(2), m.group(4)
-    day = int(m.group(3)) if m.group(3) else None
+    ticket_id, ahash, rest = int(m.group(1)), m.group(2), m.group(3)
+    day = _day_value(rest[:4]) if len(rest) == 17 else None
+    mac = rest[4:] if day is not None else rest
     for agent in agents:
         if _agent_hash(agent) == ahash and hmac.compare_digest(
                 mac, _mac(secret, ticket_id, agent, day)):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import time_machine
 
-from maildesk.tokens import expiry_problem, make_token, verify_token
+from maildesk.tokens import _day_text, expiry_problem, make_token, verify_token
 from tests.agents.conftest import events, new_ticket, notification, outbox, reply, send
 from tests.conftest import Desk
 
@@ -77,10 +77,15 @@ def test_the_day_cannot_be_changed_and_undated_tokens_have_no_age() -> None:
     ref = verify_token(secret, token, ["alice@example.com"])
     assert ref is not None and ref.issued == made.date()
     day = (made.date() - datetime(1970, 1, 1).date()).days
-    younger = token.replace(f"d{day}m", f"d{day + 80}m")
+    head = len("t7a") + 8  # then 4 characters of day, 13 of MAC
+    assert token[head:head + 4] == _day_text(day)
+    younger = token[:head] + _day_text(day + 80) + token[head + 4:]
     assert verify_token(secret, younger, ["alice@example.com"]) is None
     assert expiry_problem(ref, 90 * 86400.0, made + timedelta(days=90)) is None
     assert "expired" in (expiry_problem(ref, 90 * 86400.0, made + timedelta(days=91)) or "")
+    # one character longer than before: a Message-ID with a token in front still fits one
+    # header line where it did (a folded one broke a reader of the timers' mails)
+    assert len(token) == len(_undated(secret, 7, "alice@example.com")) + 1
     old = verify_token(secret, _undated(secret, 7, "alice@example.com"), ["alice@example.com"])
     assert old is not None and old.issued is None
     assert "carries no date" in (expiry_problem(old, 90 * 86400.0) or "")
