@@ -20,6 +20,8 @@ from maildesk.core.followups import already_stored
 from maildesk.core.operations import open_ticket
 from maildesk.core.queries import is_known_customer, ticket_queue
 from maildesk.core.threads import Thread, find_ticket
+from maildesk.customers.lookup import ask_directories
+from maildesk.customers.record import CustomerRecord
 from maildesk.events import TicketEvent
 from maildesk.intake.contentkey import content_key
 from maildesk.intake.message import Envelope, ParsedMail
@@ -72,6 +74,7 @@ class Prepared:
     classification: Classification
     digest: str
     key: str
+    directory: CustomerRecord | None = None  # the sender in a directory, asked beforehand
 
     def attempt(self, session: Session) -> Outcome:
         rt, mail = self.rt, self.mail
@@ -80,7 +83,7 @@ class Prepared:
         if duplicate is not None:
             return _labelled(session, stored(duplicate, "duplicate"), [], mail.message_id)
         ctx = Context(rt, session, self.raw, self.digest, mail, self.envelope,
-                      self.classification, content_key=self.key)
+                      self.classification, content_key=self.key, directory=self.directory)
         outcome = _apply(ctx)
         if ctx.events:
             from maildesk.outbound.dispatch import dispatch  # jinja2 & co. only when needed
@@ -110,8 +113,11 @@ def prepare(rt: Runtime, raw: bytes, envelope: Envelope) -> Outcome | Prepared:
     if hops > MAX_HOPS:  # RFC 5321 6.3: a mail loop between MTAs; refuse, never answer it
         return Outcome("rejected", 554, f"5.4.6 Too many hops ({hops}): mail loop?")
     classification = classify(mail, envelope, config)  # classify
+    directory = None  # who writes, asked outside the transaction: a slow CRM holds no lock
+    if config.customers and classification.kind != "bounce":
+        directory = ask_directories(config, mail.from_addr)
     return Prepared(rt, raw, envelope, mail, classification, sha256(raw),
-                    content_key(raw, mail.message_id))
+                    content_key(raw, mail.message_id), directory)
 
 
 def _labelled(session: Session, outcome: Outcome, events: list[TicketEvent],
@@ -138,7 +144,7 @@ def _apply(ctx: Context) -> Outcome:
     if thread.ticket is not None:
         return _followup(ctx, thread.ticket)
 
-    known = is_known_customer(session, mail.from_addr)
+    known = is_known_customer(session, mail.from_addr, ctx.directory)  # table, directories
     decision = route(config, mail, ctx.envelope, known_customer=known, followup=False)  # route
     if decision.reject:
         return Outcome("rejected", 550, "5.7.1 " + _one_line(decision.reject))

@@ -87,6 +87,7 @@ def ticket_detail(session: Session, number: str, ticket: Ticket | None = None
     if ticket is None:
         return None
     data = ticket_summary(ticket)
+    data["customer_name"], data["customer_company"] = _customer(session, ticket)
     if ticket.merged_into_id:
         survivor = session.get(Ticket, ticket.merged_into_id)
         data["merged_into"] = survivor.number if survivor else None
@@ -109,6 +110,19 @@ def ticket_detail(session: Session, number: str, ticket: Ticket | None = None
                                  .where(History.ticket_id == ticket.id).order_by(History.id))
     ]
     return data
+
+
+def _customer(session: Session, ticket: Ticket) -> tuple[str | None, str | None]:
+    """(name, company) of the ticket's customer row: the linked one, else (a ticket from
+    before migration 0013) the row of its address; None where unknown."""
+    from maildesk.store.models import Customer
+
+    where = (Customer.id == ticket.customer_id if ticket.customer_id is not None
+             else Customer.address == (ticket.customer or "").lower())
+    row = session.execute(select(Customer.name, Customer.company).where(where)).first()
+    if row is None:
+        return None, None
+    return row.name or None, row.company or None
 
 
 def escalations(session: Session, ticket_id: int) -> dict[str, object]:
@@ -141,12 +155,17 @@ def tickets_table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def _who(data: dict[str, object]) -> str:
+    known = [str(v) for v in (data.get("customer_name"), data.get("customer_company")) if v]
+    return f" ({', '.join(known)})" if known else ""
+
+
 def ticket_text(data: dict[str, object]) -> str:
     lines = [
         f"Ticket {data['number']}: {data['title']}",
         f"  queue {data['queue']}, state {data['state']}, priority {data['priority']}, "
         f"owner {data['owner'] or '-'}{' (locked)' if data['locked'] else ''}",
-        f"  customer {data['customer']}, cc {', '.join(data['cc']) or '-'}, "  # type: ignore[arg-type]
+        f"  customer {data['customer']}{_who(data)}, cc {', '.join(data['cc']) or '-'}, "  # type: ignore[arg-type]
         f"tags {', '.join(data['tags']) or '-'}",  # type: ignore[arg-type]
         f"  created {data['created_at']}, updated {data['updated_at']}",
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from maildesk.customers.record import CustomerRecord
 from maildesk.events import TicketEvent
 from maildesk.intake.message import Envelope, ParsedMail
 
@@ -35,6 +36,9 @@ class Incoming:
     classification: Classification
     digest: str
     content_key: str | None = None
+    # what a configured directory (SQL, LDAP) knows of the sender, asked before the
+    # transaction (maildesk.customers.lookup); a new ticket's customer row takes it
+    directory: CustomerRecord | None = None
 
 
 @dataclass
@@ -51,6 +55,7 @@ class Context:
     classification: Classification
     events: list[TicketEvent] = field(default_factory=list)
     content_key: str | None = None  # the mail without its trace headers (intake.contentkey)
+    directory: CustomerRecord | None = None  # the sender in a directory (customers.lookup)
 
     @property
     def app(self) -> Runtime:
@@ -60,7 +65,7 @@ class Context:
     def incoming(self) -> Incoming:
         """This mail as the core's operations take it."""
         return Incoming(self.raw, self.mail, self.envelope, self.classification, self.digest,
-                        self.content_key)
+                        self.content_key, self.directory)
 
     def event(self, kind: str, ticket: Ticket, article: Article | None,
               autoresponse: bool = True, **details: object) -> TicketEvent:

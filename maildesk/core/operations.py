@@ -16,6 +16,7 @@ from maildesk.core.actors import Actor
 from maildesk.core.commands import BlockResult, Deps, run_block
 from maildesk.core.context import Incoming
 from maildesk.core.tickets import add_article, create_ticket, record
+from maildesk.customers.table import link_customer
 from maildesk.events import TicketEvent
 from maildesk.store.models import Article, Ticket
 
@@ -53,6 +54,8 @@ def open_ticket(session: Session, rt: Deps, incoming: Incoming, decision: Route,
         linked_to=linked_to,
         actor=actor,
     )
+    # the sender becomes a customer (SPEC 16), here so every entrance (mail, HTTP) does it
+    link_customer(session, ticket, mail, incoming.directory)
     if decision.matched:
         record(session, ticket, "routed", rules=decision.matched, queue=decision.queue)
     article = add_mail_article(session, rt, ticket, incoming)

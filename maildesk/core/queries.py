@@ -23,7 +23,6 @@ from maildesk.store.db import Database
 from maildesk.store.models import (
     Article,
     AttachmentRow,
-    Customer,
     History,
     MessageIdRow,
     Ticket,
@@ -32,6 +31,7 @@ from maildesk.store.models import (
 from maildesk.views import ticket_detail, ticket_summary
 
 if TYPE_CHECKING:
+    from maildesk.customers.record import CustomerRecord
     from maildesk.store.verify import Report as VerifyReport
 
 __all__ = ["Gate", "etag", "events_between", "find_tickets", "is_known_customer",
@@ -151,11 +151,14 @@ def etag(session: Session, ticket: Ticket) -> str:
     return f'"{ticket.id}.{ticket.version}.{last}"'
 
 
-def is_known_customer(session: Session, address: str | None) -> bool:
+def is_known_customer(session: Session, address: str | None,
+                      directory: CustomerRecord | None = None) -> bool:
     """A registered customer (routing's `known_customer`, a queue's
-    `require_known_customer`)."""
-    return bool(address) and session.execute(
-        select(Customer.id).where(Customer.address == address)).first() is not None
+    `require_known_customer`): in the customers table, else in a `customers:` directory
+    (`directory`: its answer, asked before the transaction by customers.lookup)."""
+    from maildesk.customers.lookup import is_known
+
+    return is_known(session, address, directory)
 
 
 def ticket_queue(session: Session, number: str) -> str | None:

@@ -11,8 +11,9 @@
   at once, and its lookup still runs and fills the cache.
 - A failure opens the breaker for `retry_after` seconds: lookups answer BackendDown at once
   instead of waiting on a dead CRM for every mail.
-- Failures are logged at most once a minute per backend (with the count since) and counted;
-  `LookupCollector` exposes the counts on /metrics.
+- An outage is logged once: its first failure at WARNING, the repeats at DEBUG (a WARNING
+  per mail flooded the log while a CRM was down), and its end at INFO with the number of
+  failures; every failure is counted, and `LookupCollector` exposes the counts on /metrics.
 - Blocking by design: calling it on a thread running an event loop is a bug and refused.
 """
 
@@ -36,7 +37,6 @@ __all__ = ["CachedBackend", "LookupCollector", "TTLCache", "lookup_counts", "usa
 
 log = logging.getLogger("maildesk.customers")
 
-LOG_EVERY = 60.0  # seconds between two logged failures of one backend
 MAX_PENDING = 256  # misses queued on one backend before further ones are "unknown for now"
 WORKERS = 4  # lookups of one backend running at once
 WAIT_SHARE = 0.3  # of the wall clock callers may spend waiting on one backend ...
@@ -140,8 +140,7 @@ class CachedBackend:
         self._lock = threading.Lock()
         self._down_until = 0.0
         self._down_reason = ""
-        self._logged_at = float("-inf")
-        self._unlogged = 0
+        self._failures = 0  # in the outage going on (0: the backend answers)
         self._waited = 0.0  # the bucket: seconds waited, leaking WAIT_SHARE per second
         self._waited_at = clock()
 
@@ -194,6 +193,7 @@ class CachedBackend:
         else:
             self.cache.put(address, record)
             _count(self.name, "found" if record is not None else "not_found")
+            self._recovered()
             return record
         finally:
             with self._lock:
@@ -205,17 +205,22 @@ class CachedBackend:
         with self._lock:
             self._down_until = self.clock() + self.retry_after
             self._down_reason = reason
-            now = self.clock()
-            if now - self._logged_at < LOG_EVERY:
-                self._unlogged += 1
-                return
-            since, self._unlogged, self._logged_at = self._unlogged, 0, now
-        more = f" ({since} more failures since the last report)" if since else ""
-        log.error(
+            self._failures += 1
+            first = self._failures == 1
+        log.log(
+            logging.WARNING if first else logging.DEBUG,
             "customer backend %s is down: %s; its customers are unknown for now, mail is "
             "still accepted; next try in %gs%s",
-            self.name, reason, self.retry_after, more,
+            self.name, reason, self.retry_after,
+            "" if first else f" (failure {self._failures} of this outage)",
         )
+
+    def _recovered(self) -> None:
+        with self._lock:
+            failures, self._failures = self._failures, 0
+        if failures:
+            log.info("customer backend %s answers again (after %d failed lookups)",
+                     self.name, failures)
 
     def close(self) -> None:
         """Stop the pool; lookups still running finish on their own (bounded by timeouts)."""

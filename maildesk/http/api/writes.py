@@ -29,6 +29,7 @@ from maildesk.core.commands import BlockResult, run_block
 from maildesk.core.operations import Incoming, Refused, add_text, open_ticket
 from maildesk.core.queries import is_known_customer
 from maildesk.core.tickets import record
+from maildesk.customers.lookup import ask_directories
 from maildesk.http.api.models import ArticleIn, AttachmentIn, TicketIn
 from maildesk.http.api.reads import check_etag, locked_ticket
 from maildesk.http.errors import ApiError
@@ -75,10 +76,12 @@ def create_ticket_http(rt: Runtime, caller: Caller, data: TicketIn) -> str:
     if classification.kind != "mail":  # e.g. a customer address of a robot or our own
         classification = replace(classification, kind="mail")
 
-    incoming = Incoming(raw, mail, envelope, classification, sha256(raw))
+    # the customer in a directory (SQL, LDAP): asked before the transaction, as for mail
+    directory = ask_directories(config, data.customer.lower())
+    incoming = Incoming(raw, mail, envelope, classification, sha256(raw), directory=directory)
 
     def attempt(session: Session) -> str:
-        known = is_known_customer(session, data.customer.lower())
+        known = is_known_customer(session, data.customer.lower(), directory)
         decision = route(config, mail, envelope, known_customer=known, followup=False)
         decision = replace(decision, reject=None, ignore=False,
                            queue=queue.name if queue is not None else decision.queue,
