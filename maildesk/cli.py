@@ -102,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     from maildesk.kb.cli import add_parser as add_kb_parser
 
     add_kb_parser(sub, _Parser)
+    from maildesk.admin.customers import add_parser as add_customers_parser
+
+    add_customers_parser(sub, _Parser)
     return p
 
 
@@ -224,6 +227,12 @@ def _kb(args: argparse.Namespace) -> int:
     return run(args, _config(args))
 
 
+def _customers(args: argparse.Namespace) -> int:
+    from maildesk.admin.customers import run
+
+    return run(args)
+
+
 _COMMANDS = {
     "init": _init,
     "check-config": _check_config,
@@ -239,4 +248,5 @@ _COMMANDS = {
     "token": _token,
     "timers": _timers,
     "kb": _kb,
+    "customers": _customers,
 }
