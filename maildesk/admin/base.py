@@ -6,13 +6,21 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from maildesk.outcome import EX_CONFIG, EX_TEMPFAIL
 
 if TYPE_CHECKING:
     from maildesk.app import App
     from maildesk.config import Config
+    from maildesk.store.db import Database
+
+
+class HasDatabase(Protocol):
+    """An App, or a command's lighter holder of the database alone."""
+
+    @property
+    def db(self) -> Database: ...
 
 __all__ = ["Exit", "app_for", "check_files", "check_schema", "load"]
 
@@ -47,7 +55,7 @@ def app_for(args: argparse.Namespace, *, need_schema: bool = True) -> App:
     return app
 
 
-def check_schema(app: App, *, away_ok: bool = False) -> None:
+def check_schema(app: HasDatabase, *, away_ok: bool = False) -> None:
     """Refuse to work on a database at another schema revision than this code's (exit 78;
     `deliver` turns every refusal into 75 so the MTA keeps the mail). A database that does
     not answer is 75, or with `away_ok` (serve, which spools) only a warning."""

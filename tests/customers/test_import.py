@@ -48,7 +48,7 @@ def test_import_reimport_list_and_export_round_trip(desk: Desk, tmp_path: Path) 
     result = desk.cli("customers", "import", str(path))
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode().strip() == "imported 3 customers (3 new, 0 updated)"
-    assert result.stderr == b""  # not a terminal: no progress bar
+    assert b"importing" not in result.stderr  # not a terminal: no progress bar
     rows = _customers(desk)
     assert [(r["address"], r["name"], r["company"], r["language"], r["company_admin"])
             for r in rows] == [
@@ -165,5 +165,5 @@ def test_progress_bar_only_on_a_terminal(desk: Desk, tmp_path: Path) -> None:
     assert "imported 3000 customers (3000 new, 0 updated)" in seen
     result = desk.cli("customers", "import", str(path))  # pipes: quiet
     assert result.returncode == 0
-    assert result.stderr == b""
+    assert b"importing" not in result.stderr and b"\r" not in result.stderr
     assert result.stdout.decode() == "imported 3000 customers (0 new, 3000 updated)\n"
