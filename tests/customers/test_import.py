@@ -101,7 +101,8 @@ def test_bad_rows_named_by_line_all_or_nothing_or_skip_bad(desk: Desk, tmp_path:
         encoding="utf-8")
     result = desk.cli("customers", "import", str(path))
     assert result.returncode == 65
-    err = result.stderr.decode().splitlines()
+    err = [line for line in result.stderr.decode().splitlines()
+           if not line.startswith("maildesk[")]  # log lines (MariaDB's packet size warning)
     assert [line.split(": ")[0] for line in err[:-1]] == [
         f"{path}:3", f"{path}:4", f"{path}:6", f"{path}:7", f"{path}:8", f"{path}:9"]
     assert "not a mail address" in err[0] and "name: control characters" in err[1]
