@@ -13,6 +13,7 @@ per-language "wrote" markers are reused as one more marker source for the langua
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 __all__ = ["reply_text"]
@@ -123,25 +124,45 @@ def _library_markers() -> tuple[re.Pattern[str], ...]:
     return tuple(out)
 
 
+# Every marker but two is anchored at "^": `match` gives the same answer as `search` (no
+# MULTILINE, a line has no "\n") without trying the pattern at every position of the line.
+_MARKER_TESTS = tuple(r.match if r.pattern.startswith("^") else r.search for r in _MARKERS)
+
+
 def _kind(line: str) -> str:
     """One letter per line: e(mpty) d(elimiter) S(ig dashes) s(ignature) b (quote marker),
     h(eader), q(uote), t(ext)."""
-    if not line.strip():
+    stripped = line.strip()
+    if not stripped:
         return "e"
     if _SIG_DASHES.match(line):
         return "S"
     if _DELIMITER.match(line):
         return "d"
-    if _MOBILE.match(_MD_LINK.sub(r"\1", line)):
+    if _MOBILE.match(_MD_LINK.sub(r"\1", line) if "[" in line else line):
         return "s"
-    if any(r.search(line) for r in _MARKERS) or any(r.match(line.strip())
-                                                    for r in _library_markers()):
+    if any(test(line) for test in _MARKER_TESTS) or any(r.match(stripped)
+                                                        for r in _library_markers()):
         return "b"
-    if _HEADER.match(line):
+    # The header pattern needs a colon; most lines have none and skip its long alternation.
+    if (":" in line or "：" in line) and _HEADER.match(line):
         return "h"
     if line.lstrip().startswith(">"):
         return "q"
     return "t"
+
+
+def _memo() -> Callable[[str], str]:
+    """`_kind` remembered for one reply: the wrapped-marker scan and the class pass ask
+    about the same lines (and a quote repeats the mail's lines), at ~20 regexes a line."""
+    seen: dict[str, str] = {}
+
+    def kind(line: str) -> str:
+        k = seen.get(line)
+        if k is None:
+            k = seen[line] = _kind(line)
+        return k
+    return kind
 
 
 def _joined(parts: list[str]) -> str:
@@ -152,7 +173,7 @@ def _joined(parts: list[str]) -> str:
     return out
 
 
-def _join_wrapped_markers(lines: list[str]) -> list[str]:
+def _join_wrapped_markers(lines: list[str], _kind: Callable[[str], str]) -> list[str]:
     """Gmail and others wrap "On <date>, <someone> <\\naddr> wrote:" over up to four lines;
     join them so the marker is seen. The shortest wrapped marker wins, so the line of text
     above one is never swallowed."""
@@ -179,7 +200,7 @@ def _join_wrapped_markers(lines: list[str]) -> list[str]:
     return out
 
 
-def _kinds(lines: list[str]) -> list[str]:
+def _kinds(lines: list[str], _kind: Callable[[str], str]) -> list[str]:
     """Line classes; inside a ``` code fence every line is text."""
     kinds, fenced = [], False
     for line in lines:
@@ -201,15 +222,19 @@ def reply_text(body: str, strip_signatures: bool = True) -> str:
     if not body or not body.strip():
         return ""
     text = body.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
-    lines = _join_wrapped_markers(text.split("\n"))
-    kinds = _kinds(lines)
+    kind = _memo()
+    lines = _join_wrapped_markers(text.split("\n"), kind)
+    kinds = _kinds(lines, kind)
 
     # `-- ` and a phone's "Sent from my ..." end what was typed: below is the signature and
     # the quote.
+    # (A flag, not `"t" in kinds[:n]` per line: thousands of "--" lines were quadratic.)
+    above = False
     for n, k in enumerate(kinds):
-        if k in "Ss" and ("t" in kinds[:n] or "q" in kinds[:n]) and strip_signatures:
+        if k in "Ss" and above and strip_signatures:
             lines, kinds = lines[:n], kinds[:n]
             break
+        above = above or k in "tq"
     # Separator lines go wherever they are.
     keep = [n for n, k in enumerate(kinds) if k not in ("dsS" if strip_signatures else "d")]
     lines, kinds = [lines[n] for n in keep], [kinds[n] for n in keep]

@@ -28,6 +28,8 @@ import pytest
 
 from maildesk.agents.quotes import reply_text
 from tests.conftest import CORPUS, needs_corpus
+from tests.unit.quotes_oracle import reply_text_oracle
+from tests.unit.test_quotes_same import bodies_of
 
 REPLIES = CORPUS / "replies"
 pytestmark = needs_corpus
@@ -117,3 +119,17 @@ def test_mail_parser_reply_baseline_is_what_we_improve_on() -> None:
 ])
 def test_clients_and_languages(body: str, expected: str) -> None:
     assert reply_text(body) == expected
+
+
+def test_same_answers_on_corpus_replies() -> None:
+    """The issue-20 speed-up changed no answer: every corpus reply, old code vs new."""
+    paths = sorted(p for p in (CORPUS / "replies").rglob("*")
+                   if p.is_file() and p.stat().st_size < 20_000)
+    assert len(paths) > 100
+    differ = []
+    for path in paths:
+        for body in bodies_of(path.read_bytes()):
+            for strip in (True, False):
+                if reply_text(body, strip) != reply_text_oracle(body, strip):
+                    differ.append(path.name)
+    assert not differ

@@ -1,0 +1,257 @@
+"""REFERENCE ORACLE: maildesk/agents/quotes.py as it was before the speed-up (issue 20).
+
+Frozen copy, never edited: tests/unit/test_quotes_same.py compares the optimised
+`reply_text` with this one line for line. Slow on purpose (the old per-line regex cost).
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+__all__ = ["reply_text_oracle"]
+
+_B = r"[ \t]"  # blank
+# "On <date>, <someone> wrote:" and its translations: a starting word, then the verb.
+_WROTE = [
+    (r"(?:On|At)", r"(?:wrote|writes|says|said)"),
+    (r"In message", r"writes"),
+    (r"Le", r"(?:a\s+écrit|nous\s+a\s+dit|a\s+ecrit)"),
+    (r"El", r"(?:escribió|escribio)"),
+    (r"Am", r"(?:schrieb|geschrieben|schrieben\s+Sie)[^:\n]*"),
+    (r"Op", r"(?:het\s+volgende\s+geschreven|schreef[^:\n]*)"),
+    (r"Il", r"ha\s+scritto"),
+    (r"(?:Dnia|Dňa)", r"napisał(?:\(a\))?"),
+    (r"Em", r"escreveu"),
+    (r"(?:Den|den)", r"skrev[^:\n]*"),
+    (r"在", r"写道"),
+]
+_WROTE_RES = [
+    re.compile(rf"^[\s<>*-]*{start}\s.{{0,300}}?\b{verb}{_B}*[.:>\-]*{_B}*(?:-+)?{_B}*$",
+               re.IGNORECASE)
+    for start, verb in _WROTE
+]
+_MARKERS = [
+    *_WROTE_RES,
+    # Max Mustermann <x@y> schrieb am Fr., 28. Apr. 2017 um 11:53 Uhr:
+    re.compile(r"^.+\b(?:wrote|schrieb)\s+(?:on|am)\b.+:\s*$", re.IGNORECASE),
+    # 23 mar 2017 21:25 "Neil" <x@y> napisał(a):   пользователь ... написал:   ... пише:
+    re.compile(r"\d{4}.{1,120}(?:napisał(?:\(a\))?|написал[аи]?|пише|schreef|skrev)\s*:\s*$",
+               re.IGNORECASE),
+    # 2016-03-03 17:21 GMT+01:00 Some One
+    re.compile(r"^[\s>]*20\d\d-\d\d-\d\d \d\d?:\d\d GMT[+-]\d\d:\d\d [\w\s]+$"),
+    # 2015-10-18 0:17 GMT+03:00 Matt <x@y>:   2013/7/20 sam via Discourse <x@y>
+    re.compile(r"\d{4}.{1,80}\s?<[^@<>\s]+@[^@<>\s.]+\.[^@<>\s]+>:?\s*$"),
+    # someone via Something wrote:   someone <x@y> schrieb:
+    re.compile(r"^.+ via .+ (?:wrote|schrieb):?\s*$", re.IGNORECASE),
+    re.compile(r"^.+\b[\w.+-]+@[\w.-]+\.\w{2,}\b.*\b(?:wrote|schrieb|a écrit|escribió)\s*:?\s*$",
+               re.IGNORECASE),
+    re.compile(r"^[\s>]*Posted by .+ on \d\d/\d\d/\d{4}$", re.IGNORECASE),
+    # Any line with a date or an address that ends in a "wrote:" verb of some language.
+    re.compile(r"^.{0,300}(?:\d|@).{0,300}\b(?:wrote|schrieb|a\s+écrit|escribió|escreveu|"
+               r"ha\s+scritto|kirjoitti|skrev|napisał(?:\(a\))?|написал[аи]?|пише|geschreven|"
+               r"schreef|napsal(?:\(a\))?|írta|yazdı)\s*:\s*$", re.IGNORECASE),
+    # Forward and Outlook separators, in the languages clients write them.
+    re.compile(r"^[\s>]*(?:Begin forwarded message|Forwarded message|"
+               r"Début du message (?:réexpédié|transféré)|"
+               r"Anfang der weitergeleiteten Nachricht|Inicio del mensaje reenviado)\s*:",
+               re.IGNORECASE),
+    re.compile(r"^[\s>*]*-{2,}\s*(?:Forwarded|Original|Reply) Message\s*-{2,}", re.IGNORECASE),
+    re.compile(r"^[\s>*]*-{2,}\s*(?:Message (?:transféré|d'origine|original)|"
+               r"Ursprüngliche Nachricht|Weitergeleitete Nachricht|Originalnachricht|"
+               r"Mensaje (?:original|reenviado)|Messaggio originale|Oorspronkelijk bericht|"
+               r"Oprindelig meddelelse|Opprinnelig melding|Ursprungligt meddelande|"
+               r"Mensagem original|Alkuperäinen viesti|Oprindelig besked|原始邮件|"
+               r"Исходное сообщение)\s*-{2,}",
+               re.IGNORECASE),
+]
+# A header line of a quoted mail as Outlook, Exchange and webmail clients write them.
+_HEADER_NAMES = (
+    "From|Sent|To|Cc|Bcc|Subject|Date|Reply-To|"
+    "Von|Gesendet|An|Betreff|Datum|Kopie|"
+    "De|Envoyé|Envoye|À|A|Objet|Date|Sujet|Copie à|Message du|"
+    "Enviado|Para|Asunto|Fecha|CC|"
+    "Da|Inviato|Oggetto|Data|Risposta|"
+    "Van|Verzonden|Aan|Onderwerp|"
+    "Fra|Sendt|Til|Emne|Dato|Från|Skickat|Till|Ämne|"
+    "Od|Wysłano|Do|Temat|Kopia|"
+    "От|Отправлено|Кому|Тема|Дата|Копия|"
+    "发件人|收件人|主题|日期|发送时间"
+)
+_HEADER = re.compile(rf"^[\s>*]*(?:{_HEADER_NAMES}){_B}*\*?{_B}*[:：]", re.IGNORECASE)
+# Phone and webmail taglines, ended at by the reply, not part of it.
+_MOBILE = re.compile(
+    r"^\s*(?:[(<]*\s*sent (?:from|via|with|by) .+|\w+ from mobile\b.*|from my .{1,20}|"
+    r"get (?:\[?outlook|the \w+ app) .*|envoyé depuis (?:mon|yahoo mail).*|"
+    r"(?:gesendet von|envoyé à partir de|enviado desde|inviato da) outlook.*|"
+    r"von meinem .+ gesendet.*|diese nachricht wurde von .+ gesendet.*|"
+    r"gesendet von meinem .+|inviato da .+|sendt fra min .+|enviado (?:do|desde) (?:meu|mi) .+|"
+    r"verzonden met .+|verstuurd vanaf mijn .+|skickat från min .+|från min .+|"
+    r"從我的 iPhone 傳送|发自我的.+)\s*$",
+    re.IGNORECASE,
+)
+_DELIMITER = re.compile(r"^\s*(?:[-_=*~+#—–.ᐧ•]\s*){2,}$|^\s*ᐧ\s*$")
+# How the first line of a wrapped "On <date> ... wrote:" begins, in several languages.
+_MARKER_START = re.compile(
+    r"^[\s>]*(?:On|At|Le|El|Am|Op|Il|In data|Em|Dnia|Dňa|Den|\d+|\w{2,12}\.?,? \d+)\b",
+    re.IGNORECASE)
+_SIG_DASHES = re.compile(r"^--\s*$")
+_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")
+
+
+@lru_cache(maxsize=1)
+def _library_markers() -> tuple[re.Pattern[str], ...]:
+    """mail-parser-reply's "On ... wrote:" line per language (de, es, fr, it, nl, pl, ...)."""
+    try:
+        from mailparser_reply.constants import MAIL_LANGUAGES
+    except ImportError:  # an optional aid, not a dependency of correctness
+        return ()
+    out = []
+    for lang in ("en", "de", "es", "fr", "it", "nl", "pl", "sv", "da", "cs", "ja", "ko", "zh"):
+        pattern = MAIL_LANGUAGES.get(lang, {}).get("wrote_header")
+        if isinstance(pattern, str):
+            try:
+                out.append(re.compile(pattern, re.IGNORECASE))
+            except re.error:
+                continue
+    return tuple(out)
+
+
+def _kind(line: str) -> str:
+    """One letter per line: e(mpty) d(elimiter) S(ig dashes) s(ignature) b (quote marker),
+    h(eader), q(uote), t(ext)."""
+    if not line.strip():
+        return "e"
+    if _SIG_DASHES.match(line):
+        return "S"
+    if _DELIMITER.match(line):
+        return "d"
+    if _MOBILE.match(_MD_LINK.sub(r"\1", line)):
+        return "s"
+    if any(r.search(line) for r in _MARKERS) or any(r.match(line.strip())
+                                                    for r in _library_markers()):
+        return "b"
+    if _HEADER.match(line):
+        return "h"
+    if line.lstrip().startswith(">"):
+        return "q"
+    return "t"
+
+
+def _joined(parts: list[str]) -> str:
+    out = ""
+    for part in parts:
+        part = part.strip().lstrip(">").strip()
+        out = out + part if out.endswith(("<", "(")) or not out else out + " " + part
+    return out
+
+
+def _join_wrapped_markers(lines: list[str]) -> list[str]:
+    """Gmail and others wrap "On <date>, <someone> <\\naddr> wrote:" over up to four lines;
+    join them so the marker is seen. The shortest wrapped marker wins, so the line of text
+    above one is never swallowed."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        span = 0
+        if lines[i].strip() and _kind(lines[i]) in ("t", "q") and len(lines[i]) < 400:
+            starts = _MARKER_START.match(lines[i]) is not None
+            for extra in (1, 2, 3):
+                tail = lines[i + 1 : i + extra + 1]
+                if len(tail) < extra or not tail[-1].strip() or _kind(tail[-1]) == "h":
+                    break
+                if _kind(_joined(lines[i : i + extra + 1])) == "b" and (
+                        starts or _kind(_joined(tail)) != "b"):
+                    span = extra
+                    break
+        if span:
+            out.append(_joined(lines[i : i + span + 1]))
+            out.extend("" for _ in range(span))
+        else:
+            out.append(lines[i])
+        i += span + 1
+    return out
+
+
+def _kinds(lines: list[str]) -> list[str]:
+    """Line classes; inside a ``` code fence every line is text."""
+    kinds, fenced = [], False
+    for line in lines:
+        if line.strip().startswith("```"):
+            fenced = not fenced
+            kinds.append("t")
+            continue
+        kinds.append("t" if fenced and line.strip() else _kind(line))
+    return kinds
+
+
+def reply_text_oracle(body: str, strip_signatures: bool = True) -> str:
+    """The new text of a reply: quotes, quoted headers, signatures and taglines removed.
+
+    A reply that begins with a quote (bottom-posting) keeps the text written below it.
+    Returns "" when nothing new was written. `strip_signatures=False` keeps `-- ` signatures
+    and phone taglines (talon's reference outputs keep them; a helpdesk answer does not).
+    """
+    if not body or not body.strip():
+        return ""
+    text = body.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    lines = _join_wrapped_markers(text.split("\n"))
+    kinds = _kinds(lines)
+
+    # `-- ` and a phone's "Sent from my ..." end what was typed: below is the signature and
+    # the quote.
+    for n, k in enumerate(kinds):
+        if k in "Ss" and ("t" in kinds[:n] or "q" in kinds[:n]) and strip_signatures:
+            lines, kinds = lines[:n], kinds[:n]
+            break
+    # Separator lines go wherever they are.
+    keep = [n for n, k in enumerate(kinds) if k not in ("dsS" if strip_signatures else "d")]
+    lines, kinds = [lines[n] for n in keep], [kinds[n] for n in keep]
+
+    # Outlook-style header blocks: three header lines close together start the quote
+    # (wrapped values may sit between them).
+    pattern = "".join(kinds)
+    block = re.search(r"h(?:[te]{0,2}h){2,}", pattern)
+    if block:
+        start = block.start()
+        # A marker just above the headers ("-----Original Message-----") goes too.
+        if "t" in pattern[:start]:
+            lines, kinds = lines[:start], kinds[:start]
+        else:
+            # The mail begins with a forwarded header block: keep what follows it.
+            end = block.end()
+            while end < len(kinds) and kinds[end] in "te" and kinds[end - 1] != "e":
+                end += 1  # the wrapped tail of the last header
+            lines, kinds = lines[end:], kinds[end:]
+        pattern = "".join(kinds)
+
+    # The first marker below some text starts the quoted part.
+    for n, k in enumerate(kinds):
+        if k != "b":
+            continue
+        if "t" in kinds[:n]:
+            while n > 0 and kinds[n - 1] == "h":  # a header line or two above the marker
+                n -= 1
+            lines, kinds = lines[:n], kinds[:n]
+            break
+        # A marker at the top: a bottom-posted reply. Drop the marker and the quote under it.
+        end = n + 1
+        while end < len(kinds) and kinds[end] in "qehb":
+            end += 1
+        if "t" in kinds[end:]:
+            lines, kinds = lines[:n] + lines[end:], kinds[:n] + kinds[end:]
+        else:
+            lines, kinds = lines[:n], kinds[:n]
+        break
+    # Markers left over (a top-posted quote, then inline text) carry no text of their own.
+    lines = [x for x, k in zip(lines, kinds, strict=True) if k != "b"]
+    kinds = [k for k in kinds if k != "b"]
+
+    # A quote at the end, below the text, is the quoted mail.
+    if "t" in kinds:
+        end = len(kinds)
+        while end > 0 and kinds[end - 1] in "qe":
+            end -= 1
+        lines = lines[:end]
+    elif all(k in "qe" for k in kinds):
+        return ""
+    return "\n".join(lines).strip("\n").rstrip()
