@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from maildesk.commands import COMMANDS
 from maildesk.config import Agent, Config
 from maildesk.core.tickets import record
 from maildesk.events import CommandsProcessed, DeliveryFailed, MailRefused, TicketEvent
@@ -23,6 +22,7 @@ from maildesk.outbound.compose import (
     ticket_context,
     ticket_subject,
 )
+from maildesk.outbound.deferred import MAX_QUOTED, Spec, command_help, quote
 from maildesk.outbound.failures import guarded
 from maildesk.outbound.outbox import enqueue
 from maildesk.outbound.render import (
@@ -32,7 +32,7 @@ from maildesk.outbound.render import (
     new_message_id,
     render_text,
 )
-from maildesk.store.models import Ticket
+from maildesk.store.models import Article, Ticket
 from maildesk.tokens import make_token
 
 __all__ = ["MAX_QUOTED", "command_help", "delivery_failed", "notify", "refusal", "transcript"]
@@ -44,13 +44,6 @@ NOTIFICATION_KIND = {
     "closed_followup": "followup",
     "moved": "moved",
 }
-MAX_QUOTED = 64 * 1024  # the customer's text in a notification; the ticket keeps it all
-
-
-def command_help() -> list[tuple[str, str]]:
-    """(usage, what it does) for every command, from the registry: the notification footer."""
-    return [(f"/{c.name} {c.argument_description}".rstrip(), c.description)
-            for c in COMMANDS.values()]
 
 
 # --------------------------------------------------------------------------- notifications
@@ -90,6 +83,7 @@ class _Quoted:
     from_addr: str
     message_id: str | None
     references: list[str]
+    article: Article | None  # the sender reads body and attachments from it
 
 
 def _quoted(event: TicketEvent) -> _Quoted:
@@ -99,20 +93,16 @@ def _quoted(event: TicketEvent) -> _Quoted:
         article = next((a for a in reversed(event.ticket.articles)
                         if a.sender_type == "customer"), None)
     mail = event.mail
-    if article is not None:
-        attachments = [{"filename": a.filename, "content_type": a.content_type, "size": a.size}
-                       for a in article.attachments]
-        body = article.body
-    else:
-        attachments, body = [], mail.body if mail else ""
+    body = mail.body if mail and article is None else ""
     return _Quoted(
-        body=body[:MAX_QUOTED] + ("\n[...]\n" if len(body) > MAX_QUOTED else ""),
-        attachments=attachments,
+        body=quote(body),
+        attachments=[],
         from_name=clean_header(mail.from_name if mail else ""),
         from_addr=(mail.from_addr if mail else None) or event.ticket.customer,
         message_id=(mail.message_id if mail else None) or (article.message_id if article
                                                              else None),
         references=list(mail.references) if mail else [],
+        article=article,
     )
 
 
@@ -130,21 +120,29 @@ def _notify(session: Session, config: Config, secret: bytes, event: TicketEvent,
         event=kind, agent={"name": agent.name, "address": agent.address},
         customer={"name": quoted.from_name, "address": quoted.from_addr},
         subject=clean_header(event.mail.subject if event.mail else ticket.title),
-        body=quoted.body, attachments=quoted.attachments, old_queue=event.details.get("old"),
-        actor=event.actor, commands=command_help(), reply_to=reply_to, language=language,
+        old_queue=event.details.get("old"), actor=event.actor, reply_to=reply_to,
+        language=language,
     )
-    body = render_text(config, f"agent/notification_{kind}.txt", language, **context)
+    if quoted.article is None:
+        context.update(body=quoted.body, attachments=quoted.attachments)
+    elif quoted.article.id is None:
+        session.flush()  # the article's id, which the sender reads it by
     who = quoted.from_name or quoted.from_addr or ticket.customer
     message_id = new_message_id(config.instance.domain, prefix=token)
-    message = build_message(
+    # What to send, rendered by the sender (outbound/deferred.py): the customer's text and
+    # the command help are read there, from the article and the registry.
+    spec = Spec(
+        template=f"agent/notification_{kind}.txt", language=language, context=context,
         from_name=f"{who} via {queue_name}", from_addr=queue_address,
         to=[(agent.name, agent.address)], reply_to=reply_to,
-        subject=ticket_subject(config, ticket.number, ticket.title), body=body,
-        message_id=message_id, in_reply_to=quoted.message_id, references=quoted.references,
+        subject=ticket_subject(config, ticket.number, ticket.title),
+        in_reply_to=quoted.message_id, references=quoted.references,
         extra=auto_headers(config, AUTO_GENERATED),
+        quote=quoted.article.id if quoted.article is not None else None, commands=True,
     )
-    rows = enqueue(session, config, ticket=ticket, kind="notification", message=message,
-                   recipients=[agent.address])
+    spec.check(config)
+    rows = enqueue(session, config, ticket=ticket, kind="notification", spec=spec,
+                   message_id=message_id, recipients=[agent.address])
     record(session, ticket, "notification sent", cause=kind, to=agent.address,
            outbox=rows[0], message_id=message_id, state="queued")
 

@@ -21,6 +21,7 @@ from maildesk.outbound.compose import (
     ticket_context,
     ticket_subject,
 )
+from maildesk.outbound.deferred import Spec
 from maildesk.outbound.failures import guarded
 from maildesk.outbound.hygiene import autoresponse_decision, take_slots
 from maildesk.outbound.outbox import enqueue
@@ -73,26 +74,27 @@ def _autorespond(session: Session, config: Config, event: TicketEvent, to: str) 
         from maildesk.kb.suggest import suggestions_for
 
         context["suggestions"] = suggestions_for(config, ticket, mail, language)
-    body = render_text(config, AUTORESPONSE_TEMPLATES[event.kind], language, **context)
     from_name, from_addr = from_queue(config, queue)
     message_id = new_message_id(config.instance.domain)
-    message = build_message(
-        from_name=from_name, from_addr=from_addr,
-        to=[(mail.from_name if mail else "", to)],
+    # What to send, rendered by the sender (outbound/deferred.py); checked before it takes
+    # its slots, so a broken template fails here and spends no cap.
+    spec = Spec(
+        template=AUTORESPONSE_TEMPLATES[event.kind], language=language, context=context,
+        from_name=from_name, from_addr=from_addr, to=[(mail.from_name if mail else "", to)],
         subject=ticket_subject(config, ticket.number, mail.subject if mail else ticket.title),
-        body=body, message_id=message_id,
         in_reply_to=mail.message_id if mail else None,
         references=list(mail.references) if mail else None,
         extra=auto_headers(config, AUTO_REPLIED),
     )
+    spec.check(config)
     # Only a mail that is ready takes its slots of the caps.
     reasons = take_slots(session, config, event, to)
     if reasons:
         record(session, ticket, "auto-response suppressed", cause=event.kind, to=to,
                reasons=reasons)
         return
-    rows = enqueue(session, config, ticket=ticket, kind="autoreply", message=message,
-                   recipients=[to])
+    rows = enqueue(session, config, ticket=ticket, kind="autoreply", spec=spec,
+                   message_id=message_id, recipients=[to])
     record(session, ticket, "auto-response sent", cause=event.kind, to=to,
            outbox=rows[0], message_id=message_id, state="queued", language=language)
     if context.get("suggestions"):

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import Message
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, Table, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -28,9 +28,17 @@ from sqlalchemy.orm import Session
 from maildesk.config import Config
 from maildesk.core.tickets import index_message_id, record
 from maildesk.events import DeliveryFailed
-from maildesk.outbound.render import WIRE, check_address
+from maildesk.outbound.render import WIRE, check_address, clean_header
 from maildesk.store.db import Database
 from maildesk.store.models import OutboxAttempt, OutboxMail, Ticket, utcnow
+
+
+class Spec(Protocol):
+    """What to send (outbound/deferred.py's Spec), as the outbox stores it."""
+
+    subject: str
+
+    def dumps(self) -> str: ...
 
 React = Callable[[Session, list[DeliveryFailed]], None]
 
@@ -85,17 +93,25 @@ _INSERT_OUTBOX = insert(cast(Table, OutboxMail.__table__))  # Core: no unit of w
 
 
 def enqueue(session: Session, config: Config, *, ticket: Ticket | None, kind: str,
-            message: Message, recipients: list[str]) -> list[int]:
+            recipients: list[str], message: Message | None = None,
+            spec: Spec | None = None, message_id: str | None = None) -> list[int]:
     """One queued row per recipient, its id returned; the Message-ID goes into the
-    ticket's index.
+    ticket's index. Either the built `message`, or a `spec` (what to send, with its
+    `message_id`) that the sender renders (outbound/deferred.py).
 
     The envelope sender is the bounce address; the sender makes it the row's (signed)
     VERP address when it sends. Rows are cached Core INSERTs, not the ORM's unit of work
     (a flush and an UPDATE per row cost a sixth of an ingest); an answer stays an ORM
     object, because the timers see the agent's answer among the session's new objects."""
-    raw = message.as_bytes(policy=WIRE)
-    message_id = str(message["Message-ID"]).strip().strip("<>")
-    subject = str(message["Subject"] or "")
+    if message is not None:
+        raw, spec_json = message.as_bytes(policy=WIRE), None
+        message_id = str(message["Message-ID"]).strip().strip("<>")
+        subject = str(message["Subject"] or "")
+    elif spec is not None and message_id:
+        raw, spec_json = b"", spec.dumps()
+        subject = clean_header(spec.subject) or "(no subject)"
+    else:
+        raise TypeError("enqueue needs a message, or a spec and its message_id")
     addresses: list[str] = []
     for rcpt in recipients:
         address = check_address(rcpt)
@@ -109,8 +125,8 @@ def enqueue(session: Session, config: Config, *, ticket: Ticket | None, kind: st
         now = utcnow()
         values = dict(ticket_id=ticket_id, kind=kind, mail_from=config.outbound.bounce_address,
                       rcpt_json=json.dumps([address]), to_addr=address, subject=subject,
-                      message_id=message_id, raw=raw, state="queued", attempts=0,
-                      next_attempt_at=now, created_at=now, settle_failures=0)
+                      message_id=message_id, raw=raw, spec_json=spec_json, state="queued",
+                      attempts=0, next_attempt_at=now, created_at=now, settle_failures=0)
         if kind == "answer":
             row = OutboxMail(**values)
             session.add(row)
@@ -135,6 +151,9 @@ class Claimed:
     attempts: int
     created_at: datetime
     claim: str = ""  # the pass's mark on the row (for renew and release)
+    message_id: str = ""
+    spec: str | None = None  # what to send, when raw is still empty (outbound/deferred.py)
+    fresh: bool = False  # rendered by this pass: settle keeps the bytes in the row
 
 
 def claim_due(db: Database, worker: str, limit: int = 100,
@@ -165,14 +184,15 @@ def claim_due(db: Database, worker: str, limit: int = 100,
         rows = session.execute(
             select(OutboxMail.id, OutboxMail.ticket_id, OutboxMail.kind,
                    OutboxMail.mail_from, OutboxMail.rcpt_json, OutboxMail.raw,
-                   OutboxMail.attempts, OutboxMail.created_at)
+                   OutboxMail.attempts, OutboxMail.created_at, OutboxMail.message_id,
+                   OutboxMail.spec_json)
             .where(OutboxMail.id.in_(ids), OutboxMail.claimed_by == claim)
             .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
         ).all()
         for row in rows:
             claimed.append(Claimed(row.id, row.ticket_id, row.kind, row.mail_from,
                                    json.loads(row.rcpt_json), bytes(row.raw), row.attempts,
-                                   row.created_at, claim))
+                                   row.created_at, claim, row.message_id, row.spec_json))
     return claimed
 
 
@@ -227,6 +247,8 @@ class AttemptResult:
     id: int
     result: str  # sent | retry | failed
     error: str | None = None
+    raw: bytes | None = None  # the bytes the sender rendered from the row's spec, to keep
+    built: bool = True  # False: the sender could not render the row (a template error)
 
 
 def backoff(config: Config, attempts: int) -> float:
@@ -257,6 +279,14 @@ def settle(db: Database, config: Config, outcomes: list[AttemptResult],
                                       error=outcome.error))
             row.attempts += 1
             row.claimed_by = row.claimed_until = None
+            if outcome.raw is not None and not row.raw:
+                row.raw = outcome.raw  # what went out (or will, on the next attempt)
+            if not outcome.built and row.attempts == 1 and row.ticket_id:
+                ticket = session.get(Ticket, row.ticket_id)
+                if ticket is not None:  # the first time only: retries say it in the outbox
+                    what = {"autoreply": "auto-response"}.get(row.kind, row.kind)
+                    record(session, ticket, f"{what} failed", to=row.to_addr, outbox=row.id,
+                           error=(outcome.error or "")[:500])
             if row.state != "queued":
                 continue  # settled by someone else while our lease had run out
             if outcome.result == "sent":

@@ -38,6 +38,7 @@ __all__ = [
     "clean_header",
     "clean_message_id",
     "environment",
+    "find_template",
     "new_message_id",
     "render_text",
     "template_languages",
@@ -212,12 +213,18 @@ def template_languages(config: Config, language: str | None) -> list[str]:
     return chain
 
 
+def find_template(config: Config, name: str, language: str | None) -> jinja2.Template:
+    """`<lang>/<name>` for the first language in the chain that has it, compiled (Jinja2
+    caches it): TemplateNotFound or TemplateSyntaxError here, not when it is rendered."""
+    names = [f"{lang}/{name}" for lang in template_languages(config, language)]
+    return environment(config).select_template(names)
+
+
 def render_text(config: Config, name: str, language: str | None, /,
                 **context: object) -> str:
     """Render `<lang>/<name>` for the first language in the chain that has it."""
-    env = environment(config)
     names = [f"{lang}/{name}" for lang in template_languages(config, language)]
-    template = env.select_template(names)
+    template = find_template(config, name, language)
     # `folder` lets a template include its siblings in the language it was found in.
     folder = (template.name or names[-1]).split("/", 1)[0]
     # `web`: the branding (web.title, web.base_url) of every customer mail's signature.

@@ -205,6 +205,8 @@ async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
     renewing = asyncio.create_task(_renew(app, claim, settler.held, lease))
     hooks = [r for r in claimed if r.kind == "webhook"]  # HTTP, not the relay
     mails = [r for r in claimed if r.kind != "webhook"]
+    if any(r.spec and not r.raw for r in mails):
+        mails = await _build(app, mails, settler)
     lanes = [mails[i::connections] for i in range(min(connections, len(mails)))]
     work = [_send_lane(app, lane, settler, stop) for lane in lanes]
     if hooks:
@@ -221,6 +223,26 @@ async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
     counts = {r: sum(1 for o in settler.outcomes if o.result == r)
               for r in ("sent", "retry", "failed")}
     return Pass(len(claimed), counts["sent"], counts["retry"], counts["failed"])
+
+
+async def _build(app: App, rows: list[Claimed], settler: _Settler) -> list[Claimed]:
+    """Render the rows queued as what to send (outbound/deferred.py), in a thread; a row
+    that cannot be rendered is a failed attempt (`not built: ...`), retried later."""
+    from maildesk.outbound.deferred import render_claimed
+    from maildesk.outbound.failures import BUILD_FAILED
+
+    todo = [r for r in rows if r.spec and not r.raw]
+
+    def build() -> tuple[list[Claimed], dict[int, str]]:
+        with app.db.reading() as session:
+            return render_claimed(session, app.config, todo)
+
+    built, broken = await asyncio.to_thread(build)
+    if broken:
+        await settler.settle([AttemptResult(i, "retry", f"{BUILD_FAILED}: {why}", built=False)
+                              for i, why in broken.items()])
+    ready = {r.id: r for r in built}
+    return [ready.get(r.id, r) for r in rows if r.id not in broken]
 
 
 async def _renew(app: App, claim: str, held: set[int], lease: timedelta) -> None:
@@ -265,7 +287,8 @@ async def _send_lane(app: App, rows: list[Claimed], settler: _Settler,
                 await settler.settle([AttemptResult(r.id, "retry", "connection to the relay lost")
                                       for r in rows[n:]])
                 return
-            await settler.settle([await _send_one(smtp, _signed(app, row))])
+            outcome = await _send_one(smtp, _signed(app, row))
+            await settler.settle([replace(outcome, raw=row.raw) if row.fresh else outcome])
     finally:
         if smtp.is_connected:
             try:

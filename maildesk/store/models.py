@@ -44,8 +44,7 @@ __all__ = [
     "WebAttempt",
     "WebLoginLink",
     "WebSession",
-    "utcnow",
-]
+    "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -261,6 +260,7 @@ class OutboxMail(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     # settles that raised for this row: at outbox.SETTLE_LIMIT it is failed (issue 11)
     settle_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    spec_json: Mapped[str | None] = mapped_column(Text, nullable=True)  # outbound/deferred.py
 
 
 class OutboxAttempt(Base):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from maildesk.outbound.deferred import message_bytes
 from maildesk.store.models import OutboxMail
 from tests.conftest import Desk, desks_of, make_desk, server, simple_mail
 
@@ -61,7 +62,9 @@ def outbox(desk: Desk, kind: str | None = None, to: str | None = None) -> list[E
             for row in rows:
                 if kind is not None and row.kind != kind:
                     continue
-                msg = message_from_bytes(row.raw, policy=default)
+                msg = message_from_bytes(message_bytes(session, app.config, row.raw,
+                                                       row.spec_json, row.message_id),
+                                         policy=default)
                 if to is not None and to not in (msg.get("To") or ""):
                     continue
                 out.append(msg)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from maildesk.outbound.deferred import message_bytes
 from maildesk.store.models import OutboxMail
 from tests.conftest import Desk, simple_mail
 from tests.kb.conftest import kb_desk
@@ -22,8 +23,9 @@ def autoresponses(desk: Desk) -> list[EmailMessage]:
         with app.db.transaction() as session:
             rows = session.execute(select(OutboxMail).where(OutboxMail.kind == "autoreply")
                                    .order_by(OutboxMail.id)).scalars().all()
-            return [message_from_bytes(r.raw, policy=default)  # type: ignore[misc]
-                    for r in rows]
+            return [message_from_bytes(  # type: ignore[misc]
+                message_bytes(session, app.config, r.raw, r.spec_json, r.message_id),
+                policy=default) for r in rows]
     finally:
         app.close()
 

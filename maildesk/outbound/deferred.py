@@ -1,0 +1,162 @@
+"""Outbound mail stored as what to send, rendered by the sender (issue 20).
+
+The auto-response and the notifications of an incoming mail are decided in the ingest
+transaction as before: who gets them, the caps and loop marks, the language, the
+Message-ID and every header. What is queued is a `Spec` (the template, its values, the
+article it quotes), not the bytes: the sender renders it just before the relay gets it and
+keeps the bytes in the row, so the SMTP client's 250 no longer waits for Jinja2 and the
+email package. Rendering leaves the acknowledgement path, not the work.
+
+What can be checked without rendering is checked at ingest (every address; the template
+exists and compiles), so a broken template costs that one mail there, as before. What only
+rendering finds (an error raised inside a template, a quoted article gone) is a failed
+attempt of the row: `not built: ...` in `maildesk outbox`, a history line, retried with
+backoff like a relay's 4xx and given up after `outbound.give_up_after`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from maildesk.commands import COMMANDS
+from maildesk.config import Config
+from maildesk.outbound.render import WIRE, build_message, check_address, find_template, render_text
+from maildesk.store.models import Article, AttachmentRow
+
+if TYPE_CHECKING:
+    from maildesk.outbound.outbox import Claimed
+
+__all__ = ["Spec", "command_help", "message_bytes", "quote", "render", "render_claimed"]
+
+log = logging.getLogger("maildesk.outbox")
+
+MAX_QUOTED = 64 * 1024  # the customer's text in a notification; the ticket keeps it all
+WHAT = {"autoreply": "auto-response", "notification": "notification"}  # history words
+
+
+def command_help() -> list[tuple[str, str]]:
+    """(usage, what it does) for every command, from the registry: the notification footer."""
+    return [(f"/{c.name} {c.argument_description}".rstrip(), c.description)
+            for c in COMMANDS.values()]
+
+
+def quote(body: str) -> str:
+    """A notification's copy of the customer's text, cut at MAX_QUOTED."""
+    return body[:MAX_QUOTED] + ("\n[...]\n" if len(body) > MAX_QUOTED else "")
+
+
+@dataclass
+class Spec:
+    """One mail as the ingest decided it; `render` makes the bytes."""
+
+    template: str
+    language: str
+    context: dict[str, Any]  # plain values (JSON): what the template sees
+    from_name: str
+    from_addr: str
+    to: list[tuple[str, str]]
+    subject: str
+    extra: dict[str, str] = field(default_factory=dict)
+    reply_to: str | None = None
+    in_reply_to: str | None = None
+    references: list[str] | None = None
+    quote: int | None = None  # the article whose body and attachments the mail quotes
+    commands: bool = False  # the command help of notifications, from the registry
+
+    def check(self, config: Config) -> None:
+        """Fail now what would fail the render for sure: an address, the template."""
+        for _name, address in self.to:
+            check_address(address)
+        check_address(self.from_addr)
+        if self.reply_to:
+            check_address(self.reply_to)
+        find_template(config, self.template, self.language)
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, text: str) -> Spec:
+        data = json.loads(text)
+        data["to"] = [(n or "", a) for n, a in data["to"]]
+        return cls(**data)
+
+
+def _quoted(session: Session, ids: set[int]) -> dict[int, tuple[str, list[dict[str, object]]]]:
+    """(body, attachments) of the quoted articles, two SELECTs for a whole pass."""
+    if not ids:
+        return {}
+    bodies: dict[int, str | None] = {row.id: row.body for row in session.execute(
+        select(Article.id, Article.body).where(Article.id.in_(ids)))}
+    files: dict[int, list[dict[str, object]]] = {i: [] for i in bodies}
+    for row in session.execute(
+            select(AttachmentRow.article_id, AttachmentRow.filename,
+                   AttachmentRow.content_type, AttachmentRow.size)
+            .where(AttachmentRow.article_id.in_(ids)).order_by(AttachmentRow.id)):
+        files[row.article_id].append({"filename": row.filename,
+                                      "content_type": row.content_type, "size": row.size})
+    return {i: (body or "", files[i]) for i, body in bodies.items()}
+
+
+def render(config: Config, spec: Spec, message_id: str,
+           quoted: dict[int, tuple[str, list[dict[str, object]]]] | None = None) -> bytes:
+    """The mail's bytes, as the ingest would have built them (the Date is the render's)."""
+    context = dict(spec.context)
+    if spec.quote is not None:
+        if spec.quote not in (quoted or {}):
+            raise LookupError(f"the quoted article {spec.quote} is gone")
+        body, attachments = (quoted or {})[spec.quote]
+        context.update(body=quote(body), attachments=attachments)
+    if spec.commands:
+        context["commands"] = command_help()
+    text = render_text(config, spec.template, spec.language, **context)
+    message = build_message(
+        from_name=spec.from_name, from_addr=spec.from_addr, to=spec.to,
+        reply_to=spec.reply_to, subject=spec.subject, body=text, message_id=message_id,
+        in_reply_to=spec.in_reply_to, references=spec.references, extra=spec.extra)
+    return message.as_bytes(policy=WIRE)
+
+
+def render_claimed(session: Session, config: Config, rows: list[Claimed]
+                   ) -> tuple[list[Claimed], dict[int, str]]:
+    """The sender's pass: rows without bytes rendered (`fresh`, so settle keeps the
+    bytes), and the reason per row that could not be."""
+    specs: dict[int, Spec] = {}
+    broken: dict[int, str] = {}
+    for row in rows:
+        try:
+            specs[row.id] = Spec.loads(row.spec or "")
+        except (ValueError, TypeError, KeyError) as exc:
+            broken[row.id] = f"bad spec: {type(exc).__name__}: {exc}"[:500]
+    quoted = _quoted(session, {s.quote for s in specs.values() if s.quote is not None})
+    built: list[Claimed] = []
+    for row in rows:
+        spec = specs.get(row.id)
+        if spec is None:
+            continue
+        try:
+            raw = render(config, spec, row.message_id, quoted)
+        except Exception as exc:  # an admin's template, a gone article: this row only
+            broken[row.id] = f"{type(exc).__name__}: {exc}"[:500]
+            log.error("outbox %d: %s to %s not built: %s", row.id, WHAT.get(row.kind, row.kind),
+                      ", ".join(row.recipients), broken[row.id],
+                      extra={"outbound_failure": True})
+            continue
+        built.append(replace(row, raw=raw, fresh=True))
+    return built, broken
+
+
+def message_bytes(session: Session, config: Config, raw: bytes, spec: str | None,
+                  message_id: str) -> bytes:
+    """A row's bytes whether or not the sender got to it yet (`maildesk outbox`, tests)."""
+    if raw or not spec:
+        return raw
+    parsed = Spec.loads(spec)
+    ids = {parsed.quote} if parsed.quote is not None else set()
+    return render(config, parsed, message_id, _quoted(session, ids))
