@@ -38,39 +38,44 @@ _WROTE_RES = [
                re.IGNORECASE)
     for start, verb in _WROTE
 ]
-_MARKERS = [
-    *_WROTE_RES,
+# (needs, pattern): a marker can only match a line that holds `needs` (characters with no
+# case, so the check is exact under IGNORECASE), ":$" for the ones ending in `\s*:\s*$` (the
+# line ends in a colon; str.rstrip and re's \s agree on whitespace, lines hold no "\n").
+# Most lines skip most markers, and the costliest one (`.{0,300}...{0,300}`) with them.
+_MARKERS: list[tuple[str, re.Pattern[str]]] = [
+    *(("", r) for r in _WROTE_RES),
     # Max Mustermann <x@y> schrieb am Fr., 28. Apr. 2017 um 11:53 Uhr:
-    re.compile(r"^.+\b(?:wrote|schrieb)\s+(?:on|am)\b.+:\s*$", re.IGNORECASE),
+    (":$", re.compile(r"^.+\b(?:wrote|schrieb)\s+(?:on|am)\b.+:\s*$", re.IGNORECASE)),
     # 23 mar 2017 21:25 "Neil" <x@y> napisał(a):   пользователь ... написал:   ... пише:
-    re.compile(r"\d{4}.{1,120}(?:napisał(?:\(a\))?|написал[аи]?|пише|schreef|skrev)\s*:\s*$",
-               re.IGNORECASE),
+    (":$", re.compile(r"\d{4}.{1,120}(?:napisał(?:\(a\))?|написал[аи]?|пише|schreef|skrev)\s*:\s*$",
+               re.IGNORECASE)),
     # 2016-03-03 17:21 GMT+01:00 Some One
-    re.compile(r"^[\s>]*20\d\d-\d\d-\d\d \d\d?:\d\d GMT[+-]\d\d:\d\d [\w\s]+$"),
+    ("GMT", re.compile(r"^[\s>]*20\d\d-\d\d-\d\d \d\d?:\d\d GMT[+-]\d\d:\d\d [\w\s]+$")),
     # 2015-10-18 0:17 GMT+03:00 Matt <x@y>:   2013/7/20 sam via Discourse <x@y>
-    re.compile(r"\d{4}.{1,80}\s?<[^@<>\s]+@[^@<>\s.]+\.[^@<>\s]+>:?\s*$"),
+    ("@", re.compile(r"\d{4}.{1,80}\s?<[^@<>\s]+@[^@<>\s.]+\.[^@<>\s]+>:?\s*$")),
     # someone via Something wrote:   someone <x@y> schrieb:
-    re.compile(r"^.+ via .+ (?:wrote|schrieb):?\s*$", re.IGNORECASE),
-    re.compile(r"^.+\b[\w.+-]+@[\w.-]+\.\w{2,}\b.*\b(?:wrote|schrieb|a écrit|escribió)\s*:?\s*$",
-               re.IGNORECASE),
-    re.compile(r"^[\s>]*Posted by .+ on \d\d/\d\d/\d{4}$", re.IGNORECASE),
+    ("", re.compile(r"^.+ via .+ (?:wrote|schrieb):?\s*$", re.IGNORECASE)),
+    ("@", re.compile(r"^.+\b[\w.+-]+@[\w.-]+\.\w{2,}\b.*\b(?:wrote|schrieb|a écrit|escribió)"
+                     r"\s*:?\s*$", re.IGNORECASE)),
+    ("", re.compile(r"^[\s>]*Posted by .+ on \d\d/\d\d/\d{4}$", re.IGNORECASE)),
     # Any line with a date or an address that ends in a "wrote:" verb of some language.
-    re.compile(r"^.{0,300}(?:\d|@).{0,300}\b(?:wrote|schrieb|a\s+écrit|escribió|escreveu|"
+    (":$", re.compile(r"^.{0,300}(?:\d|@).{0,300}\b(?:wrote|schrieb|a\s+écrit|escribió|escreveu|"
                r"ha\s+scritto|kirjoitti|skrev|napisał(?:\(a\))?|написал[аи]?|пише|geschreven|"
-               r"schreef|napsal(?:\(a\))?|írta|yazdı)\s*:\s*$", re.IGNORECASE),
+               r"schreef|napsal(?:\(a\))?|írta|yazdı)\s*:\s*$", re.IGNORECASE)),
     # Forward and Outlook separators, in the languages clients write them.
-    re.compile(r"^[\s>]*(?:Begin forwarded message|Forwarded message|"
+    (":", re.compile(r"^[\s>]*(?:Begin forwarded message|Forwarded message|"
                r"Début du message (?:réexpédié|transféré)|"
                r"Anfang der weitergeleiteten Nachricht|Inicio del mensaje reenviado)\s*:",
-               re.IGNORECASE),
-    re.compile(r"^[\s>*]*-{2,}\s*(?:Forwarded|Original|Reply) Message\s*-{2,}", re.IGNORECASE),
-    re.compile(r"^[\s>*]*-{2,}\s*(?:Message (?:transféré|d'origine|original)|"
+               re.IGNORECASE)),
+    ("--", re.compile(r"^[\s>*]*-{2,}\s*(?:Forwarded|Original|Reply) Message\s*-{2,}",
+                      re.IGNORECASE)),
+    ("--", re.compile(r"^[\s>*]*-{2,}\s*(?:Message (?:transféré|d'origine|original)|"
                r"Ursprüngliche Nachricht|Weitergeleitete Nachricht|Originalnachricht|"
                r"Mensaje (?:original|reenviado)|Messaggio originale|Oorspronkelijk bericht|"
                r"Oprindelig meddelelse|Opprinnelig melding|Ursprungligt meddelande|"
                r"Mensagem original|Alkuperäinen viesti|Oprindelig besked|原始邮件|"
                r"Исходное сообщение)\s*-{2,}",
-               re.IGNORECASE),
+               re.IGNORECASE)),
 ]
 # A header line of a quoted mail as Outlook, Exchange and webmail clients write them.
 _HEADER_NAMES = (
@@ -126,7 +131,8 @@ def _library_markers() -> tuple[re.Pattern[str], ...]:
 
 # Every marker but two is anchored at "^": `match` gives the same answer as `search` (no
 # MULTILINE, a line has no "\n") without trying the pattern at every position of the line.
-_MARKER_TESTS = tuple(r.match if r.pattern.startswith("^") else r.search for r in _MARKERS)
+_MARKER_TESTS = tuple((need, r.match if r.pattern.startswith("^") else r.search)
+                      for need, r in _MARKERS)
 
 
 def _kind(line: str) -> str:
@@ -141,8 +147,9 @@ def _kind(line: str) -> str:
         return "d"
     if _MOBILE.match(_MD_LINK.sub(r"\1", line) if "[" in line else line):
         return "s"
-    if any(test(line) for test in _MARKER_TESTS) or any(r.match(stripped)
-                                                        for r in _library_markers()):
+    colon_end = line.rstrip().endswith(":")
+    if any((colon_end if need == ":$" else need in line) and test(line)
+           for need, test in _MARKER_TESTS) or any(r.match(stripped) for r in _library_markers()):
         return "b"
     # The header pattern needs a colon; most lines have none and skip its long alternation.
     if (":" in line or "：" in line) and _HEADER.match(line):

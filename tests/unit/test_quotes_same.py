@@ -68,6 +68,12 @@ EDGE = [
     "Text\u00a0nbsp\rold mac\n",
     "a" * 5000 + " wrote:\n> q",
     "x@y.example " * 200 + "wrote:\n> q",
+    "Text\nOn Mon, 1 Dec 2026, A wrote:\u2003\n> q",
+    "Text\n12 dec 2026, x@y.example wrote :\x1f\x1c\n> q",
+    "Text\n2026 Max schrieb am Montag: \x0b\n> q",
+    "Text\n2026 Max schrieb am Montag:\x85x\n> q",
+    "Text\n2026 Max schrieb am Montag:\u200b\n> q",
+    "Text\nMax <m@x.de> schrieb:\n> q\nTEXT\n-----Original Message-----\nold",
 ]
 
 
