@@ -150,3 +150,31 @@ def test_a_company_name_is_shown_as_text(web: Web) -> None:
     home = ann.get("/").text
     assert "<script>alert(1)" not in home
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&#34;Acme" in home and "bob&#39;s" in home
+
+
+def test_first_mails_put_colleagues_into_the_crm_admins_view(desk: Desk,
+                                                             tmp_path: Path) -> None:
+    """Nothing written by hand: the CRM knows ann (admin, password), bob and carl; their
+    first mails make their customer rows with the CRM's company; ann signs in with the
+    CRM's password and sees bob's ticket, not carl's."""
+    import bcrypt
+
+    crm = sqlite_crm(tmp_path / "crm.db", [
+        ("ann@example.org", "Ann", "Acme", "en",
+         bcrypt.hashpw(b"crm password", bcrypt.gensalt(4)).decode(), 1),
+        ("bob@example.org", "Bob", "Acme", None, None, 0),
+        ("carl@other.example", "Carl", "Other", None, None, 1),
+    ])
+    desk.config_path.write_text(desk.config_path.read_text() + (
+        f"customers:\n  backend: sql\n  url: sqlite:///{crm}\n  table: contacts\n"
+        f"  columns: {COLUMNS}\n"))
+    for web in serve_web(desk):
+        bob = web.ticket(subject="bob's problem", sender="bob@example.org")
+        carl = web.ticket(subject="carl's problem", sender="carl@other.example")
+        browser = web.browser()
+        answer = password_login(web, "ann@example.org", "crm password", browser)
+        assert answer.status_code == 303, answer.text
+        home = browser.get("/").text
+        assert "bob&#39;s problem" in home and "carl" not in home
+        assert browser.get(f"/tickets/{bob}").status_code == 200
+        assert browser.get(f"/tickets/{carl}").status_code == 404
