@@ -56,5 +56,11 @@ def find(session: Session, address: str | None,
 
 def is_known(session: Session, address: str | None,
              directory: CustomerRecord | None = None) -> bool:
-    """For `require_known_customer` and the `known_customer` rule condition."""
-    return find(session, address, directory) is not None
+    """For `require_known_customer` and the `known_customer` rule condition: a registered
+    row of the table (imported), else a directory's record. The row a first mail made is
+    not enough, or one mail to an open queue would open every closed one to its sender."""
+    if not address:
+        return False
+    from maildesk.customers.table import is_registered
+
+    return is_registered(session, address) or directory is not None

@@ -21,7 +21,8 @@ from maildesk.intake.message import ParsedMail
 from maildesk.store.db import insert_ignore
 from maildesk.store.models import Customer, Ticket, utcnow
 
-__all__ = ["GUESSED_LANGUAGES", "find", "link_customer", "mail_language", "record_of"]
+__all__ = ["GUESSED_LANGUAGES", "find", "is_registered", "link_customer", "mail_language",
+           "record_of"]
 
 # Languages a mail's text may be guessed in (stop word lists of maildesk.kb.text).
 GUESSED_LANGUAGES = ("en", "es", "de", "fr", "it", "pt", "nl")
@@ -43,6 +44,15 @@ def find(session: Session, address: str) -> CustomerRecord | None:
         return None
     row = session.execute(select(Customer).where(Customer.address == usable)).scalar()
     return None if row is None else record_of(row)
+
+
+def is_registered(session: Session, address: str) -> bool:
+    """Whether the table holds this address as a registered (imported) customer."""
+    usable = usable_address(address)
+    if usable is None:
+        return False
+    return bool(session.execute(select(Customer.registered)
+                                .where(Customer.address == usable)).scalar())
 
 
 def mail_language(mail: ParsedMail, ticket_language: str | None) -> str | None:

@@ -37,7 +37,7 @@ def upsert(session: Session, rows: Sequence[Row], *, with_admin: bool,
     values = [{
         "address": r.address, "name": r.name, "company": r.company, "language": r.language,
         "password_hash": r.password_hash, "company_admin": bool(r.company_admin),
-        "failed_logins": 0, "created_at": now, "updated_at": now,
+        "failed_logins": 0, "created_at": now, "updated_at": now, "registered": True,
     } for r in rows]
     session.execute(_statement(session.get_bind().dialect.name, with_admin), values)
     return len(rows) - len(existing)
@@ -71,6 +71,7 @@ def _changes(new: Any, with_admin: bool) -> dict[str, Any]:
         "language": new.language,
         "password_hash": func.coalesce(new.password_hash, table.c.password_hash),
         "updated_at": new.updated_at,
+        "registered": new.registered,  # an import registers a row a first mail made
     }
     if with_admin:
         changes["company_admin"] = new.company_admin

@@ -121,6 +121,21 @@ def test_require_known_customer_asks_the_table(desk: Desk, tmp_path: Path) -> No
     assert customer_id == row_id  # the imported row, linked
 
 
+def test_a_first_mail_to_an_open_queue_does_not_open_a_closed_one(desk: Desk,
+                                                                  tmp_path: Path) -> None:
+    _require_known(desk)
+    first = simple_mail(subject="hello", sender="hal@example.org")  # to the open Support
+    assert desk.deliver(first, sender="hal@example.org") == 0
+    assert [a for a, _, _, _ in _rows(desk)] == ["hal@example.org"]  # a row, not registered
+    raw = simple_mail(subject="offer", sender="hal@example.org", to="sales@example.com")
+    assert desk.deliver(raw, sender="hal@example.org",
+                        recipients=("sales@example.com",)) == REFUSED
+    csv_path = tmp_path / "c.csv"  # importing registers the row the first mail made
+    csv_path.write_text("address,name,company,language\nhal@example.org,Hal,,en\n")
+    assert desk.cli("customers", "import", str(csv_path)).returncode == 0
+    assert desk.deliver(raw, sender="hal@example.org", recipients=("sales@example.com",)) == 0
+
+
 @pytest.mark.backends("sqlite")
 def test_a_crm_customer_is_known_and_fills_the_new_row(desk: Desk, tmp_path: Path) -> None:
     crm = sqlite_crm(tmp_path / "crm.db")
