@@ -73,6 +73,9 @@ EDGE = [
     "Text\n2026 Max schrieb am Montag: \x0b\n> q",
     "Text\n2026 Max schrieb am Montag:\x85x\n> q",
     "Text\n2026 Max schrieb am Montag:\u200b\n> q",
+    *(f"Text\n{'x' * a}1{' ' * b}wrote:\n> q" for a in (0, 299, 300, 301) for b in (299, 300, 301)),
+    "Text\n" + "1 " * 400 + "a " * 200 + "wrote:\n> q",
+    "Text\n1wrote:\n> q",
     "Text\nMax <m@x.de> schrieb:\n> q\nTEXT\n-----Original Message-----\nold",
 ]
 
