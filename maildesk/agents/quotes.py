@@ -41,8 +41,8 @@ _WROTE_RES = [
 # (needs, pattern): a marker can only match a line that holds `needs` (characters with no
 # case, so the check is exact under IGNORECASE), ":$" for the ones ending in `\s*:\s*$` (the
 # line ends in a colon; str.rstrip and re's \s agree on whitespace, lines hold no "\n").
-# Most lines skip most markers, and the costliest one (`.{0,300}...{0,300}`) with them.
-_MARKERS: list[tuple[str, re.Pattern[str]]] = [
+# Most lines skip most markers. A pattern as `needs`: its own tail, searched first.
+_MARKERS: list[tuple[str | re.Pattern[str], re.Pattern[str]]] = [
     *(("", r) for r in _WROTE_RES),
     # Max Mustermann <x@y> schrieb am Fr., 28. Apr. 2017 um 11:53 Uhr:
     (":$", re.compile(r"^.+\b(?:wrote|schrieb)\s+(?:on|am)\b.+:\s*$", re.IGNORECASE)),
@@ -55,8 +55,10 @@ _MARKERS: list[tuple[str, re.Pattern[str]]] = [
     ("@", re.compile(r"\d{4}.{1,80}\s?<[^@<>\s]+@[^@<>\s.]+\.[^@<>\s]+>:?\s*$")),
     # someone via Something wrote:   someone <x@y> schrieb:
     ("", re.compile(r"^.+ via .+ (?:wrote|schrieb):?\s*$", re.IGNORECASE)),
-    ("@", re.compile(r"^.+\b[\w.+-]+@[\w.-]+\.\w{2,}\b.*\b(?:wrote|schrieb|a écrit|escribió)"
-                     r"\s*:?\s*$", re.IGNORECASE)),
+    # (gated on its own last part: a line with addresses but no such ending is not backtracked)
+    (re.compile(r"\b(?:wrote|schrieb|a écrit|escribió)\s*:?\s*$", re.IGNORECASE),
+     re.compile(r"^.+\b[\w.+-]+@[\w.-]+\.\w{2,}\b.*\b(?:wrote|schrieb|a écrit|escribió)"
+                r"\s*:?\s*$", re.IGNORECASE)),
     ("", re.compile(r"^[\s>]*Posted by .+ on \d\d/\d\d/\d{4}$", re.IGNORECASE)),
     # Forward and Outlook separators, in the languages clients write them.
     (":", re.compile(r"^[\s>]*(?:Begin forwarded message|Forwarded message|"
@@ -167,7 +169,8 @@ def _kind(line: str) -> str:
     if _MOBILE.match(_MD_LINK.sub(r"\1", line) if "[" in line else line):
         return "s"
     colon_end = line.rstrip().endswith(":")
-    if any((colon_end if need == ":$" else need in line) and test(line)
+    if any((colon_end if need == ":$" else need in line if isinstance(need, str)
+            else need.search(line)) and test(line)
            for need, test in _MARKER_TESTS) or (colon_end and _dated_wrote(line)) \
             or any(r.match(stripped) for r in _library_markers()):
         return "b"
