@@ -53,9 +53,7 @@ def mail(n: int) -> bytes:
 
 def desk(folder: Path, customers: str) -> Path:
     path = make_desk(folder, free_port())
-    text = path.read_text().replace(
-        "  autoresponse_daily_cap: 1000000\n",
-        "  autoresponse_daily_cap: 1000000\n  autoresponse_hourly_cap: 1000000\n", 1).replace(
+    text = path.read_text().replace(  # common.CONFIG lifts the auto-response caps
         "    display_name: Example Support\n",
         "    display_name: Example Support\n    require_known_customer: true\n", 1)
     path.write_text(text + customers)
@@ -67,9 +65,11 @@ def register_in_table(config: Path, count: int, source: str = "import") -> None:
     source "mail": senders met before, whom the lookup still asks the backends about."""
     conn = sqlite3.connect(config.parent / "var" / "maildesk.db")
     columns = {row[1] for row in conn.execute("PRAGMA table_info(customers)")}
-    extra: dict[str, str] = {"created_at": "2026-01-01 00:00:00"}
-    if "source" in columns:
-        extra["source"] = source
+    extra: dict[str, object] = {"created_at": "2026-01-01 00:00:00"}
+    if "updated_at" in columns:  # NOT NULL since 0013_customers
+        extra["updated_at"] = extra["created_at"]
+    if "registered" in columns:  # 0016_known: an import registers, a first mail does not
+        extra["registered"] = int(source == "import")
     names = ["address", "name", *extra]
     conn.executemany(
         f"INSERT INTO customers ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",

@@ -21,7 +21,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -201,14 +200,13 @@ class MessageIdRow(Base):
 
 
 class Customer(Base):
-    """Written by a first mail and `customers import`; company groups customers, the rest
-    of 0013_customers is the web's password login; `customer_id` is unused (OTRS's)."""
+    """Made by a first mail or `customers import` (only an import sets `registered`)."""
 
     __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     address: Mapped[str] = mapped_column(String(ADDR), unique=True)  # lowercase
-    customer_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    customer_id: Mapped[str | None] = mapped_column(String(100), nullable=True)  # unused
     name: Mapped[str] = mapped_column(String(255), default="")
     language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -218,9 +216,7 @@ class Customer(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    # imported (0016_known): a row a first mail made does not make its sender "known"
-    registered: Mapped[bool] = mapped_column(Boolean, default=False,
-                                             server_default=false())
+    registered: Mapped[bool] = mapped_column(Boolean, default=False)  # imported: "known"
 
 
 class Counter(Base):
