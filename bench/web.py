@@ -152,7 +152,7 @@ def overview_queries(config: Path) -> float:
     """The overview's own reads now (kept counts, breached clocks), in this process."""
     from maildesk.app import open_app
     from maildesk.config import load_config
-    from maildesk.http.web.agent_queries import overview
+    from maildesk.core.ticket_list import overview
 
     app = open_app(load_config(config))
     try:
@@ -161,7 +161,7 @@ def overview_queries(config: Path) -> float:
         times = []
         for _ in range(5):
             t = time.perf_counter()
-            overview(app, agent)
+            overview(app.runtime, agent)
             times.append(time.perf_counter() - t)
         return min(times)
     finally:

@@ -34,10 +34,10 @@ if TYPE_CHECKING:
     from maildesk.customers.record import CustomerRecord
     from maildesk.store.verify import Report as VerifyReport
 
-__all__ = ["Gate", "etag", "events_between", "find_tickets", "is_known_customer",
+__all__ = ["Gate", "etag", "events_between", "find_tickets", "has_tickets", "is_known_customer",
            "known_message_ids", "last_history_id", "locked_ticket", "outbox_list",
-           "read_attachment", "read_ticket", "show_ticket", "ticket_counts", "ticket_page",
-           "ticket_queue", "verify_articles"]
+           "read_attachment", "read_ticket", "show_ticket", "ticket_by_number", "ticket_counts",
+           "ticket_page", "ticket_queue", "verify_articles"]
 
 Gate = Callable[[str, "str | None"], None]
 
@@ -159,6 +159,17 @@ def is_known_customer(session: Session, address: str | None,
     from maildesk.customers.lookup import is_known
 
     return is_known(session, address, directory)
+
+
+def ticket_by_number(session: Session, number: str) -> Ticket | None:
+    """Ticket `number` in the caller's transaction (the web's forms run their block on it)."""
+    return session.execute(select(Ticket).where(Ticket.number == number)).scalar_one_or_none()
+
+
+def has_tickets(session: Session, address: str) -> bool:
+    """Whether `address` (lower case) is the customer of any ticket (a web login's who)."""
+    return session.execute(select(Ticket.id).where(Ticket.customer == address)
+                           .limit(1)).first() is not None
 
 
 def ticket_queue(session: Session, number: str) -> str | None:

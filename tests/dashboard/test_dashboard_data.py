@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import insert
 
-from maildesk.http.web.dashboard_data import Backlog, collect
+from maildesk.core.dashboard import Backlog, collect
 from maildesk.store import rollup
 from maildesk.store.models import Ticket, Timer
 from tests.conftest import Desk

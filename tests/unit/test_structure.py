@@ -23,15 +23,7 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
 }
 KNOWN_INTAKE_TO_UPPER: dict[tuple[str, str], str] = {}
 KNOWN_OUTBOUND_TO_UPPER: dict[tuple[str, str], str] = {}
-_WEB = "the web pages' own ticket queries (issue 16, web helper); to move into core.queries"
-KNOWN_ENTRANCE_TICKET_ORM: dict[str, str] = {
-    "maildesk.http.web.agent_queries": _WEB,
-    "maildesk.http.web.customer_queries": _WEB,
-    "maildesk.http.web.dashboard_data": _WEB,
-    "maildesk.http.web.engine": _WEB,
-    "maildesk.http.web.links": _WEB,
-    "maildesk.http.web.ticket_view": _WEB,
-}
+KNOWN_ENTRANCE_TICKET_ORM: dict[str, str] = {}
 
 # The entrances (one protocol each) and the ticket tables they reach only through the core.
 ENTRANCES = ("maildesk.http", "maildesk.admin", "maildesk.cli", "maildesk.smtp",

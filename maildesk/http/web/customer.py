@@ -150,7 +150,7 @@ def _reply(app: App, address: str, number: str, body: str,
 
     reader = ticket_view.Reader(customer=address, own_only=True)  # a company admin reads
     # colleagues' tickets but answers only their own: a reply is a mail from them
-    view = ticket_view.load(app, reader, number)
+    view = ticket_view.load(app.runtime, reader, number)
     if view is None:
         return None
     ticket = view.ticket

@@ -19,9 +19,9 @@ from fastapi import APIRouter
 from markupsafe import Markup
 from starlette.responses import Response
 
+from maildesk.core.dashboard import BACKLOG_GROUPS, OTHER, Dashboard, collect
+from maildesk.core.ticket_list import readable_queues
 from maildesk.http.web import charts
-from maildesk.http.web.agent_queries import readable_queues
-from maildesk.http.web.dashboard_data import BACKLOG_GROUPS, OTHER, Dashboard, collect
 from maildesk.http.web.lang import translations
 from maildesk.http.web.render import NAV, NavItem, page
 from maildesk.http.web.viewer import AgentViewer, Seen, WebError
@@ -50,13 +50,14 @@ async def dashboard(seen: AgentViewer, days: str = "30") -> Response:
     if agent is None or not agent.supervisor:
         raise WebError(403, N_("This page is for supervisors."))
     period = int(days) if days.isdigit() and int(days) in PERIODS else 30
-    config = seen.ctx.app.config
+    rt = seen.ctx.rt
+    config = rt.config
     queues = readable_queues(config, agent)
     zone = _zone(seen)
     now = datetime.now(UTC).replace(tzinfo=None)
 
     def read() -> Dashboard:
-        with seen.ctx.app.db.reading() as session:
+        with rt.db.reading() as session:
             return collect(session, config, queues, now, zone, period)
 
     data = await seen.ctx.run(read)
@@ -65,7 +66,7 @@ async def dashboard(seen: AgentViewer, days: str = "30") -> Response:
 
 
 def _zone(seen: Seen) -> str | None:
-    zone = getattr(seen.agent, "timezone", None) or seen.ctx.app.config.instance.timezone
+    zone = getattr(seen.agent, "timezone", None) or seen.ctx.rt.config.instance.timezone
     return str(zone) if zone else None
 
 

@@ -12,18 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maildesk.commands import MAX_COMMANDS, LineResult
 from maildesk.config import Agent
 from maildesk.core import commands as core
 from maildesk.core.actors import Actor
-from maildesk.store.models import Article, Ticket
+from maildesk.core.queries import ticket_by_number
 
 if TYPE_CHECKING:
     from maildesk.app import App
     from maildesk.runtime import Runtime
+    from maildesk.store.models import Article, Ticket
 
 __all__ = ["BlockResult", "NotVisible", "run_block"]
 
@@ -58,8 +58,7 @@ def run_block(app: App, agent: Agent, number: str, lines: list[str], text: str,
     actor = Actor.agent(agent.address, agent.name, via="web")
 
     def attempt(session: Session) -> core.BlockResult:
-        ticket = session.execute(select(Ticket).where(Ticket.number == number)
-                                 ).scalar_one_or_none()
+        ticket = ticket_by_number(session, number)
         if ticket is None or "read" not in actor.permissions(rt.config, ticket.queue):
             raise NotVisible(number)
         if not files or not text:

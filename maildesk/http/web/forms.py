@@ -85,7 +85,7 @@ async def act(seen: AgentViewer, request: Request, number: Number) -> Response:
                                "an internal note instead.")) from None
     if result.applied:
         return RedirectResponse(f"/tickets/{number}?done=1", status_code=303)
-    view = await ctx.run(ticket_view.load, ctx.app, ticket_view.Reader(agent=agent), number)
+    view = await ctx.run(ticket_view.load, ctx.rt, ticket_view.Reader(agent=agent), number)
     if view is None:  # moved out of the agent's queues meanwhile
         raise WebError(404, NOT_FOUND)
     return await agent_page(seen, view, status=422,

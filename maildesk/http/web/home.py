@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from maildesk.http.web import agent_queries, customer_queries
+from maildesk.core import customer_tickets, ticket_list
 from maildesk.http.web.render import page
 from maildesk.http.web.viewer import PersonViewer
 from maildesk.i18n import N_
@@ -20,7 +20,7 @@ async def home(seen: PersonViewer) -> Response:
     ctx = seen.ctx
     agent = seen.agent
     if agent is not None:
-        overview = await ctx.run(agent_queries.overview, ctx.app, agent)
+        overview = await ctx.run(ticket_list.overview, ctx.rt, agent)
         return page(seen, "overview.html", page_title=N_("Overview"), overview=overview)
-    listing = await ctx.run(customer_queries.own_tickets, ctx.app, seen.address, 1)
+    listing = await ctx.run(customer_tickets.own_tickets, ctx.rt, seen.address, 1)
     return page(seen, "customer_home.html", page_title=N_("My tickets"), listing=listing)

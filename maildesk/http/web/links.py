@@ -18,8 +18,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
+from maildesk.core.queries import has_tickets
 from maildesk.store.db import Database, rowcount
-from maildesk.store.models import Customer, Ticket, WebAttempt, WebLoginLink, utcnow
+from maildesk.store.models import Customer, WebAttempt, WebLoginLink, utcnow
 
 __all__ = ["LINK_LIFETIME", "consume", "identify", "over_limit", "request_link",
            "request_link_logged"]
@@ -44,7 +45,7 @@ def identify(session: Session, config: Config, address: str) -> str | None:
         return None
     if config.agent(address) is not None:
         return "agent"
-    if session.execute(select(Ticket.id).where(Ticket.customer == address).limit(1)).first():
+    if has_tickets(session, address):
         return "customer"
     if session.execute(select(Customer.id).where(Customer.address == address)).first():
         return "customer"

@@ -1,186 +1,35 @@
-"""One ticket as a page shows it (blocking; on the HTTP thread pool), for an agent (with
-`read` in its queue: everything) or for its customer (the public articles, the state).
+"""One ticket as a page shows it: the core reads the rows (`maildesk.core.ticket_page`);
+the web adds what is its own, how a history event's details read and whether a stored
+mail has an HTML part the page can show (blocking; on the HTTP thread pool).
 
-Anyone else gets None, as for a ticket that does not exist: the page is a 404 either way,
-so ticket numbers cannot be probed.
+Anyone who may not read the ticket gets None, as for a ticket that does not exist: the
+page is a 404 either way, so ticket numbers cannot be probed.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, defer, selectinload
-
-from maildesk.config import Agent
-from maildesk.http.web.history_words import details as details_of
-from maildesk.store.models import Article, AttachmentRow, History, Ticket, Timer
+from maildesk.core import ticket_page
+from maildesk.core.ticket_page import Reader, TicketView, attachment, raw_of
+from maildesk.http.web.history_words import details
 
 if TYPE_CHECKING:
-    from maildesk.app import App
+    from maildesk.runtime import Runtime
 
-__all__ = ["Reader", "TicketView", "allowed", "attachment", "load", "raw_of"]
+__all__ = ["Reader", "TicketView", "attachment", "load", "raw_of"]
 
-CLOCKS = ("first_response", "update", "solution")
-log = logging.getLogger("maildesk.http.web")
 # No such header line, no HTML part: most mails are decided without parsing them.
 HTML_TYPE = re.compile(rb"(?im)^content-type:[ \t]*(?:\r?\n[ \t]+)?text/html")
 
 
-@dataclass(frozen=True)
-class Reader:
-    """Who reads: an agent (by the config) or a customer (by address; a company admin
-    also reads the company's tickets unless `own_only`)."""
-
-    agent: Agent | None = None
-    customer: str | None = None
-    own_only: bool = False
-
-
-@dataclass
-class Clock:
-    kind: str
-    deadline: datetime | None
-    stage: int  # 0 running, 1 warned, 2 breached
-    stopped: bool  # pending: the clock waits
-
-
-@dataclass
-class TicketView:
-    ticket: Ticket
-    articles: list[Article]
-    history: list[tuple[datetime, str, str, list[tuple[str, object]]]] = field(
-        default_factory=list)
-    clocks: list[Clock] = field(default_factory=list)
-    merged_into: str | None = None
-    permissions: frozenset[str] = frozenset()
-
-
-def allowed(app: App, reader: Reader, ticket: Ticket, session: Session) -> bool:
-    if reader.agent is not None:
-        return "read" in app.config.permissions(reader.agent, ticket.queue)
-    if reader.customer:
-        if ticket.customer == reader.customer.lower():
-            return True
-        if reader.own_only:
-            return False
-        from maildesk.http.web.customer_queries import shares_company
-
-        return shares_company(session, app.config, reader.customer, ticket.customer)
-    return False
-
-
-def _find(session: Session, number: str) -> Ticket | None:
-    if not number or len(number) > 32:
-        return None
-    return session.execute(select(Ticket).where(Ticket.number == number)).scalar_one_or_none()
-
-
-def load(app: App, reader: Reader, number: str) -> TicketView | None:
-    """Five short queries: the ticket, its articles and their attachments (ORM objects,
-    for the templates), the history and the clocks as plain rows (ORM objects for a
-    couple of hundred history events cost more than the rest of the page)."""
-    with app.db.reading() as session:
-        ticket = _find(session, number)
-        if ticket is None or not allowed(app, reader, ticket, session):
-            return None
-        query = (select(Article).where(Article.ticket_id == ticket.id)
-                 .options(selectinload(Article.attachments),
-                          defer(Article.envelope_json), defer(Article.notes_json))
-                 .order_by(Article.id))
-        if reader.agent is None:
-            query = query.where(Article.visibility == "public")
-        view = TicketView(ticket, list(session.scalars(query)))
-        if reader.agent is not None:
-            view.permissions = app.config.permissions(reader.agent, ticket.queue)
-            view.history = [(at, actor, event, details_of(details)) for at, actor, event, details
-                            in session.execute(select(History.at, History.actor, History.event,
-                                                      History.details_json)
-                                               .where(History.ticket_id == ticket.id)
-                                               .order_by(History.id))]
-            view.clocks = [Clock(kind, deadline, stage, due_at is None)
-                           for kind, deadline, stage, due_at in session.execute(
-                               select(Timer.kind, Timer.deadline, Timer.stage, Timer.due_at)
-                               .where(Timer.ticket_id == ticket.id, Timer.kind.in_(CLOCKS)))]
-            view.clocks.sort(key=lambda c: CLOCKS.index(c.kind))
-        if ticket.merged_into_id:
-            view.merged_into = session.scalar(select(Ticket.number).where(
-                Ticket.id == ticket.merged_into_id))
-        learnt = _learn_html(app, session, view.articles)
-        session.expunge_all()
-    for article in view.articles:  # detached now: no flush to the read-only connection
-        if article.id in learnt:
-            article.has_html = learnt[article.id]
-    if learnt:
-        _remember_html(app, learnt)
-    return view
-
-
-def _learn_html(app: App, session: Session, articles: list[Article]) -> dict[int, bool]:
-    """Whether each article not seen before has an HTML part (its stored mail parsed
-    once); an article without a stored mail has none."""
+def _has_html(raw: bytes) -> bool:
     from maildesk.http.web.html_mail import html_part
 
-    learnt: dict[int, bool] = {}
-    for article in articles:
-        if article.has_html is not None:
-            continue
-        key = article.raw_key or article.raw_sha256
-        raw = app.store.get(session, key) if key else None
-        learnt[article.id] = (raw is not None and HTML_TYPE.search(raw) is not None
-                              and html_part(raw) is not None)
-    return learnt
+    return HTML_TYPE.search(raw) is not None and html_part(raw) is not None
 
 
-def _remember_html(app: App, learnt: dict[int, bool]) -> None:
-    """Kept for the next view: a mail never changes. A lost race or a busy database only
-    means the next view parses again."""
-    from maildesk.store.db import retry_conflicts
-
-    def write() -> None:
-        with app.db.transaction() as session:
-            for value in (True, False):
-                ids = [i for i, has in learnt.items() if has is value]
-                if ids:
-                    session.execute(update(Article).where(Article.id.in_(ids))
-                                    .values(has_html=value))
-    try:
-        retry_conflicts(write)
-    except Exception:  # noqa: BLE001 - a cache write must never cost the page
-        log.warning("could not remember which articles have HTML", exc_info=True)
-
-
-def attachment(app: App, reader: Reader, number: str,
-               digest: str) -> tuple[bytes, str, str] | None:
-    """An attachment's bytes, name and type, if the reader may see its article."""
-    with app.db.reading() as session:
-        ticket = _find(session, number)
-        if ticket is None or not allowed(app, reader, ticket, session):
-            return None
-        query = (select(AttachmentRow).join(Article, Article.id == AttachmentRow.article_id)
-                 .where(Article.ticket_id == ticket.id, AttachmentRow.sha256 == digest))
-        if reader.agent is None:
-            query = query.where(Article.visibility == "public")
-        row = session.execute(query.order_by(AttachmentRow.id).limit(1)).scalar_one_or_none()
-        if row is None:
-            return None
-        return app.store.get(session, digest), row.filename, row.content_type
-
-
-def raw_of(app: App, reader: Reader, number: str, article_id: int) -> bytes | None:
-    """The stored mail of an article, if the reader may see it."""
-    with app.db.reading() as session:
-        ticket = _find(session, number)
-        if ticket is None or not allowed(app, reader, ticket, session):
-            return None
-        article = session.get(Article, article_id)
-        if article is None or article.ticket_id != ticket.id:
-            return None
-        if reader.agent is None and article.visibility != "public":
-            return None
-        key = article.raw_key or article.raw_sha256
-        return app.store.get(session, key) if key else None
+def load(rt: Runtime, reader: Reader, number: str) -> TicketView | None:
+    """The ticket's page, if the reader may see it."""
+    return ticket_page.load(rt, reader, number, details, _has_html)

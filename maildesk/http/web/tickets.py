@@ -11,8 +11,9 @@ from fastapi import APIRouter, Path, Query
 from starlette.responses import RedirectResponse, Response
 
 from maildesk.config.vocabulary import STATES
-from maildesk.http.web import agent_queries, ticket_view
-from maildesk.http.web.agent_queries import SORTS, Filters
+from maildesk.core.ticket_list import SORTS, Filters, readable_queues
+from maildesk.core.ticket_list import ticket_list as list_tickets
+from maildesk.http.web import ticket_view
 from maildesk.http.web.html_mail import FRAME_CSP, html_part, sanitise
 from maildesk.http.web.render import page
 from maildesk.http.web.viewer import PersonViewer, Seen, WebError
@@ -42,8 +43,8 @@ async def ticket_list(seen: PersonViewer, queue: Text = None, state: Text = None
     filters = Filters(queue=queue or None, state=state or None, q=(q or "").strip() or None,
                       owner=owner or None, escalated=bool(escalated),
                       sort=sort if sort in SORTS else "updated", page=page_number)
-    listing = await ctx.run(agent_queries.ticket_list, ctx.app, agent, filters)
-    queues = agent_queries.readable_queues(ctx.app.config, agent)
+    listing = await ctx.run(list_tickets, ctx.rt, agent, filters)
+    queues = readable_queues(ctx.rt.config, agent)
     template = "_ticket_rows.html" if seen.request.headers.get("hx-request") else "tickets.html"
     return page(seen, template, page_title=N_("Tickets"), listing=listing, filters=filters,
                 queues=queues, states=STATES, sorts=list(SORTS))
@@ -59,7 +60,7 @@ def _reader(seen: Seen) -> ticket_view.Reader:
 @router.get("/tickets/{number}")
 async def ticket_page(seen: PersonViewer, number: Number) -> Response:
     ctx = seen.ctx
-    view = await ctx.run(ticket_view.load, ctx.app, _reader(seen), number)
+    view = await ctx.run(ticket_view.load, ctx.rt, _reader(seen), number)
     if view is None:
         raise WebError(404, NOT_FOUND)
     if seen.agent is not None:
@@ -88,7 +89,7 @@ async def agent_page(seen: Seen, view: ticket_view.TicketView, status: int = 200
 async def article_html(seen: PersonViewer, number: Number, article_id: int) -> Response:
     """The sanitised HTML of one article, for the sandboxed frame on the ticket page."""
     ctx = seen.ctx
-    raw = await ctx.run(ticket_view.raw_of, ctx.app, _reader(seen), number, article_id)
+    raw = await ctx.run(ticket_view.raw_of, ctx.rt, _reader(seen), number, article_id)
     if raw is None:
         raise WebError(404, NOT_FOUND)
     html = await ctx.run(html_part, raw)
@@ -104,7 +105,7 @@ async def article_html(seen: PersonViewer, number: Number, article_id: int) -> R
 async def attachment(seen: PersonViewer, number: Number, digest: Digest) -> Response:
     """Always a download, never shown inline: a file is what its sender says it is."""
     ctx = seen.ctx
-    found = await ctx.run(ticket_view.attachment, ctx.app, _reader(seen), number, digest)
+    found = await ctx.run(ticket_view.attachment, ctx.rt, _reader(seen), number, digest)
     if found is None:
         raise WebError(404, NOT_FOUND)
     data, filename, content_type = found

@@ -1,4 +1,4 @@
-"""The numbers behind the supervisors' dashboard, in a few aggregate queries.
+"""The dashboard figures: the numbers behind the supervisors' dashboard, in a few aggregate queries.
 
 - tickets opened and closed per day: counted per UTC hour in SQL (at most 24 rows a day
   whatever the volume), folded into the supervisor's local days here, so a day is the

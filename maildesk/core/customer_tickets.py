@@ -1,6 +1,6 @@
-"""What customers' pages read (blocking; on the HTTP thread pool). A customer sees the
-tickets whose customer is their address; a company admin also those of every customer of
-their company; nobody sees another company's.
+"""The customer's tickets: what customers' pages read (blocking; on the HTTP thread
+pool). A customer sees the tickets whose customer is their address; a company admin also
+those of every customer of their company; nobody sees another company's.
 
 Who is a company admin: the customer's table row says so (`company_admin`), or the first
 `customers:` backend that knows the address does (its `company_admin` field). The company
@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from maildesk.store.models import Customer, Ticket
 
 if TYPE_CHECKING:
-    from maildesk.app import App
     from maildesk.config import Config
+    from maildesk.runtime import Runtime
 
 __all__ = ["Listing", "Scope", "company_of", "own_tickets", "shares_company"]
 
@@ -94,11 +94,11 @@ def shares_company(session: Session, config: Config, reader: str, customer: str)
         Customer.address == customer.lower(), Customer.company == company)).first() is not None
 
 
-def own_tickets(app: App, address: str, page_number: int) -> Listing:
+def own_tickets(rt: Runtime, address: str, page_number: int) -> Listing:
     """The customer's tickets, and their company's when they are its admin."""
     page_number = max(1, page_number)
-    with app.db.reading() as session:
-        seen = Scope(address.strip().lower(), company_of(session, app.config, address))
+    with rt.db.reading() as session:
+        seen = Scope(address.strip().lower(), company_of(session, rt.config, address))
         rows = list(session.execute(
             select(Ticket).where(_visible(seen))
             .order_by(Ticket.updated_at.desc(), Ticket.id.desc())

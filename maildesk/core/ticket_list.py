@@ -1,5 +1,6 @@
-"""What agents' pages read (blocking; on the HTTP thread pool). Every query is limited to
-the queues where the agent has `read`: a queue without it is not even named."""
+"""The agents' ticket list and queue overview: what agents' pages read (blocking; on the
+HTTP thread pool). Every query is limited to the queues where the agent has `read`: a
+queue without it is not even named."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from maildesk.config.vocabulary import STATES
 from maildesk.store.models import Ticket, Timer
 
 if TYPE_CHECKING:
-    from maildesk.app import App
-    from maildesk.http.web.customer_queries import Listing
+    from maildesk.core.customer_tickets import Listing
+    from maildesk.runtime import Runtime
 
 __all__ = ["Filters", "QueueCounts", "overview", "readable_queues", "ticket_list"]
 
@@ -36,17 +37,17 @@ class QueueCounts:
         return sum(n for s, n in self.by_state.items() if not s.startswith(("closed", "merged")))
 
 
-def overview(app: App, agent: Agent) -> list[QueueCounts]:
+def overview(rt: Runtime, agent: Agent) -> list[QueueCounts]:
     """Counts by state from `ticket_counts` (kept with every change, store.rollup), and
     the tickets with a breached clock from the timers' stage index: neither reads the
     tickets table whole."""
     from maildesk.store import rollup
 
-    queues = readable_queues(app.config, agent)
+    queues = readable_queues(rt.config, agent)
     if not queues:
         return []
     rows = {q: QueueCounts(q, dict.fromkeys(STATES, 0), 0) for q in queues}
-    with app.db.reading() as session:
+    with rt.db.reading() as session:
         for (queue, state), n in rollup.counts(session, queues).items():
             if n:
                 rows[queue].by_state[state] = n
@@ -82,19 +83,19 @@ class Filters:
     page: int = 1
 
 
-def ticket_list(app: App, agent: Agent, f: Filters) -> Listing:
+def ticket_list(rt: Runtime, agent: Agent, f: Filters) -> Listing:
     """Tickets of the agent's readable queues, filtered, sorted, one page; a queue the
     agent may not read gives an empty list, as a queue that does not exist does."""
-    from maildesk.http.web.customer_queries import Listing
+    from maildesk.core.customer_tickets import Listing
     from maildesk.store.search import matching
 
-    queues = readable_queues(app.config, agent)
+    queues = readable_queues(rt.config, agent)
     if f.queue is not None:
         queues = [q for q in queues if q == f.queue]
     page = max(1, f.page)
     if not queues:
         return Listing([], page, False)
-    with app.db.reading() as session:
+    with rt.db.reading() as session:
         query = select(Ticket).where(Ticket.queue.in_(queues))
         if f.state == "open-all":
             query = query.where(Ticket.state.not_in(("closed successful",
