@@ -20,7 +20,7 @@ from maildesk.core.followups import already_stored
 from maildesk.core.operations import open_ticket
 from maildesk.core.queries import is_known_customer, ticket_queue
 from maildesk.core.threads import Thread, find_ticket
-from maildesk.customers.lookup import ask_directories
+from maildesk.customers.lookup import directories_answer
 from maildesk.customers.record import CustomerRecord
 from maildesk.events import TicketEvent
 from maildesk.intake.contentkey import content_key
@@ -75,6 +75,7 @@ class Prepared:
     digest: str
     key: str
     directory: CustomerRecord | None = None  # the sender in a directory, asked beforehand
+    directory_down: bool = False  # a directory could not answer for the sender now
 
     def attempt(self, session: Session) -> Outcome:
         rt, mail = self.rt, self.mail
@@ -83,7 +84,8 @@ class Prepared:
         if duplicate is not None:
             return _labelled(session, stored(duplicate, "duplicate"), [], mail.message_id)
         ctx = Context(rt, session, self.raw, self.digest, mail, self.envelope,
-                      self.classification, content_key=self.key, directory=self.directory)
+                      self.classification, content_key=self.key, directory=self.directory,
+                      directory_down=self.directory_down)
         outcome = _apply(ctx)
         if ctx.events:
             from maildesk.outbound.dispatch import dispatch  # jinja2 & co. only when needed
@@ -113,11 +115,11 @@ def prepare(rt: Runtime, raw: bytes, envelope: Envelope) -> Outcome | Prepared:
     if hops > MAX_HOPS:  # RFC 5321 6.3: a mail loop between MTAs; refuse, never answer it
         return Outcome("rejected", 554, f"5.4.6 Too many hops ({hops}): mail loop?")
     classification = classify(mail, envelope, config)  # classify
-    directory = None  # who writes, asked outside the transaction: a slow CRM holds no lock
-    if config.customers and classification.kind != "bounce":
-        directory = ask_directories(config, mail.from_addr)
+    directory, down = None, False  # who writes, asked outside the transaction: a slow CRM
+    if config.customers and classification.kind != "bounce":  # holds no lock
+        directory, down = directories_answer(config, mail.from_addr)
     return Prepared(rt, raw, envelope, mail, classification, sha256(raw),
-                    content_key(raw, mail.message_id), directory)
+                    content_key(raw, mail.message_id), directory, down)
 
 
 def _labelled(session: Session, outcome: Outcome, events: list[TicketEvent],
@@ -152,6 +154,9 @@ def _apply(ctx: Context) -> Outcome:
         return Outcome("ignored", 250, "2.0.0 Ok: discarded by rule " + decision.matched[-1])
     queue = config.queue(decision.queue)
     if queue is not None and queue.require_known_customer and not known:
+        if ctx.directory_down:  # "unknown for now": the MTA retries, nothing bounces
+            return Outcome("deferred", 451, "4.4.3 The customer directory cannot answer "
+                           "now; try again later")
         return Outcome("rejected", 550,
                        "5.7.1 This address only takes mail from registered customers")
     ticket = _new_ticket(ctx, decision, linked_to=thread.linked_to)  # apply

@@ -56,6 +56,7 @@ class Context:
     events: list[TicketEvent] = field(default_factory=list)
     content_key: str | None = None  # the mail without its trace headers (intake.contentkey)
     directory: CustomerRecord | None = None  # the sender in a directory (customers.lookup)
+    directory_down: bool = False  # a directory could not answer for the sender now
 
     @property
     def app(self) -> Runtime:

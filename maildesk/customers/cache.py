@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -32,7 +31,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from maildesk.customers.record import Backend, BackendDown, CustomerRecord
+from maildesk.customers.record import Backend, BackendDown, CustomerRecord, usable_address
 
 __all__ = ["CachedBackend", "LookupCollector", "TTLCache", "lookup_counts", "usable_address"]
 
@@ -44,20 +43,8 @@ WAIT_SHARE = 0.3  # of the wall clock callers may spend waiting on one backend .
 WAIT_BURST = 0.5  # ... beyond this many seconds at once (the bucket's depth)
 
 _MISS = object()
-_UNUSABLE = re.compile(r"[\x00-\x20\x7f]")  # controls and spaces (a regex: 20x a loop)
 _counts: dict[tuple[str, str], int] = {}
 _counts_lock = threading.Lock()
-
-
-def usable_address(address: str) -> str | None:
-    """The address as backends are asked (lowercase), or None when it cannot be anybody's:
-    no @, control characters or spaces (a NUL matched an entry in slapd), over 320 bytes."""
-    address = address.strip().lower()
-    if "@" not in address or len(address) > 320:
-        return None
-    if _UNUSABLE.search(address):
-        return None
-    return address
 
 
 def _count(backend: str, result: str) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO
 
-from maildesk.customers.cache import usable_address
+from maildesk.customers.record import usable_address
 
 __all__ = ["COLUMNS", "BadRow", "CsvError", "Parsed", "Row", "read", "write"]
 

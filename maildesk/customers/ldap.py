@@ -18,8 +18,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
 from maildesk.config.customers import CustomerBackend
-from maildesk.customers.cache import usable_address
-from maildesk.customers.record import BackendDown, CustomerRecord
+from maildesk.customers.record import BackendDown, CustomerRecord, usable_address
 from maildesk.customers.sql import truthy
 
 __all__ = ["LdapBackend", "ldap_filter"]

@@ -33,7 +33,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
-from maildesk.customers.cache import usable_address
 from maildesk.customers.directory import backends_from_config
 from maildesk.customers.passwords import (
     Attempts,
@@ -44,7 +43,7 @@ from maildesk.customers.passwords import (
     needs_rehash,
     verify,
 )
-from maildesk.customers.record import Backend, BackendDown, CustomerRecord
+from maildesk.customers.record import Backend, BackendDown, CustomerRecord, usable_address
 from maildesk.store.db import Database, insert_ignore
 from maildesk.store.models import Customer, utcnow
 

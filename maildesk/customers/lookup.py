@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from maildesk.customers.cache import usable_address
-from maildesk.customers.record import BackendDown, CustomerRecord
+from maildesk.customers.record import BackendDown, CustomerRecord, usable_address
 
 if TYPE_CHECKING:
     from maildesk.config.model import Config
 
-__all__ = ["ask_directories", "find", "is_known"]
+__all__ = ["ask_directories", "directories_answer", "find", "is_known"]
 
 log = logging.getLogger("maildesk.customers")
 
@@ -29,19 +28,29 @@ log = logging.getLogger("maildesk.customers")
 def ask_directories(config: Config, address: str | None) -> CustomerRecord | None:
     """The first configured directory's record for `address`, None when none has one (or
     none could answer now, or none is configured). Blocking; call it outside a transaction."""
+    return directories_answer(config, address)[0]
+
+
+def directories_answer(config: Config,
+                       address: str | None) -> tuple[CustomerRecord | None, bool]:
+    """`ask_directories`, and whether a directory could not answer now (down, or over the
+    wait budget): a queue that takes only known customers then answers 4xx, not 5xx, so
+    the sender's MTA retries instead of bouncing a customer the CRM would have known."""
     if not config.customers or not address or usable_address(address) is None:
-        return None
+        return None, False
     from maildesk.customers.directory import backends_from_config
 
+    down = False
     for backend in backends_from_config(config):
         try:
             record = backend.lookup(address)
         except BackendDown as exc:  # logged once per outage by the cache; here per mail
             log.debug("customer %s unknown for now: %s", address, exc)
+            down = True
             continue
         if record is not None:
-            return record
-    return None
+            return record, False
+    return None, down
 
 
 def find(session: Session, address: str | None,

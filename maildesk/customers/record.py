@@ -8,12 +8,15 @@ customer came from.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
 from maildesk.errors import Unavailable
 
-__all__ = ["Backend", "BackendDown", "CustomerRecord"]
+__all__ = ["Backend", "BackendDown", "CustomerRecord", "usable_address"]
+
+_UNUSABLE = re.compile(r"[\x00-\x20\x7f]")  # controls and spaces (a regex: 20x a loop)
 
 
 @dataclass(frozen=True)
@@ -42,3 +45,14 @@ class Backend(Protocol):
         """The customer with this address (lowercase), None if the backend has none;
         raises BackendDown when it cannot answer."""
         ...
+
+
+def usable_address(address: str) -> str | None:
+    """The address as backends are asked (lowercase), or None when it cannot be anybody's:
+    no @, control characters or spaces (a NUL matched an entry in slapd), over 320 bytes."""
+    address = address.strip().lower()
+    if "@" not in address or len(address) > 320:
+        return None
+    if _UNUSABLE.search(address):
+        return None
+    return address

@@ -31,8 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from maildesk.config.customers import CustomerBackend
-from maildesk.customers.cache import usable_address
-from maildesk.customers.record import BackendDown, CustomerRecord
+from maildesk.customers.record import BackendDown, CustomerRecord, usable_address
 
 __all__ = ["SqlBackend", "truthy"]
 

@@ -15,8 +15,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from maildesk.customers.cache import usable_address
-from maildesk.customers.record import CustomerRecord
+from maildesk.customers.record import CustomerRecord, usable_address
 from maildesk.intake.message import ParsedMail
 from maildesk.store.db import insert_ignore
 from maildesk.store.models import Customer, Ticket, utcnow

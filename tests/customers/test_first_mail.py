@@ -137,6 +137,19 @@ def test_a_first_mail_to_an_open_queue_does_not_open_a_closed_one(desk: Desk,
 
 
 @pytest.mark.backends("sqlite")
+def test_a_crm_that_cannot_answer_defers_a_closed_queue_and_spares_an_open_one(
+        desk: Desk) -> None:
+    _require_known(desk, "customers:\n  backend: sql\n  url: postgresql://nobody@127.0.0.1:1/crm\n"
+                         f"  table: contacts\n  columns: {COLUMNS}\n")
+    raw = simple_mail(subject="order", sender="ann@example.org", to="sales@example.com")
+    # 4xx (deliver: EX_TEMPFAIL): the MTA retries; a 5xx would bounce a customer the CRM knows
+    assert desk.deliver(raw, sender="ann@example.org", recipients=("sales@example.com",)) == 75
+    assert _rows(desk) == []
+    open_queue = simple_mail(subject="hello", sender="ann@example.org")
+    assert desk.deliver(open_queue, sender="ann@example.org") == 0  # "unknown for now"
+
+
+@pytest.mark.backends("sqlite")
 def test_a_crm_customer_is_known_and_fills_the_new_row(desk: Desk, tmp_path: Path) -> None:
     crm = sqlite_crm(tmp_path / "crm.db")
     before = checksum(crm)
