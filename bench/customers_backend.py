@@ -51,11 +51,15 @@ def mail(n: int) -> bytes:
             "\r\nHello, something is broken.\r\n").encode()
 
 
-def desk(folder: Path, customers: str) -> Path:
+def desk(folder: Path, customers: str, require: bool = True) -> Path:
+    """`require`: the queue takes only known customers. The slow CRM's phases leave it open:
+    there a sender unknown for now (past the wait budget) is deferred (451) when the queue
+    requires known customers, and the rate would count answers, not stored mails."""
     path = make_desk(folder, free_port())
-    text = path.read_text().replace(  # common.CONFIG lifts the auto-response caps
-        "    display_name: Example Support\n",
-        "    display_name: Example Support\n    require_known_customer: true\n", 1)
+    text = path.read_text()  # common.CONFIG lifts the auto-response caps
+    if require:
+        name = "    display_name: Example Support\n"
+        text = text.replace(name, name + "    require_known_customer: true\n", 1)
     path.write_text(text + customers)
     return path
 
@@ -178,15 +182,21 @@ def smtp_loop(config: Path, first: int, count: int) -> tuple[list[float], list[f
 
         idle = noops(3.0)
         mails: list[float] = []
+        deferred: list[int] = []
         done = threading.Event()
 
         def send() -> None:
-            with smtplib.SMTP("127.0.0.1", server.port, timeout=60) as client:
-                for n in range(first, first + count):
-                    t = time.perf_counter()
-                    client.sendmail(sender(n), ["support@example.com"], mail(n))
-                    mails.append((time.perf_counter() - t) * 1000)
-            done.set()
+            try:
+                with smtplib.SMTP("127.0.0.1", server.port, timeout=60) as client:
+                    for n in range(first, first + count):
+                        t = time.perf_counter()
+                        try:  # past the wait budget a new sender is unknown for now: 451
+                            client.sendmail(sender(n), ["support@example.com"], mail(n))
+                        except smtplib.SMTPResponseException as exc:
+                            deferred.append(exc.smtp_code)
+                        mails.append((time.perf_counter() - t) * 1000)
+            finally:
+                done.set()
 
         thread = threading.Thread(target=send)
         thread.start()
@@ -194,6 +204,9 @@ def smtp_loop(config: Path, first: int, count: int) -> tuple[list[float], list[f
         while not done.is_set():
             busy.extend(noops(0.5))
         thread.join()
+        if deferred:
+            print(f"SMTP loop: {len(deferred)} of {count} mails answered "
+                  f"{sorted(set(deferred))} (a sender unknown for now)")
         return idle, busy, mails
     finally:
         server.stop()
@@ -238,16 +251,16 @@ def main() -> None:
         rate_table, rate_sql, rate_met = (max(rates[k]) for k in ("table", "sql", "met"))
         slow = SlowCrm(total + n, args.delay)
         try:
-            cold = desk(root / "cold", slow.customers())
+            cold = desk(root / "cold", slow.customers(), require=False)
             register_in_table(cold, first)  # the warm-up's senders only
             rate_cold, refused_cold = ingest_rate(cold, first, n)
             refused += refused_cold
-            loop = desk(root / "loop", slow.customers())
+            loop = desk(root / "loop", slow.customers(), require=False)
             idle, busy, mails = smtp_loop(loop, first, min(n, 100))
         finally:
             slow.drop()
     print(f"ingest of {n} new tickets from new senders, in-process, SQLite, one thread;"
-          " queue with require_known_customer")
+          " queue with require_known_customer (the slow CRM's phases: an open queue)")
     print(f"best of {args.rounds} interleaved rounds; refused in all phases: {refused}")
     print(f"{'table (yardstick)':<34} {rate_table:8.1f} mails/s  rounds "
           + ", ".join(f"{x:.1f}" for x in rates["table"]))
