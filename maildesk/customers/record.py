@@ -32,7 +32,8 @@ class CustomerRecord:
 
 class BackendDown(Unavailable):
     """The backend could not answer now (connection refused, timeout): the customer is
-    "unknown for now", which must never refuse or delay a mail."""
+    "unknown for now", which never refuses a mail (a queue taking only known customers
+    defers it with a 4xx; every other queue takes it)."""
 
 
 class Backend(Protocol):
