@@ -6,18 +6,21 @@ never touched.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.debian import apt_install
 from tests.postfix.postfix_helpers import free_port, which
 
-__all__ = ["BASE", "ROOT_DN", "PrivateSlapd", "ensure_slapd"]
+__all__ = ["BASE", "ROOT_DN", "PrivateSlapd", "ensure_slapd", "running_slapd"]
 
 PACKAGES = ("slapd", "ldap-utils")
 BASE = "dc=example,dc=com"
@@ -106,3 +109,23 @@ class PrivateSlapd:
         if self.process is not None and self.process.stderr:
             self.process.stderr.close()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def running_slapd(ldif: str) -> Iterator[PrivateSlapd]:
+    """A started private slapd holding `ldif`, stopped after; a test skips where slapd cannot
+    run, except under CI, where that fails the test."""
+    import pytest
+
+    reason = ensure_slapd()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"the slapd test cannot run in CI: {reason}")
+        pytest.skip(reason)
+    server = PrivateSlapd()
+    try:
+        server.start()
+        server.add(ldif)
+        yield server
+    finally:
+        server.stop()

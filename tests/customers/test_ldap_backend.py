@@ -3,7 +3,6 @@ the SQL backend, escaped filters, and BackendDown for every failure."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from maildesk.customers.directory import backends_from_config, close_all
 from maildesk.customers.ldap import LdapBackend, ldap_filter
 from maildesk.customers.record import BackendDown, CustomerRecord
 from tests.customers.crm import config_with
-from tests.customers.slapd import BASE, ROOT_DN, PrivateSlapd, ensure_slapd
+from tests.customers.slapd import BASE, ROOT_DN, PrivateSlapd, running_slapd
 
 PEOPLE = f"ou=people,{BASE}"
 LDIF = f"""\
@@ -60,18 +59,8 @@ ATTACKS = ["*)(uid=*", "*)(uid=*@example.org", "*", "*@example.org", "ann@exampl
 
 @pytest.fixture(scope="module")
 def slapd() -> Iterator[PrivateSlapd]:
-    reason = ensure_slapd()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"the slapd test cannot run in CI: {reason}")
-        pytest.skip(reason)
-    server = PrivateSlapd()
-    try:
-        server.start()
-        server.add(LDIF)
+    with running_slapd(LDIF) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ refusal, not an error, and costs no lockout."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from maildesk.customers.passwords import hash_password
 from maildesk.store.models import Customer
 from tests.conftest import Desk
 from tests.customers.crm import COLUMNS, sqlite_crm
-from tests.customers.slapd import BASE, ROOT_DN, PrivateSlapd, ensure_slapd
+from tests.customers.slapd import BASE, ROOT_DN, PrivateSlapd, running_slapd
 from tests.postfix.postfix_helpers import free_port
 
 pytestmark = pytest.mark.backends  # the lockout's row lock and insert on every database
@@ -56,18 +55,8 @@ mail: bob@example.org
 
 @pytest.fixture(scope="module")
 def slapd() -> Iterator[PrivateSlapd]:
-    reason = ensure_slapd()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"the slapd test cannot run in CI: {reason}")
-        pytest.skip(reason)
-    server = PrivateSlapd()
-    try:
-        server.start()
-        server.add(LDIF)
+    with running_slapd(LDIF) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(autouse=True)
