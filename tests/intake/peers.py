@@ -96,6 +96,19 @@ def _attachment_fields(name: str, expected: list[dict[str, Any]], mail: ParsedMa
             yield Field(name, f"attachment {label} name", label, match)
 
 
+def mismatches(fields: list[Field], known: object) -> list[str]:
+    """What disagrees without being a listed difference, and listed differences that now
+    agree (`known`: a collection of (mail, field name) pairs)."""
+    wrong = []
+    for field in fields:
+        listed = (field.mail, field.name) in known  # type: ignore[operator]
+        if field.agrees == listed:
+            state = "now agrees: drop it from KNOWN_DIFFERENCES" if listed else "differs"
+            wrong.append(f"{field.name} {state}: expected {field.expected!r:.200}, "
+                         f"got {field.got!r:.200}")
+    return wrong
+
+
 def compare(box: Path, expected: dict[str, Any]) -> list[Field]:
     """Each comparable field of one Zammad fixture, expected vs parse_message's value."""
     name = box.stem

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import CORPUS, needs_corpus
-from tests.intake.peers import compare, zammad_cases
+from tests.intake.peers import compare, mismatches, zammad_cases
 
 pytestmark = needs_corpus
 
@@ -69,15 +69,8 @@ def _cases() -> list[tuple[str, object]]:
 @pytest.mark.parametrize(("name", "case"), _cases(), ids=[n for n, _ in _cases()])
 def test_zammad_fixture_fields(name: str, case: tuple) -> None:
     box, expected = case
-    wrong = []
-    for field in compare(box, expected):
-        if (field.mail, field.name) in VERSION_DEPENDENT:
-            continue
-        known = (field.mail, field.name) in KNOWN_DIFFERENCES
-        if field.agrees == known:
-            state = "now agrees: drop it from KNOWN_DIFFERENCES" if known else "differs"
-            wrong.append(f"{field.name} {state}: expected {field.expected!r:.200}, "
-                         f"got {field.got!r:.200}")
+    fields = [f for f in compare(box, expected) if (f.mail, f.name) not in VERSION_DEPENDENT]
+    wrong = mismatches(fields, KNOWN_DIFFERENCES)
     assert not wrong, wrong
 
 

@@ -11,6 +11,7 @@ import pytest
 from maildesk.intake.parse import parse_message
 from tests.conftest import CORPUS, needs_corpus
 from tests.intake.otobo import CASES, compare, sample
+from tests.intake.peers import mismatches
 
 pytestmark = needs_corpus
 
@@ -31,13 +32,7 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_otobo_fixture_fields(name: str) -> None:
-    wrong = []
-    for field in compare(sample(CORPUS, name), CASES[name]):
-        known = (field.mail, field.name) in KNOWN_DIFFERENCES
-        if field.agrees == known:
-            state = "now agrees: drop it from KNOWN_DIFFERENCES" if known else "differs"
-            wrong.append(f"{field.name} {state}: expected {field.expected!r:.200}, "
-                         f"got {field.got!r:.200}")
+    wrong = mismatches(compare(sample(CORPUS, name), CASES[name]), KNOWN_DIFFERENCES)
     assert not wrong, wrong
 
 

@@ -5,28 +5,13 @@ an escalation warning and breach, and a released lock are titled from
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from maildesk.store.models import utcnow
-from tests.agents.conftest import agent_desk, new_ticket, notification, outbox, reply, send
+from tests.agents.conftest import new_ticket, notification, outbox, reply, send
 from tests.conftest import Desk
-from tests.timers.test_sla import SUPPORT, _ticket, at, run
+from tests.timers.test_sla import _ticket, at, run
 
 ALICE = "  - address: alice@example.com\n    name: Alice Example\n"
-
-
-@pytest.fixture
-def tdesk(tmp_path: Path) -> Desk:
-    """test_sla's desk: Support with an SLA, a 30-minute lock timeout, no level move."""
-    desk = agent_desk(tmp_path / "desk")
-    text = desk.config_path.read_text()
-    text = text.replace("    on_closed_followup: reopen\n",
-                        "    on_closed_followup: reopen\n" + SUPPORT, 1)
-    text = text.replace("  system_id: 10\n", "  system_id: 10\n  lock_timeout: 30m\n", 1)
-    desk.config_path.write_text(text)
-    return desk
 
 
 def _speak(desk: Desk, *, agent: str | None = None, queue: str | None = None) -> None:
