@@ -91,7 +91,8 @@ class MailRefused:
     subject: str
     from_addr: str
     envelope_sender: str
-    reason: str
+    reason: str  # English, as history keeps it
+    reasons: tuple[str, ...] = ()  # the same, each an i18n Reason where it has a msgid
 
 
 @dataclass(frozen=True)

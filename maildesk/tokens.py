@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from maildesk.i18n.reason import N_, Reason
+
 __all__ = ["TokenRef", "expiry_problem", "find_token", "make_token", "verify_token"]
 
 _TOKEN = re.compile(r"t(\d{1,18})a([0-9a-f]{8})([a-z2-7]{17}|[a-z2-7]{16})")
@@ -93,12 +95,13 @@ def expiry_problem(ref: TokenRef, max_age: float | None, now: datetime | None = 
         return None
     days = max_age / 86400
     if ref.issued is None:
-        return ("the reply token carries no date (it was made before reply tokens expired): "
-                "answer from a newer notification")
+        return Reason(N_("the reply token carries no date (it was made before reply tokens "
+                         "expired): answer from a newer notification"))
     today = (now or datetime.now(UTC)).date()
     if (today - ref.issued).days > days:
-        return (f"the reply token expired: made on {ref.issued.isoformat()}, older than "
-                f"{days:g} days; answer from a newer notification")
+        return Reason(N_("the reply token expired: made on %(day)s, older than %(days)s days; "
+                         "answer from a newer notification"), day=ref.issued.isoformat(),
+                      days=f"{days:g}")
     return None
 
 

@@ -34,6 +34,7 @@ from maildesk.core.commands import run_block
 from maildesk.core.operations import add_mail_article
 from maildesk.core.tickets import record
 from maildesk.events import CommandsProcessed, MailRefused
+from maildesk.i18n.reason import N_, Reason
 from maildesk.outcome import Outcome, stored
 from maildesk.store.models import Article, History, MessageIdRow, Ticket, utcnow
 
@@ -62,7 +63,8 @@ def handle_agent_mail(ctx: Context, thread: Thread) -> Outcome:
     auth = authenticate(ctx.raw, mail, ctx.envelope, app.config, app.secret, ticket)
     if auth.ok and _applied_before(session, mail.message_id):
         auth.agent = None  # a replay: the same signed mail again, maybe with other headers
-        auth.reasons.append("a mail with this Message-ID was applied already (a replay)")
+        auth.reasons.append(Reason(N_("a mail with this Message-ID was applied already "
+                                      "(a replay)")))
     if not auth.ok:
         return _refuse(ctx, ticket, thread, auth)
     agent = auth.agent
@@ -126,7 +128,8 @@ def _refuse(ctx: Context, ticket: Ticket, thread: Thread, auth: AuthResult) -> O
         from maildesk.outbound.dispatch import dispatch
 
         refused = MailRefused(ticket, agent.address, ctx.mail.subject or ticket.title,
-                              ctx.mail.from_addr or "", ctx.envelope.sender or "", auth.reason)
+                              ctx.mail.from_addr or "", ctx.envelope.sender or "", auth.reason,
+                              tuple(auth.reasons))
         dispatch(session, config, ctx.rt.secret, [refused])
         record(session, ticket, "refusal notice", to=agent.address)
     return stored(ticket.number)

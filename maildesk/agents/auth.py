@@ -27,6 +27,7 @@ from typing import Any
 
 from maildesk.agents.dkimcheck import signature_problem
 from maildesk.config import Agent, Config
+from maildesk.i18n.reason import N_, Reason
 from maildesk.intake.message import Envelope, ParsedMail
 from maildesk.intake.parse import header_tree
 from maildesk.store.models import Ticket
@@ -68,10 +69,10 @@ def strict_from(raw: bytes) -> tuple[str | None, str]:
     """The single From addr-spec, lowercased, or (None, why) when identity is ambiguous."""
     froms = [v for k, v in _raw_headers(raw) if k.lower() == "from"]
     if len(froms) != 1:
-        return None, f"{len(froms)} From headers"
+        return None, Reason(N_("%(count)s From headers"), count=len(froms))
     value = " ".join(froms[0].split())
     if _CONTROL.search(froms[0].replace("\r\n", "").replace("\n", "")):
-        return None, "control characters in From"
+        return None, Reason(N_("control characters in From"))
     from flanker.addresslib import address  # 140 ms to import: only when an agent writes
 
     logging.getLogger("flanker").setLevel(logging.CRITICAL)
@@ -79,10 +80,10 @@ def strict_from(raw: bytes) -> tuple[str | None, str]:
     addr = getattr(parsed, "address", None)
     if parsed is None or not isinstance(addr, str) or getattr(parsed, "addr_type", "email") \
             != "email":
-        return None, "From is not one valid address"
+        return None, Reason(N_("From is not one valid address"))
     addr = addr.lower()
     if "=?" in addr or "\x00" in addr or addr.count("@") != 1:
-        return None, "encoded words inside the From address"
+        return None, Reason(N_("encoded words inside the From address"))
     return addr, ""
 
 
@@ -150,7 +151,7 @@ def _dkim_proof(raw: bytes, raw_headers: list[tuple[str, str]], config: Config,
                 agent_domain: str) -> tuple[bool, str]:
     headers = _trusted_results(raw_headers, config.instance.trusted_authserv_ids)
     if not headers:
-        return False, "no Authentication-Results from a trusted MTA"
+        return False, Reason(N_("no Authentication-Results from a trusted MTA"))
     seen: set[str] = set()
     dkim_pass = dmarc_pass = False
     for header in headers:  # per method, the topmost header that reports it decides
@@ -171,7 +172,7 @@ def _dkim_proof(raw: bytes, raw_headers: list[tuple[str, str]], config: Config,
                     agent_domain
         seen |= methods
     if not (dkim_pass or dmarc_pass):
-        return False, "no dkim=pass or dmarc=pass for " + agent_domain
+        return False, Reason(N_("no dkim=pass or dmarc=pass for %(domain)s"), domain=agent_domain)
     problem = signature_problem(raw, agent_domain, config.instance.dkim_max_age)
     if problem:
         return False, problem
@@ -188,27 +189,27 @@ def authenticate(raw: bytes, mail: ParsedMail, envelope: Envelope, config: Confi
     result.token_agent = next((ref.agent for ref in (verify_token(secret, t, everyone)
                                                      for t in candidates) if ref), None)
     if claimed is None:
-        result.reasons.append("no unambiguous sender: " + why)
+        result.reasons.append(Reason(N_("no unambiguous sender: %(why)s"), why=why))
         return result
     if mail.from_count > 1 or (mail.from_addr is not None and mail.from_addr != claimed):
-        result.reasons.append("no unambiguous sender: the From headers disagree")
+        result.reasons.append(Reason(N_("no unambiguous sender: the From headers disagree")))
         return result
     agent = config.agent(claimed)
     if agent is None:
-        result.reasons.append(f"{claimed} is not an agent")
+        result.reasons.append(Reason(N_("%(address)s is not an agent"), address=claimed))
         return result
 
     token_why = ""
     for token in candidates:
         ref = verify_token(secret, token, [agent.address])
         if ref is None:
-            token_why = token_why or "the reply token is not this agent's"
+            token_why = token_why or Reason(N_("the reply token is not this agent's"))
             continue
         if ref.ticket_id != ticket.id and ref.ticket_id not in _merged_ids(ticket):
-            token_why = "the reply token belongs to another ticket"
+            token_why = Reason(N_("the reply token belongs to another ticket"))
             continue
         if envelope.sender.lower() != agent.address:
-            token_why = "the envelope sender is not the agent"
+            token_why = Reason(N_("the envelope sender is not the agent"))
             continue
         expired = expiry_problem(ref, config.instance.reply_token_max_age)
         if expired:
@@ -217,7 +218,7 @@ def authenticate(raw: bytes, mail: ParsedMail, envelope: Envelope, config: Confi
         result.token = True
         break
     else:
-        token_why = token_why or "no reply token"
+        token_why = token_why or Reason(N_("no reply token"))
 
     result.dkim, dkim_why = _dkim_proof(raw, headers, config, agent.address.rpartition("@")[2])
 
@@ -234,7 +235,7 @@ def authenticate(raw: bytes, mail: ParsedMail, envelope: Envelope, config: Confi
         if not result.dkim:
             result.reasons.append(dkim_why)
         if both and (result.token or result.dkim):
-            result.reasons.append("this queue needs both the reply token and DKIM")
+            result.reasons.append(Reason(N_("this queue needs both the reply token and DKIM")))
     return result
 
 

@@ -19,6 +19,8 @@ import re
 import time
 from collections import Counter
 
+from maildesk.i18n.reason import N_, Reason
+
 __all__ = ["COVERED", "signature_problem"]
 
 COVERED = ("from", "to", "subject", "message-id", "in-reply-to", "references")
@@ -42,7 +44,7 @@ def signature_problem(raw: bytes, agent_domain: str, max_age: float,
     try:
         headers, body = rfc822_parse(raw)
     except Exception:
-        return "the mail cannot be split into header and body for DKIM"
+        return Reason(N_("the mail cannot be split into header and body for DKIM"))
     present = Counter(name.decode("ascii", "replace").strip().lower() for name, _ in headers)
     for name, value in headers:
         if name.lower() != b"dkim-signature":
@@ -59,14 +61,15 @@ def signature_problem(raw: bytes, agent_domain: str, max_age: float,
                 canonical = CanonicalizationPolicy.from_c_value(tags.get(b"c")) \
                     .canonicalize_body(body)
             except Exception:
-                return "the DKIM signature's l= cannot be checked"
+                return Reason(N_("the DKIM signature's l= cannot be checked"))
             if length < len(canonical):
-                return "the DKIM signature (l=) leaves part of the body unsigned"
+                return Reason(N_("the DKIM signature (l=) leaves part of the body unsigned"))
         signed = Counter(h.strip().lower() for h in
                          tags.get(b"h", b"").decode("ascii", "replace").split(":"))
         for header in COVERED:
             if present[header] > signed[header]:
-                return f"the DKIM signature does not cover {header.title()}"
+                return Reason(N_("the DKIM signature does not cover %(header)s"),
+                              header=header.title())
         problem = _age_problem(tags, now, max_age)
         if problem:
             return problem
@@ -78,13 +81,14 @@ def _age_problem(tags: dict[bytes, bytes], now: float, max_age: float) -> str:
         signed_at = int(tags[b"t"]) if b"t" in tags else None
         expires = int(tags[b"x"]) if b"x" in tags else None
     except ValueError:
-        return "the DKIM signature's t= or x= is not a number"
+        return Reason(N_("the DKIM signature's t= or x= is not a number"))
     if expires is not None and expires < now:
-        return "the DKIM signature has expired (x=)"
+        return Reason(N_("the DKIM signature has expired (x=)"))
     if signed_at is None:
-        return "the DKIM signature carries no time (t=): a replay could not be told apart"
+        return Reason(N_("the DKIM signature carries no time (t=): a replay could not be "
+                         "told apart"))
     if signed_at > now + _FUTURE_SLACK:
-        return "the DKIM signature is dated in the future (t=)"
+        return Reason(N_("the DKIM signature is dated in the future (t=)"))
     if now - signed_at > max_age:
-        return "the DKIM signature is too old (t=): a replay of an earlier mail?"
+        return Reason(N_("the DKIM signature is too old (t=): a replay of an earlier mail?"))
     return ""

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from maildesk.config import Agent, Config
 from maildesk.core.tickets import record
 from maildesk.events import CommandsProcessed, DeliveryFailed, MailRefused, TicketEvent
+from maildesk.i18n.reason import localized
 from maildesk.outbound.compose import (
     AUTO_GENERATED,
     agent_language,
@@ -185,7 +186,8 @@ def refusal(session: Session, config: Config, secret: bytes, event: MailRefused)
         "subject": clean_header(event.subject, 200), "language": language,
         "from_addr": clean_header(event.from_addr or "(none)", 200),
         "envelope_sender": clean_header(event.envelope_sender or "<>", 200),
-        "reason": clean_header(event.reason, 500),
+        "reason": clean_header(localized(event.reasons, language) if event.reasons
+                               else event.reason, 500),
     }
     body = render_text(config, "agent/refusal.txt", language, **context)
     subject = render_text(config, "agent/refusal_subject.txt", language, **context)
