@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from maildesk.i18n.reason import N_, Reason
+from maildesk.reasons import N_, Reason
 
 __all__ = ["TokenRef", "expiry_problem", "find_token", "make_token", "verify_token"]
 

@@ -34,8 +34,8 @@ from maildesk.core.commands import run_block
 from maildesk.core.operations import add_mail_article
 from maildesk.core.tickets import record
 from maildesk.events import CommandsProcessed, MailRefused
-from maildesk.i18n.reason import N_, Reason
 from maildesk.outcome import Outcome, stored
+from maildesk.reasons import N_, Reason
 from maildesk.store.models import Article, History, MessageIdRow, Ticket, utcnow
 
 if TYPE_CHECKING:

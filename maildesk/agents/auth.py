@@ -27,9 +27,9 @@ from typing import Any
 
 from maildesk.agents.dkimcheck import signature_problem
 from maildesk.config import Agent, Config
-from maildesk.i18n.reason import N_, Reason
 from maildesk.intake.message import Envelope, ParsedMail
 from maildesk.intake.parse import header_tree
+from maildesk.reasons import N_, Reason
 from maildesk.store.models import Ticket
 from maildesk.tokens import expiry_problem, find_token, verify_token
 

@@ -19,7 +19,7 @@ import re
 import time
 from collections import Counter
 
-from maildesk.i18n.reason import N_, Reason
+from maildesk.reasons import N_, Reason
 
 __all__ = ["COVERED", "signature_problem"]
 

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from maildesk.config import Agent, Config
 from maildesk.core.tickets import record
 from maildesk.events import CommandsProcessed, DeliveryFailed, MailRefused, TicketEvent
-from maildesk.i18n.reason import localized
 from maildesk.outbound.compose import (
     AUTO_GENERATED,
     agent_language,
@@ -33,6 +32,7 @@ from maildesk.outbound.render import (
     new_message_id,
     render_text,
 )
+from maildesk.reasons import localized
 from maildesk.store.models import Article, Ticket
 from maildesk.tokens import make_token
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from maildesk.i18n.reason import Reason, localized
+from maildesk.reasons import Reason, localized
 from tests.agents.conftest import new_ticket, notification, outbox, reply, send
 from tests.agents.test_forgery import ATTACK, assert_refused
 from tests.conftest import Desk

@@ -4,7 +4,8 @@ A `Reason` is the English text itself (a `str`: history, logs and `show --json` 
 as before) that also remembers its msgid and values, so the refusal notice can say it
 in the agent's language from the web pages' gettext catalogs. Placeholders are
 `%(name)s`, which Babel's checks compare between the msgid and each translation.
-Importing this module costs nothing: the catalogs load only when a reason is translated.
+It lives outside `maildesk.i18n` so that `deliver` (tokens, the agent checks) imports nothing
+of it; the catalogs load only when a reason is translated.
 """
 
 from __future__ import annotations
