@@ -6,8 +6,9 @@ One place keeps them: an `after_flush` hook on the sessions of `Database`. Every
 ORM inserts, or whose `queue` or `state` it updates (the columns keep their old value:
 `active_history`, set below), adds +1 to its new (queue, state) and -1 to its old one, with one
 upsert per changed row, in the same flush and so in the same transaction: a rollback
-takes the counts back with the change. Writes that bypass the ORM (a bulk load, a
-restore) call `rebuild` afterwards; `drift` tells whether the counts still agree.
+takes the counts back with the change. Writes that bypass the ORM call `add` with their
+deltas in their transaction, or `rebuild` afterwards (a bulk load, a restore); `drift`
+tells whether the counts still agree.
 
 Each (queue, state) is spread over `SLOTS` rows by ticket id, so concurrent transactions
 on different tickets seldom wait on the same row lock; readers sum the slots.
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column
 
 from maildesk.store.models import Base, Ticket, Timer
 
-__all__ = ["SLOTS", "TicketCount", "after_flush", "counts", "drift", "rebuild"]
+__all__ = ["SLOTS", "TicketCount", "add", "after_flush", "counts", "drift", "rebuild"]
 
 SLOTS = 8
 Key = tuple[str, str, int]
@@ -86,6 +87,12 @@ def after_flush(session: Session, _flush: UOWTransaction) -> None:
             slot = obj.id % SLOTS
             deltas[(old_queue, old_state, slot)] -= 1
             deltas[(obj.queue, obj.state, slot)] += 1
+    add(session, deltas)
+
+
+def add(session: Session, deltas: Counter[Key]) -> None:
+    """Apply (queue, state, slot) -> +/-n in this transaction: the flush hook's deltas, and
+    those of Core writes that bypass the ORM (the timers' bulk path: maildesk/timers/bulk.py)."""
     changes = sorted((key, n) for key, n in deltas.items() if n)  # one lock order
     if not changes:
         return

@@ -6,5 +6,8 @@
     hooks.py      session events: every committed ticket change syncs its due rows
     actions.py    what a due row does: reminder, auto-close, escalation, level, unlock
     run.py        claim due rows (exactly once across daemons) and act; what is due next
+    bulk.py       reminders and auto-closes of a batch with statements over the batch
+    reminders.py  the batch's reminder mails (deferred Specs) in one multi-row INSERT
+    rows.py       due rows as plain objects, `sync_ticket`'s changes written per batch
     scheduler.py  the loop inside `serve` that sleeps until the next due time
 """

@@ -23,7 +23,7 @@ from maildesk.timers.policy import SLA_CLOCKS, queue_level, queue_sla
 if TYPE_CHECKING:
     from maildesk.runtime import Runtime  # what a batch captured: one config
 
-__all__ = ["fire"]
+__all__ = ["SYSTEM", "fire", "iso"]
 
 ACTOR = Actor.system(via="timer")  # who the timers act as
 SYSTEM = ACTOR.label
@@ -56,9 +56,9 @@ def _reminder(session: Session, rt: Runtime, ticket: Ticket, now: datetime) -> s
     until = ticket.pending_until
     set_state(session, ticket, "open", SYSTEM, reason="pending reminder reached")
     ticket.pending_until = None
-    record(session, ticket, "reminder", SYSTEM, until=_iso(until))
+    record(session, ticket, "reminder", SYSTEM, until=iso(until))
     dispatch(session, rt.config, rt.secret,
-             [TimerNotice("reminder", ticket, "Reminder", {"until": _iso(until)})])
+             [TimerNotice("reminder", ticket, "Reminder", {"until": iso(until)})])
     return "reminder"
 
 
@@ -67,7 +67,7 @@ def _auto_close(session: Session, ticket: Ticket, now: datetime) -> str:
         return "stale"
     until = ticket.pending_until
     set_state(session, ticket, "closed successful", SYSTEM, reason="pending auto-close",
-              until=_iso(until))
+              until=iso(until))
     ticket.pending_until = None
     return "auto-close"
 
@@ -111,11 +111,11 @@ def _clock(session: Session, rt: Runtime, row: Timer, ticket: Ticket, now: datet
     else:
         row.stage, row.due_at = WARNED, row.deadline
         event = "escalation warning"
-    record(session, ticket, event, SYSTEM, clock=row.kind, deadline=_iso(row.deadline))
+    record(session, ticket, event, SYSTEM, clock=row.kind, deadline=iso(row.deadline))
     dispatch(session, rt.config, rt.secret, [TimerNotice(
         "escalation", ticket, "Escalation" if breach else "Escalation warning",
         {"clock": clock, "clock_id": row.kind, "breach": breach,
-         "deadline": _iso(row.deadline), "left": _span(abs(left)), "over": left < 0})])
+         "deadline": iso(row.deadline), "left": _span(abs(left)), "over": left < 0})])
     if breach:
         _escalated(session, rt, ticket, row)
     return event
@@ -125,14 +125,15 @@ def _escalated(session: Session, rt: Runtime, ticket: Ticket, row: Timer) -> Non
     """The event of a breach (no mail of its own; the webhook comes from the history)."""
     dispatch(session, rt.config, rt.secret,
              [TicketEvent(kind="escalated", ticket=ticket, actor=SYSTEM,
-                          details={"clock": row.kind, "deadline": _iso(row.deadline)})])
+                          details={"clock": row.kind, "deadline": iso(row.deadline)})])
 
 
 def _reached(ticket: Ticket, now: datetime) -> bool:
     return ticket.pending_until is not None and ticket.pending_until <= now
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
+    """A due time in history details and templates: `2026-12-01T10:00:00Z`."""
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 

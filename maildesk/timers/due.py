@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +28,7 @@ from maildesk.timers.policy import (
     queue_sla,
 )
 
-__all__ = ["PENDING_KINDS", "Touch", "arm", "load_rows", "sync_ticket"]
+__all__ = ["PENDING_KINDS", "RowStore", "Touch", "arm", "load_rows", "sync_ticket"]
 
 PENDING_KINDS = {"reminder": "pending reminder", "auto-close": "pending auto-close"}
 RUNNING, WARNED, BREACHED = 0, 1, 2
@@ -53,13 +54,37 @@ def load_rows(session: Session, ticket_ids: list[int]) -> dict[int, dict[str, Ti
     return out
 
 
+class RowStore(Protocol):
+    """Where `sync_ticket` makes and drops rows: the session's unit of work (`OrmRows`), or
+    the timers' bulk path, which writes a whole batch's changes with Core statements."""
+
+    def make(self, ticket_id: int, kind: str, queue: str) -> Timer: ...
+
+    def drop(self, row: Timer) -> None: ...
+
+
+class OrmRows:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def make(self, ticket_id: int, kind: str, queue: str) -> Timer:
+        row = Timer(ticket_id=ticket_id, kind=kind, queue=queue, stage=RUNNING)
+        self.session.add(row)
+        return row
+
+    def drop(self, row: Timer) -> None:
+        self.session.delete(row)
+
+
 def sync_ticket(session: Session, config: Config, ticket: Ticket, touch: Touch,
-                now: datetime, rows: dict[str, Timer] | None = None) -> datetime | None:
+                now: datetime, rows: dict[str, Timer] | None = None,
+                store: RowStore | None = None) -> datetime | None:
     """Bring the ticket's rows in line; returns the earliest due time written, if any.
-    `rows`: the ticket's current rows when the caller loaded them (see `load_rows`)."""
+    `rows`: the ticket's current rows when the caller loaded them (see `load_rows`);
+    `store`: where new and dropped rows go (default: the session)."""
     if rows is None:
         rows = {} if touch.created else load_rows(session, [ticket.id])[ticket.id]
-    writer = _Writer(session, ticket, rows)
+    writer = _Writer(store or OrmRows(session), ticket, rows)
     closed = ticket.is_closed
     pending = ticket.state.startswith("pending")
 
@@ -140,8 +165,8 @@ def arm(row: Timer, sla: Sla, start: datetime, duration: float) -> None:
 
 
 class _Writer:
-    def __init__(self, session: Session, ticket: Ticket, rows: dict[str, Timer]) -> None:
-        self.session, self.ticket, self.rows = session, ticket, rows
+    def __init__(self, store: RowStore, ticket: Ticket, rows: dict[str, Timer]) -> None:
+        self.store, self.ticket, self.rows = store, ticket, rows
         self.earliest: datetime | None = None
 
     def note(self, due: datetime | None) -> None:
@@ -151,9 +176,7 @@ class _Writer:
     def want(self, kind: str, *, due_at: datetime | None, reset: bool = False) -> Timer:
         row = self.rows.get(kind)
         if row is None:
-            row = Timer(ticket_id=self.ticket.id, kind=kind, queue=self.ticket.queue,
-                        stage=RUNNING)
-            self.session.add(row)
+            row = self.store.make(self.ticket.id, kind, self.ticket.queue)
             self.rows[kind] = row
         elif reset:
             row.stage, row.remaining, row.queue = RUNNING, None, self.ticket.queue
@@ -165,4 +188,4 @@ class _Writer:
     def drop(self, kind: str) -> None:
         row = self.rows.pop(kind, None)
         if row is not None:
-            self.session.delete(row)
+            self.store.drop(row)

@@ -25,7 +25,7 @@ from maildesk.store.db import Database
 from maildesk.store.models import Article, OutboxMail, Ticket, utcnow
 from maildesk.timers.due import Touch, load_rows, sync_ticket
 
-__all__ = ["install"]
+__all__ = ["install", "note_due"]
 
 
 class App(Protocol):
@@ -119,6 +119,14 @@ def _sync(app: App, session: Session) -> None:
     session.info.pop(_TOUCHES, None)
     if earliest is not None:
         session.info[_EARLIEST] = earliest
+
+
+def note_due(session: Session, due: datetime) -> None:
+    """A due time written outside the ORM's view (the timers' bulk path): the scheduler
+    is woken after the commit if it is earlier than its plan, as for a synced ticket."""
+    earliest: datetime | None = session.info.get(_EARLIEST)
+    if earliest is None or due < earliest:
+        session.info[_EARLIEST] = due
 
 
 def _wake(app: App, session: Session) -> None:

@@ -4,6 +4,8 @@ Exactly once with several daemons (or a cron `timers run` beside them): rows are
 `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL and MariaDB, so two daemons take disjoint
 rows and each row's action commits together with the row's removal or advance; SQLite has
 one writer at a time (BEGIN IMMEDIATE), so the second runner sees the row already gone.
+Reminders and auto-closes of a batch are acted on with statements over the whole batch
+(bulk.py); the other kinds row by row (actions.py).
 A row whose action fails (a bug) is pushed back and logged; it never blocks the rest.
 """
 
@@ -21,6 +23,7 @@ from maildesk.runtime import RUNTIME_KEY, Runtime
 from maildesk.store.db import Database, is_conflict
 from maildesk.store.models import Ticket, Timer, utcnow
 from maildesk.timers.actions import fire
+from maildesk.timers.bulk import PENDING, Claimed, fire_pending
 
 __all__ = ["BATCH", "Source", "next_due", "run_due", "run_due_on", "run_until_idle",
            "upcoming"]
@@ -39,24 +42,34 @@ RETRY_AFTER = timedelta(minutes=5)  # a row whose action failed is tried again a
 
 
 def _claim(session: Session, now: datetime, limit: int, ids: list[int] | None = None
-           ) -> list[Timer]:
-    query = select(Timer).where(Timer.due_at <= now).order_by(Timer.due_at, Timer.id)
+           ) -> list[Claimed]:
+    query = (select(Timer.id, Timer.ticket_id, Timer.kind).where(Timer.due_at <= now)
+             .order_by(Timer.due_at, Timer.id))
     if ids is not None:
         query = query.where(Timer.id.in_(ids))
     query = query.limit(limit)
     if session.get_bind().dialect.name != "sqlite":
         query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+    return [Claimed(*row) for row in session.execute(query)]
 
 
 def _fire_batch(rt: Runtime, now: datetime, limit: int, ids: list[int] | None = None
                 ) -> Counter[str]:
     def work(session: Session) -> Counter[str]:
         session.info[RUNTIME_KEY] = rt
-        rows = _claim(session, now, limit, ids)
+        claimed = _claim(session, now, limit, ids)
         done: Counter[str] = Counter()
-        if not rows:
+        # Reminders and auto-closes in bulk (bulk.py); a ticket with any other kind of row
+        # in the batch (an SLA clock, a level, a lock) goes row by row, all its rows.
+        mixed = {r.ticket_id for r in claimed if r.kind not in PENDING}
+        bulk = [r for r in claimed if r.kind in PENDING and r.ticket_id not in mixed]
+        if bulk:
+            done.update(fire_pending(session, rt, bulk, now))
+        one = [r.id for r in claimed if r.ticket_id in mixed]
+        if not one:
             return done
+        rows = list(session.scalars(select(Timer).where(Timer.id.in_(one))
+                                    .order_by(Timer.due_at, Timer.id)))
         wanted = {r.ticket_id for r in rows}
         tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(wanted)))}
         # One flush at the end (and where a mail needs its row id), not one per history
