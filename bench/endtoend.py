@@ -11,6 +11,8 @@ server are pinned to CPU 0; the client and the sink share CPU 1.
     python bench/endtoend.py --size 100000        # 100 KB mails
     python bench/endtoend.py --seconds 3          # smoke run
     python bench/endtoend.py --statements 400     # only the SQL statements per mail
+    python bench/endtoend.py --statements 300 --against /tmp/old-tree --rounds 3
+                                                  # the same, this tree vs another, interleaved
 
 Before the SMTP cells it runs a few hundred of the same mails through `App.ingest` in
 this process and counts the SQL statements each costs (a SQLAlchemy event listener on the
@@ -21,7 +23,11 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
+import os
 import sqlite3
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -98,6 +104,26 @@ def statements(folder: Path, size: int, mails: int) -> tuple[float, float, dict[
     return sum(counts.values()) / mails, cpu / mails * 1e3, by
 
 
+def against(other: Path, mails: int, size: int, rounds: int) -> None:
+    """The in-process count of this tree and of `other` (a checkout of another commit),
+    alternating in fresh processes, so both see the same machine load; medians."""
+    here = Path(__file__).resolve().parents[1]
+    runs: dict[str, list[dict[str, float]]] = {str(other): [], str(here): []}
+    for _ in range(rounds):
+        for tree in runs:
+            env = dict(os.environ, PYTHONPATH=tree)
+            out = subprocess.run([sys.executable, __file__, "--statements", str(mails),
+                                  "--size", str(size), "--json"], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            runs[tree].append(json.loads(out.strip().splitlines()[-1]))
+    for tree, results in runs.items():
+        per = statistics.median(r["per"] for r in results)
+        cpu = statistics.median(r["cpu"] for r in results)
+        print(f"{tree}: {per:.1f} SQL statements, {cpu:.2f} ms CPU per mail (median of "
+              f"{rounds}: " + ", ".join(f"{r['cpu']:.2f}" for r in results) + ")")
+        print("    " + ", ".join(f"{k} {v:.2f}" for k, v in results[-1]["by"].items()))
+
+
 def ceiling(folder: Path, size: int, conc: int, seconds: float, pin: bool) -> float:
     noop = start_noop(folder, pin=pin)
     try:
@@ -153,13 +179,27 @@ def main() -> None:
     ap.add_argument("--statements", type=int, default=400, metavar="N",
                     help="mails for the in-process statement count (0: skip it); alone "
                          "when given without --seconds")
+    ap.add_argument("--against", type=Path, metavar="TREE",
+                    help="with --statements: also count another source tree's, interleaved")
+    ap.add_argument("--rounds", type=int, default=3, help="with --against: runs of each")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.json:
+        with tempfile.TemporaryDirectory(prefix="maildesk-e2e-") as tmp:
+            per, cpu, by = statements(Path(tmp) / "inproc", args.size, args.statements)
+        print(json.dumps({"per": per, "cpu": cpu, "by": by}))
+        return
     only_statements = "--statements" in sys.argv and "--seconds" not in sys.argv
     pin = not args.no_pin and can_pin()
     if pin:
         pin_self(CLIENT_CPU)
     print(f"# endtoend: {machine()} pinned={pin} size={args.size} conc={args.conc} "
           f"seconds={args.seconds} fsync(2 KB)={fsync_us(Path(tempfile.gettempdir())):.0f}us")
+    if args.against:
+        print(f"# in process, {args.statements} mails per run, {args.rounds} runs each "
+              f"(load {os.getloadavg()[0]:.1f})")
+        against(args.against, args.statements, args.size, args.rounds)
+        return
     with tempfile.TemporaryDirectory(prefix="maildesk-e2e-") as tmp:
         if args.statements:
             per, cpu, by = statements(Path(tmp) / "inproc", args.size, args.statements)

@@ -53,9 +53,10 @@ def open_ticket(session: Session, rt: Deps, incoming: Incoming, decision: Route,
         language=decision.language or (queue.language if queue else None),
         linked_to=linked_to,
         actor=actor,
+        # the sender becomes a customer (SPEC 16), here so every entrance (mail, HTTP)
+        # does it; before the ticket's INSERT, which then carries the row's id
+        before_insert=lambda fresh: link_customer(session, fresh, mail, incoming.directory),
     )
-    # the sender becomes a customer (SPEC 16), here so every entrance (mail, HTTP) does it
-    link_customer(session, ticket, mail, incoming.directory)
     if decision.matched:
         record(session, ticket, "routed", rules=decision.matched, queue=decision.queue)
     article = add_mail_article(session, rt, ticket, incoming)

@@ -11,11 +11,13 @@ the whole desk (`instance.autoresponse_hourly_cap`, logged as a warning when rea
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from maildesk.config import AUTORESPONSE_DEFAULTS, Config, Queue
@@ -120,13 +122,22 @@ def take_daily_slot(session: Session, address: str, cap: int) -> bool:
 def take_slot(session: Session, key: str, cap: int, period: str) -> bool:
     """Count one under `key` in `period`, unless `cap` is reached.
 
-    A conditional UPDATE is atomic on every backend, so daemons sharing a database never
-    exceed the cap together; the first of the period is an INSERT that ignores a conflict,
-    and a concurrent first INSERT falls back to the UPDATE."""
+    Atomic on every backend, so daemons sharing a database never exceed the cap together.
+    SQLite and PostgreSQL: one upsert whose DO UPDATE only counts below the cap (a row
+    changed or nothing); issue 20: the UPDATE-then-INSERT below cost two statements for
+    every first count (a new sender, a new ticket), three counts per auto-response.
+    MariaDB's ON DUPLICATE KEY UPDATE cannot tell "inserted" from "left at the cap"
+    through its row count, so there a conditional UPDATE comes first; the first of the
+    period is an INSERT that ignores a conflict, and a concurrent first INSERT falls back
+    to the UPDATE."""
     if cap <= 0:
         return False
     address = key[:191]
     day = period
+    upsert = _upsert(session.get_bind().dialect.name)
+    if upsert is not None:
+        return rowcount(session.execute(upsert, {"address": address, "day": day,
+                                                 "count": 1, "cap": cap})) == 1
     for _ in range(2):
         bumped = rowcount(session.execute(
             update(AutoResponseCount)
@@ -141,3 +152,25 @@ def take_slot(session: Session, key: str, cap: int, period: str) -> bool:
             return True
         # the day's row exists (perhaps another daemon's, just now): count against it
     return False
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """INSERT the first count, or add one to the row below the cap: built once (cached
+    compilation), None where the row count cannot say which happened (MariaDB)."""
+    table = cast(Table, AutoResponseCount.__table__)
+    below = table.c.count < bindparam("cap")
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        upsert: Any = sqlite_insert(table).on_conflict_do_update(
+            index_elements=["address", "day"], set_={"count": table.c.count + 1}, where=below)
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        upsert = pg_insert(table).on_conflict_do_update(
+            index_elements=["address", "day"], set_={"count": table.c.count + 1}, where=below)
+    else:
+        return None
+    # An INSERT's row count is kept only when asked for (psycopg's is -1 otherwise).
+    return upsert.execution_options(preserve_rowcount=True)

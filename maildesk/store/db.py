@@ -28,7 +28,7 @@ from urllib.parse import quote
 from sqlalchemy import CursorResult, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from maildesk.store import rollup  # ticket counts kept on every flush (and their table)
@@ -36,7 +36,10 @@ from maildesk.store import rollup  # ticket counts kept on every flush (and thei
 __all__ = [
     "Database",
     "TRANSIENT_ERRORS",
+    "deferred_inserts",
     "insert_ignore",
+    "insert_ignore_statement",
+    "insert_later",
     "rowcount",
     "is_conflict",
     "normalise_url",
@@ -100,6 +103,58 @@ def insert_ignore(session: Session, table: Any, **values: Any) -> bool:
     return bool(rowcount(session.execute(stmt, values)))
 
 
+def insert_ignore_statement(session: Session, table: Any) -> Any:
+    """The cached statement `insert_ignore` runs, for `insert_later`."""
+    return _insert_ignore(session.get_bind().dialect.name, table.__table__)
+
+
+_DEFERRED = "maildesk.deferred_inserts"  # session.info: statement -> rows still to write
+
+
+@contextmanager
+def deferred_inserts(session: Session) -> Iterator[None]:
+    """Within the block, `insert_later` keeps rows and the block's end writes them: one
+    executemany per statement instead of one round trip per row (issue 20: a mail's
+    history and Message-ID rows were 7.5 of its 22 statements). Any other statement the
+    session runs meanwhile (a SELECT, an UPDATE) writes them first, so every read in the
+    transaction still sees them. On an exception they are dropped: the caller's
+    transaction or savepoint rolls back what they belonged to."""
+    if _DEFERRED in session.info:  # nested: the outer block writes them
+        yield
+        return
+    session.info[_DEFERRED] = {}
+    try:
+        yield
+        write_deferred(session)
+    finally:
+        session.info.pop(_DEFERRED, None)
+
+
+def insert_later(session: Session, statement: Any, row: dict[str, Any]) -> bool:
+    """Keep `row` for `statement` (a cached Core INSERT whose result nobody reads) when a
+    `deferred_inserts` block is open; False when not: the caller executes it now."""
+    pending: dict[Any, list[dict[str, Any]]] | None = session.info.get(_DEFERRED)
+    if pending is None:
+        return False
+    pending.setdefault(statement, []).append(row)
+    return True
+
+
+def write_deferred(session: Session) -> None:
+    """Write the rows `insert_later` kept, in the order their statements first came."""
+    pending: dict[Any, list[dict[str, Any]]] | None = session.info.get(_DEFERRED)
+    while pending:
+        statement = next(iter(pending))
+        rows = pending.pop(statement)
+        session.execute(statement, rows if len(rows) > 1 else rows[0])
+
+
+def _write_before(state: ORMExecuteState) -> None:
+    """Session event: deferred rows are written before any statement but an INSERT."""
+    if not state.is_insert and state.session.info.get(_DEFERRED):
+        write_deferred(state.session)
+
+
 def rowcount(result: Any) -> int:
     """Rows an UPDATE/INSERT touched: `Session.execute` is typed as returning a plain
     `Result`, while DML returns a `CursorResult`, which has the count."""
@@ -143,6 +198,7 @@ class Database:
         self.engine = _make_engine(self.url, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         event.listen(self._sessions, "after_flush", rollup.after_flush)
+        event.listen(self._sessions, "do_orm_execute", _write_before)
         # SQLite has one writer. Threads of this process queue on a lock of ours, which
         # wakes the next one the moment the last commits; left to SQLite, a waiting thread
         # polls with sleeps of up to 100 ms (its busy handler): the p99 of ingest. Other

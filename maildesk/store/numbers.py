@@ -15,7 +15,7 @@ import threading
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,14 +28,21 @@ _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
 
+_BUMP = (update(Counter).where(Counter.name == bindparam("counter"))
+         .values(value=Counter.value + 1).execution_options(synchronize_session=False))
+_BUMP_RETURNING = _BUMP.returning(Counter.value)  # one round trip where UPDATE returns
+
+
 def _increment(conn: Session | Connection, name: str) -> int:
+    returning = _dialect(conn) in ("sqlite", "postgresql")  # MariaDB: no UPDATE RETURNING
     for _ in range(3):
-        result = conn.execute(
-            update(Counter).where(Counter.name == name).values(value=Counter.value + 1)
-        )
-        if rowcount(result):
-            value = conn.execute(select(Counter.value).where(Counter.name == name))
-            return int(value.scalar_one())
+        if returning:
+            value = conn.execute(_BUMP_RETURNING, {"counter": name}).scalar()
+            if value is not None:
+                return int(value)
+        elif rowcount(conn.execute(_BUMP, {"counter": name})):
+            found = conn.execute(select(Counter.value).where(Counter.name == name))
+            return int(found.scalar_one())
         try:
             with conn.begin_nested():
                 conn.execute(insert(cast(Table, Counter.__table__)).values(name=name, value=1))
@@ -43,6 +50,11 @@ def _increment(conn: Session | Connection, name: str) -> int:
         except IntegrityError:
             continue  # another process created the row first: increment it
     raise RuntimeError(f"counter {name} could not be incremented")
+
+
+def _dialect(conn: Session | Connection) -> str:
+    bind = conn.get_bind() if isinstance(conn, Session) else conn
+    return bind.dialect.name
 
 
 def _counter_engine(bind: Engine) -> Engine:

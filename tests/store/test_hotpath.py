@@ -1,0 +1,151 @@
+"""The ingest transaction's cheaper writes (issue 20) keep their meaning on every backend
+(tests/store/ runs on SQLite, PostgreSQL and MariaDB): rows kept by `deferred_inserts`
+are seen by any read in the transaction and vanish with a rolled-back savepoint, the
+auto-response caps stop at the cap with one upsert, a new ticket's INSERT carries its
+customer, and a group commit's new article folders are made and synced with its files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from sqlalchemy import event, func, select
+
+from maildesk.core.tickets import index_message_id, record
+from maildesk.intake.message import Envelope
+from maildesk.outbound.hygiene import take_slot
+from maildesk.store.articles import ArticleStore
+from maildesk.store.db import deferred_inserts
+from maildesk.store.models import AutoResponseCount, Customer, History, MessageIdRow, Ticket
+from tests.conftest import Desk, simple_mail
+
+
+def _new_ticket(desk: Desk, subject: str = "printer on fire") -> str:
+    app = desk.app()
+    try:
+        sender = "carol@example.org"
+        outcome = app.ingest(simple_mail(subject=subject, sender=sender),
+                             Envelope(sender=sender, recipients=("support@example.com",)))
+        assert outcome.ticket, outcome
+        return outcome.ticket
+    finally:
+        app.close()
+
+
+def _events(session: object, ticket_id: int) -> list[str]:
+    return list(session.execute(  # type: ignore[attr-defined]
+        select(History.event).where(History.ticket_id == ticket_id).order_by(History.id)
+    ).scalars())
+
+
+def test_deferred_rows_are_read_back_written_at_the_end_and_rolled_back(desk: Desk) -> None:
+    number = _new_ticket(desk)
+    app = desk.app()
+    statements: list[str] = []  # the table of each INSERT the connection runs
+
+    def seen(_c: object, _cur: object, sql: str, *_args: object) -> None:
+        into = re.search(r"(?i)^\s*INSERT\b.*?\bINTO\s+[`\"]?(\w+)", sql)
+        statements.append(into.group(1) if into else sql.split()[0].upper())
+
+    try:
+        with app.db.transaction() as session:
+            ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
+            before = _events(session, ticket.id)
+            event.listen(app.db.engine, "before_cursor_execute", seen)
+            with deferred_inserts(session):
+                record(session, ticket, "one")
+                record(session, ticket, "two")
+                assert statements == []  # kept, not written yet
+                # a read in the transaction sees them: they are written first
+                assert _events(session, ticket.id) == before + ["one", "two"]
+                record(session, ticket, "three")
+                index_message_id(session, ticket, "a@hotpath.test", "out")
+                index_message_id(session, ticket, "b@hotpath.test", "out")
+                index_message_id(session, ticket, "a@hotpath.test", "out")  # ignored twice
+            event.remove(app.db.engine, "before_cursor_execute", seen)
+            # three history rows in two statements (a read came between), three
+            # Message-ID rows in one
+            writes = [s for s in statements if s in ("history", "message_ids")]
+            assert writes == ["history", "history", "message_ids"], statements
+            # a savepoint that fails takes its kept rows with it; the others stay
+            nested = session.begin_nested()
+            try:
+                with deferred_inserts(session):
+                    record(session, ticket, "lost")
+                    raise RuntimeError("a bad mail")
+            except RuntimeError:
+                nested.rollback()
+            record(session, ticket, "four")  # outside a block: written at once
+        with app.db.reading() as session:
+            assert _events(session, ticket.id) == before + ["one", "two", "three", "four"]
+            ids = session.execute(select(MessageIdRow.message_id).where(
+                MessageIdRow.ticket_id == ticket.id, MessageIdRow.direction == "out")
+            ).scalars().all()
+            assert sorted(i for i in ids if i.endswith("@hotpath.test")) == [
+                "a@hotpath.test", "b@hotpath.test"]
+    finally:
+        app.close()
+
+
+def test_caps_count_to_the_cap_in_one_statement_each(desk: Desk) -> None:
+    app = desk.app()
+    try:
+        for _ in range(2):  # the cap holds inside one transaction and across several
+            with app.db.transaction() as session:
+                taken = [take_slot(session, "robot@example.net", 3, "2026-12-01")
+                         for _ in range(2)]
+                taken.append(take_slot(session, "other@example.net", 1, "2026-12-01"))
+            assert taken in ([True, True, True], [True, False, False])
+        with app.db.transaction() as session:
+            assert not take_slot(session, "robot@example.net", 3, "2026-12-01")
+            assert take_slot(session, "robot@example.net", 3, "2026-12-02")  # a new day
+            assert not take_slot(session, "nobody@example.net", 0, "2026-12-01")
+        with app.db.reading() as session:
+            rows = dict(session.execute(select(AutoResponseCount.address,
+                                               func.sum(AutoResponseCount.count))
+                                        .group_by(AutoResponseCount.address)).all())
+        assert rows == {"robot@example.net": 4, "other@example.net": 1}
+    finally:
+        app.close()
+
+
+def test_a_new_ticket_is_inserted_with_its_customer(desk: Desk) -> None:
+    number = _new_ticket(desk)
+    app = desk.app()
+    try:
+        with app.db.reading() as session:
+            ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
+            customer = session.execute(select(Customer).where(
+                Customer.address == "carol@example.org")).scalar_one()
+            assert ticket.customer_id == customer.id
+            # no UPDATE followed the INSERT (the version counts the ticket's writes)
+            assert ticket.version == 1
+            events = _events(session, ticket.id)
+            assert events[:2] == ["created", "article added"]
+            details = json.loads(session.execute(select(History.details_json).where(
+                History.ticket_id == ticket.id, History.event == "created")).scalar_one())
+            assert details["queue"] == "Support"
+    finally:
+        app.close()
+
+
+def test_group_commit_makes_and_syncs_new_article_folders(tmp_path: Path,
+                                                          desk: Desk) -> None:
+    store = ArticleStore(tmp_path / "store")
+    app = desk.app()
+    try:
+        with store.deferred() as pending, app.db.transaction() as session:
+            keys = [store.put(session, f"mail {n}\n".encode()) for n in range(5)]
+            assert not any(store._path(k).exists() for k in keys)  # pending until flush
+            assert store.get(session, keys[0]) == b"mail 0\n"  # the batch reads its own
+            pending.flush()
+        for n, key in enumerate(keys):
+            assert store._path(key).read_bytes() == f"mail {n}\n".encode()
+        with store.deferred() as pending, app.db.transaction() as session:
+            lost = store.put(session, b"a batch that fails\n")
+            assert store._path(lost).parent.is_dir()
+        assert not store._path(lost).exists()  # discarded: nothing half there
+        assert not list(store._path(lost).parent.glob(".tmp-*"))
+    finally:
+        app.close()
