@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 
 from maildesk.commands import COMMANDS
 from maildesk.config import Config
-from maildesk.outbound.render import WIRE, build_message, check_address, find_template, render_text
+from maildesk.outbound.render import build_message, check_address, find_template, render_text
+from maildesk.outbound.wire import wire_bytes
 from maildesk.store.models import Article, AttachmentRow
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ def render(config: Config, spec: Spec, message_id: str,
         from_name=spec.from_name, from_addr=spec.from_addr, to=spec.to,
         reply_to=spec.reply_to, subject=spec.subject, body=text, message_id=message_id,
         in_reply_to=spec.in_reply_to, references=spec.references, extra=spec.extra)
-    return message.as_bytes(policy=WIRE)
+    return wire_bytes(message)
 
 
 def render_claimed(session: Session, config: Config, rows: list[Claimed]

@@ -22,13 +22,14 @@ from datetime import datetime, timedelta
 from email.message import Message
 from typing import Any, Protocol, cast
 
-from sqlalchemy import CursorResult, Table, insert, or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
 from maildesk.core.tickets import index_message_id, record
 from maildesk.events import DeliveryFailed
-from maildesk.outbound.render import WIRE, check_address, clean_header
+from maildesk.outbound.render import check_address, clean_header
+from maildesk.outbound.wire import wire_bytes
 from maildesk.store.db import Database
 from maildesk.store.models import OutboxAttempt, OutboxMail, Ticket, utcnow
 
@@ -48,14 +49,12 @@ __all__ = [
     "backoff",
     "claim_due",
     "enqueue",
-    "envelope_base",
     "outbox_rows",
     "reclaim",
     "release",
     "renew",
     "note_settle_failure",
     "settle",
-    "verp_address",
     "worker_name",
 ]
 
@@ -75,20 +74,6 @@ def worker_name(config: Config | None = None) -> str:
     return f"{socket.gethostname()[:80]}:serve:{hashlib.sha256(folder).hexdigest()[:12]}"
 
 
-def verp_address(config: Config, outbox_id: int) -> str:
-    local, _, domain = config.outbound.bounce_address.partition("@")
-    return f"{local}+{outbox_id}@{domain}"
-
-
-def envelope_base(mail_from: str, outbox_id: int) -> str:
-    """The bounce address a row's VERP sender is made of at send time: rows queued since
-    the outbox stopped writing its VERP address after the INSERT (an UPDATE per row) hold
-    the bare bounce address; older rows hold `local+ID@domain`."""
-    local, at, domain = mail_from.partition("@")
-    suffix = f"+{outbox_id}"
-    return f"{local[:-len(suffix)]}{at}{domain}" if local.endswith(suffix) else mail_from
-
-
 _INSERT_OUTBOX = insert(cast(Table, OutboxMail.__table__))  # Core: no unit of work
 
 
@@ -104,7 +89,7 @@ def enqueue(session: Session, config: Config, *, ticket: Ticket | None, kind: st
     (a flush and an UPDATE per row cost a sixth of an ingest); an answer stays an ORM
     object, because the timers see the agent's answer among the session's new objects."""
     if message is not None:
-        raw, spec_json = message.as_bytes(policy=WIRE), None
+        raw, spec_json = wire_bytes(message), None
         message_id = str(message["Message-ID"]).strip().strip("<>")
         subject = str(message["Subject"] or "")
     elif spec is not None and message_id:
@@ -267,9 +252,10 @@ def settle(db: Database, config: Config, outcomes: list[AttemptResult],
     events: list[DeliveryFailed] = []
     now = utcnow()
     with db.transaction() as session:
+        outcomes = _settle_sent(session, outcomes, now)
         loaded = session.execute(  # one SELECT for the batch, not one per row
             select(OutboxMail).where(OutboxMail.id.in_([o.id for o in outcomes]))
-        ).scalars()
+        ).scalars() if outcomes else ()
         rows = {row.id: row for row in loaded}
         for outcome in outcomes:
             row = rows.get(outcome.id)
@@ -309,6 +295,46 @@ def settle(db: Database, config: Config, outcomes: list[AttemptResult],
         if events and react is not None:
             react(session, events)
     return failed
+
+
+_OUTBOX = cast(Table, OutboxMail.__table__)
+_INSERT_ATTEMPTS = insert(cast(Table, OutboxAttempt.__table__))
+
+
+def _settle_sent(session: Session, outcomes: list[AttemptResult],
+                 now: datetime) -> list[AttemptResult]:
+    """The relay's 250s, the common case, in Core statements (one SELECT, one INSERT and
+    an UPDATE per shape, each for the whole batch) instead of the unit of work, which
+    loaded every row's bytes and cost a third of the sender's CPU; the same changes as
+    `settle`'s loop. Returns the outcomes left for that loop (retries, failures)."""
+    ids = [o.id for o in outcomes]
+    sent = [o for o in outcomes if o.result == "sent" and o.built]
+    if not sent or len(set(ids)) != len(ids):  # the same row twice: in order, by the loop
+        return outcomes
+    found = {row.id: (row.state, not row.size) for row in session.execute(
+        select(_OUTBOX.c.id, _OUTBOX.c.state, func.length(_OUTBOX.c.raw).label("size"))
+        .where(_OUTBOX.c.id.in_([o.id for o in sent])))}
+    sent = [o for o in sent if o.id in found]  # a row gone is skipped, as the loop does
+    if not sent:
+        return [o for o in outcomes if o.result != "sent" or not o.built]
+    session.execute(_INSERT_ATTEMPTS, [dict(outbox_id=o.id, at=now, ok=True, error=o.error)
+                                       for o in sent])
+    shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for o in sent:
+        state, empty = found[o.id]
+        values: dict[str, object] = {"b_id": o.id}
+        if o.raw is not None and empty:
+            values["b_raw"] = o.raw  # what went out
+        if state == "queued":  # else settled by someone else while our lease had run out
+            values.update(b_state="sent", b_sent_at=now, b_last_error=o.error)
+        shapes.setdefault(tuple(values), []).append(values)
+    for keys, rows in shapes.items():
+        session.execute(
+            update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"))
+            .values(attempts=_OUTBOX.c.attempts + 1, claimed_by=None, claimed_until=None,
+                    **{k[2:]: bindparam(k) for k in keys if k != "b_id"}), rows)
+    done = {o.id for o in sent}
+    return [o for o in outcomes if o.id not in done]
 
 
 def note_settle_failure(db: Database, ids: list[int], error: str,

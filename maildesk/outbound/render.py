@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime
+from email import quoprimime
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
@@ -67,10 +68,14 @@ _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")  # marks, e
 _MSGID = re.compile(r"[!-;=?-~]{1,250}")  # printable ASCII without <, > and spaces
 
 
+@lru_cache(maxsize=4096)
 def check_address(address: str) -> str:
     """The address, lowercased domain, when it is one plain addr-spec; else InvalidAddress.
     A UTF-8 local part passes (a customer who wrote from one is answered with SMTPUTF8,
-    `sender.py`); its domain is A-labels like every other."""
+    `sender.py`); its domain is A-labels like every other.
+
+    Cached (a pure function of the text; a refusal raises, which is never cached): every
+    mail checks its queue's and agents' addresses again, in the ingest and in the sender."""
     from maildesk.addresses import AddressError, normalize
 
     try:  # the one grammar (maildesk.addresses): an IDN domain becomes its A-labels
@@ -178,8 +183,29 @@ def build_message(
     for name, value in (extra or {}).items():
         msg[name] = _text_header(clean_header(value))
     msg["MIME-Version"] = "1.0"
-    msg.set_payload(body if body.endswith("\n") else body + "\n", _BODY_CHARSET)
+    text = body if body.endswith("\n") else body + "\n"
+    if "Content-Type" in msg or "Content-Transfer-Encoding" in msg:  # an extra header set one
+        msg.set_payload(text, _BODY_CHARSET)
+    else:
+        _set_text(msg, text)
     return msg
+
+
+def _set_text(msg: Message, text: str) -> None:
+    """What `msg.set_payload(text, _BODY_CHARSET)` does to a message without MIME headers
+    (tests/outbound/test_wire.py compares the two), with the encoding cached."""
+    msg.add_header("Content-Type", "text/plain", charset="utf-8")
+    msg.add_header("Content-Transfer-Encoding", "quoted-printable")
+    msg.set_payload(_quoted_printable(text))
+    msg._charset = _BODY_CHARSET  # type: ignore[attr-defined]  # as set_charset leaves it
+
+
+@lru_cache(maxsize=8)
+def _quoted_printable(text: str) -> str:
+    """`text` as UTF-8 in quoted-printable, as the email package's charset encodes it.
+    Cached: the notifications of one mail to each agent quote the same (up to 64 KiB)
+    text, and the email package's pure-Python encoder costs ~1 ms per 64 KiB."""
+    return quoprimime.body_encode(text.encode("utf-8").decode("latin1"))
 
 
 @lru_cache(maxsize=8)

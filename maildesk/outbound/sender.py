@@ -31,7 +31,6 @@ from maildesk.outbound.outbox import (
     AttemptResult,
     Claimed,
     claim_due,
-    envelope_base,
     note_settle_failure,
     reclaim,
     release,
@@ -40,7 +39,7 @@ from maildesk.outbound.outbox import (
     worker_name,
 )
 from maildesk.outbound.render import InvalidAddress, check_address
-from maildesk.outbound.verp import signed_verp
+from maildesk.outbound.verp import envelope_base, signed_verp
 from maildesk.store.db import TRANSIENT_ERRORS, Database
 
 

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 
-__all__ = ["signed_verp", "verp_signature", "verp_valid"]
+__all__ = ["envelope_base", "signed_verp", "verp_signature", "verp_valid"]
 
 
 def verp_signature(secret: bytes, outbox_id: int) -> str:
@@ -28,3 +28,12 @@ def signed_verp(bounce_address: str, secret: bytes, outbox_id: int) -> str:
 def verp_valid(secret: bytes, outbox_id: int, signature: str | None) -> bool:
     return bool(secret and signature) and hmac.compare_digest(
         verp_signature(secret, outbox_id), (signature or "").lower())
+
+
+def envelope_base(mail_from: str, outbox_id: int) -> str:
+    """The bounce address a row's VERP sender is made of at send time: rows queued since
+    the outbox stopped writing its VERP address after the INSERT (an UPDATE per row) hold
+    the bare bounce address; older rows hold `local+ID@domain`."""
+    local, at, domain = mail_from.partition("@")
+    suffix = f"+{outbox_id}"
+    return f"{local[:-len(suffix)]}{at}{domain}" if local.endswith(suffix) else mail_from
