@@ -20,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import Message
+from functools import lru_cache
 from typing import Any, Protocol, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Table, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
@@ -329,12 +330,17 @@ def _settle_sent(session: Session, outcomes: list[AttemptResult],
             values.update(b_state="sent", b_sent_at=now, b_last_error=o.error)
         shapes.setdefault(tuple(values), []).append(values)
     for keys, rows in shapes.items():
-        session.execute(
-            update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"))
-            .values(attempts=_OUTBOX.c.attempts + 1, claimed_by=None, claimed_until=None,
-                    **{k[2:]: bindparam(k) for k in keys if k != "b_id"}), rows)
+        session.execute(_settled(keys), rows)
     done = {o.id for o in sent}
     return [o for o in outcomes if o.id not in done]
+
+
+@lru_cache(maxsize=8)
+def _settled(keys: tuple[str, ...]) -> Update:
+    """The UPDATE of one shape of settled rows, built once (its compiled form is cached)."""
+    return (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"))
+            .values(attempts=_OUTBOX.c.attempts + 1, claimed_by=None, claimed_until=None,
+                    **{k[2:]: bindparam(k) for k in keys if k != "b_id"}))
 
 
 def note_settle_failure(db: Database, ids: list[int], error: str,

@@ -44,4 +44,8 @@ def wire_bytes(message: Message) -> bytes:
             or message.get_content_type() != "text/plain"):
         return message.as_bytes(policy=WIRE)
     head = b"".join(fold(name, value) for name, value in message.raw_items())
-    return head + b"\r\n" + "\r\n".join(_NEWLINES.split(payload)).encode("ascii")
+    # The quoted-printable encoder ends lines with LF only (a CR in the text is encoded or
+    # ends a line), so replacing LF is the generator's split and join, ten times cheaper.
+    body = payload.replace("\n", "\r\n") if "\r" not in payload else \
+        "\r\n".join(_NEWLINES.split(payload))
+    return head + b"\r\n" + body.encode("ascii")
