@@ -38,6 +38,7 @@ from maildesk.outbound.outbox import (
     settle,
     worker_name,
 )
+from maildesk.outbound.relay import KEEP_IDLE, Relay
 from maildesk.outbound.render import InvalidAddress, check_address
 from maildesk.outbound.verp import envelope_base, signed_verp
 from maildesk.store.db import TRANSIENT_ERRORS, Database
@@ -93,17 +94,23 @@ async def run_sender(source: Source, stop_event: asyncio.Event, *,
         if taken:
             log.info("outbox: took back %d rows an earlier run of this daemon held", taken)
     log.info("outbox sender %s started, relay %s:%d", worker, *app.config.outbound.relay)
-    while not stop_event.is_set():
-        try:
-            result = await send_due(source.runtime, worker=worker, stop=stop_event)
-        except Exception:  # the loop must outlive a database blip; the rows wait
-            log.exception("outbox pass failed")
-            result = Pass()
-        if result.claimed == 0:
+    relay = Relay()  # connections kept open from pass to pass (outbound/relay.py)
+    try:
+        while not stop_event.is_set():
             try:
-                await asyncio.wait_for(stop_event.wait(), timeout=poll)
-            except TimeoutError:
-                pass
+                result = await send_due(source.runtime, worker=worker, stop=stop_event,
+                                        relay=relay)
+            except Exception:  # the loop must outlive a database blip; the rows wait
+                log.exception("outbox pass failed")
+                result = Pass()
+            if result.claimed == 0:
+                await relay.close(idle_for=KEEP_IDLE)
+                try:
+                    await asyncio.wait_for(stop_event.wait(), timeout=poll)
+                except TimeoutError:
+                    pass
+    finally:
+        await relay.close()
     log.info("outbox sender %s stopped", worker)
 
 
@@ -192,9 +199,10 @@ class _Settler:
 
 async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
                    stop: asyncio.Event | None = None, lease: timedelta = LEASE,
-                   connections: int = CONNECTIONS) -> Pass:
+                   connections: int = CONNECTIONS, relay: Relay | None = None) -> Pass:
     """Claim up to `limit` due rows, send them over a few connections, settling each as
-    its reply arrives; when `stop` is set, rows not yet begun are handed back."""
+    its reply arrives; when `stop` is set, rows not yet begun are handed back. The
+    connections come from `relay` and go back to it (without one, they end with the pass)."""
     worker = worker or worker_name()
     claimed = await asyncio.to_thread(claim_due, app.db, worker, limit, lease)
     if not claimed:
@@ -207,7 +215,8 @@ async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
     if any(r.spec and not r.raw for r in mails):
         mails = await _build(app, mails, settler)
     lanes = [mails[i::connections] for i in range(min(connections, len(mails)))]
-    work = [_send_lane(app, lane, settler, stop) for lane in lanes]
+    pool = relay if relay is not None else Relay()
+    work = [_send_lane(app, lane, settler, stop, pool) for lane in lanes]
     if hooks:
         from maildesk.webhooks.post import post_webhooks
 
@@ -216,6 +225,8 @@ async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
         await asyncio.gather(*work)
     finally:
         renewing.cancel()
+        if relay is None:
+            await pool.close()
         untried = sorted(settler.held)
         if untried and stop is not None and stop.is_set():
             await asyncio.to_thread(release, app.db, claim, untried)
@@ -255,23 +266,13 @@ async def _renew(app: App, claim: str, held: set[int], lease: timedelta) -> None
             log.exception("outbox: renewing leases failed")
 
 
-def _password(app: App) -> str | None:
-    path = app.config.outbound.password_file
-    return path.read_text().strip() if path is not None else None
-
-
 async def _send_lane(app: App, rows: list[Claimed], settler: _Settler,
-                     stop: asyncio.Event | None) -> None:
+                     stop: asyncio.Event | None, relay: Relay) -> None:
     """Send rows one by one over one connection, settling each before the next; on a
     broken connection the rest wait; after a stop nothing new is begun."""
-    out = app.config.outbound
-    host, port = out.relay
-    smtp = aiosmtplib.SMTP(hostname=host, port=port, timeout=60, use_tls=False,
-                           start_tls=bool(out.starttls))
+    host, port = app.config.outbound.relay
     try:
-        await smtp.connect()
-        if out.username:
-            await smtp.login(out.username, _password(app) or "")
+        smtp = await relay.take(app.config)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         error = f"relay {host}:{port}: {_describe(exc)}"
         log.warning("outbox: cannot reach %s", error)
@@ -281,19 +282,17 @@ async def _send_lane(app: App, rows: list[Claimed], settler: _Settler,
     try:
         for n, row in enumerate(rows):
             if stop is not None and stop.is_set():
-                return  # the rest is released by send_due
+                break  # the rest is released by send_due
             if not smtp.is_connected:
                 await settler.settle([AttemptResult(r.id, "retry", "connection to the relay lost")
                                       for r in rows[n:]])
-                return
+                break
             outcome = await _send_one(smtp, _signed(app, row))
             await settler.settle([replace(outcome, raw=row.raw) if row.fresh else outcome])
-    finally:
-        if smtp.is_connected:
-            try:
-                await smtp.quit()
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                smtp.close()
+    except BaseException:  # cancelled or failed half-way: never hand that connection on
+        smtp.close()
+        raise
+    relay.give(smtp)
 
 
 def _signed(app: App, row: Claimed) -> Claimed:

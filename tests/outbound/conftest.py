@@ -27,6 +27,7 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     mail_options: list[str] = field(default_factory=list)
+    peer: Any = None  # the client's (host, port): which connection carried the mail
 
     @property
     def message(self) -> EmailMessage:
@@ -54,7 +55,7 @@ class SinkHandler:
                 return "451 4.3.0 Please try again later"
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
                                           envelope.original_content or b"",
-                                          list(envelope.mail_options)))
+                                          list(envelope.mail_options), session.peer))
         return "250 2.0.0 Ok: queued"
 
 
