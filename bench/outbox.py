@@ -5,6 +5,13 @@ until all are sent and prints mails per second. Everything runs on loopback in a
 folder: SQLite database, an aiosmtpd sink that only counts.
 
     python bench/outbox.py [N]
+    python bench/outbox.py --ingested N [SIZE]
+
+With `--ingested`, the rows are the real ones: N mails of SIZE bytes (2,000 by default;
+half new tickets, half replies, as bench/endtoend.py sends them) go through `App.ingest`,
+which queues their auto-responses and notifications as what to send; then sender passes
+render and send them to a do-nothing aiosmtpd in its own process, and it prints the
+sender's CPU per outbound mail (every thread of this process: claim, render, SMTP, settle).
 """
 
 from __future__ import annotations
@@ -84,5 +91,46 @@ def main(n: int) -> None:
           f"(sink counted {sink.count})")
 
 
+def ingested(n: int, size: int) -> None:
+    import asyncio
+    import os
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import free_port, machine, make_desk, sources, start_noop
+
+    from maildesk.intake.message import Envelope
+    from maildesk.outbound.sender import send_due
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = start_noop(Path(tmp), pin=False)
+        try:
+            config = make_desk(Path(tmp) / "desk", free_port(), relay_port=sink.port)
+            app = open_app(load_config(config))
+            source = sources(1, size, f"o{os.getpid()}")[0]
+            for _ in range(n):
+                sender, raw, record = source.next()
+                outcome = app.ingest(raw, Envelope(sender, ["support@example.com"]))
+                if record is not None:
+                    record.ticket = outcome.ticket
+
+            async def passes() -> int:
+                total = 0
+                while (done := await send_due(app, worker="bench")).claimed:
+                    total += done.sent
+                return total
+
+            cpu, wall = time.process_time(), time.perf_counter()
+            sent = asyncio.run(passes())
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            app.close()
+        finally:
+            sink.stop()
+    print(f"{n} ingested mails of {size} bytes, {sent} outbound sent in {wall:.2f}s: "
+          f"{cpu / max(sent, 1) * 1e3:.2f} ms CPU per outbound mail ({machine()})")
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    if len(sys.argv) > 2 and sys.argv[1] == "--ingested":
+        ingested(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 2000)
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)

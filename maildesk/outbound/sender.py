@@ -222,7 +222,9 @@ async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
 
         work.append(post_webhooks(app, hooks, settler.settle))
     try:
-        await asyncio.gather(*work)
+        # Every lane runs to its end even when another fails (a settle bug): the mails the
+        # others sent are settled before the pass reports the failure, not resent.
+        ended = await asyncio.gather(*work, return_exceptions=True)
     finally:
         renewing.cancel()
         if relay is None:
@@ -230,6 +232,9 @@ async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
         untried = sorted(settler.held)
         if untried and stop is not None and stop.is_set():
             await asyncio.to_thread(release, app.db, claim, untried)
+    for failure in ended:
+        if isinstance(failure, BaseException):
+            raise failure
     counts = {r: sum(1 for o in settler.outcomes if o.result == r)
               for r in ("sent", "retry", "failed")}
     return Pass(len(claimed), counts["sent"], counts["retry"], counts["failed"])
