@@ -6,6 +6,7 @@ as a match set."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from maildesk.http.api import reads
 from maildesk.http.tokens import Caller
@@ -66,23 +67,113 @@ def test_stopwords_and_short_words_are_searched_like_any_word(desk: Desk) -> Non
     assert [t["number"] for t in cli] == [tv]
 
 
+def walked(desk: Desk, q: str) -> bool:
+    """Whether a page of `q` is read ticket by ticket (a subquery on the ticket's
+    articles) here."""
+    app = desk.app()
+    try:
+        if app.db.dialect == "postgresql":  # its planner's statistics: autovacuum's work
+            with app.db.engine.connect() as conn:
+                conn.execute(text("ANALYZE articles"))
+                conn.commit()
+        with app.db.reading() as session:
+            condition = search.matching(session, q, limit=5)
+            assert condition is not None
+            return "articles.ticket_id = tickets.id" in str(condition)
+    finally:
+        app.close()
+
+
 def test_a_common_word_pages_the_same_walked_or_from_the_match_set(
         desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
     bodies = [f"printer case {i}" + (" zebra" if i % 7 == 3 else "") for i in range(30)]
     numbers = make(desk, bodies)
     zebras = [n for i, n in enumerate(numbers) if i % 7 == 3]
-    as_set = {q: found(desk, q, limit=4) for q in ("printer", "zebra", "printer zebra")}
-    assert as_set == {"printer": numbers, "zebra": zebras, "printer zebra": zebras}
-    # So few tickets never walk; a cheaper walk makes "printer" (30 of 30) walk.
-    monkeypatch.setattr(search, "WALK_COST", 0.2)
+    queries = ("printer", "zebra", "printer zebra", "case", "the")
+    as_set = {q: found(desk, q, limit=4) for q in queries}
+    assert as_set == {"printer": numbers, "zebra": zebras, "printer zebra": zebras,
+                      "case": numbers, "the": []}
+    # So few tickets never walk a word the index has; a cheaper walk makes the common
+    # ones walk (every backend: SQLite's FTS rowid seek, PostgreSQL's to_tsvector of the
+    # ticket's articles, MariaDB's REGEXP, as InnoDB's MATCH always reads its whole set).
+    assert not walked(desk, "printer")
+    monkeypatch.setattr(search, "WALK_COST", 0.05)
+    assert walked(desk, "printer") and walked(desk, "printer case")
+    assert not walked(desk, "nothinglikethis")
+    assert {q: found(desk, q, limit=4) for q in queries} == as_set
+    assert found(desk, "printer", limit=1) == numbers  # a page of one, cursor by cursor
+
+
+def test_hostile_quoted_and_accented_queries(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Quotes, operators and signs are never syntax: only the words count, each
+    required, in any order; a query with no word at all filters nothing. The pages are
+    the same read ticket by ticket as from the match set, accents and case included."""
+    cafe, invoice, tv, mail = make(desk, [
+        "Le café est froid, CAFÉ crème.", "Refund the invoice, please.",
+        "TV broken: it's dead.", "Write to bob @ home about 100% off"])
+    everything = [cafe, invoice, tv, mail]
+    expected = {
+        '"refund invoice"': [invoice], '"invoice refund"': [invoice],
+        "refund -invoice": [invoice], "+refund +invoice": [invoice],
+        "invoice*": [invoice], "(invoice OR tv)": [], "invoice AND refund": [],
+        "NEAR(invoice refund)": [], "bob@home": [mail], "100%": [mail],
+        "it's": [tv], "café": [cafe], "CAFÉ": [cafe], "tv": [tv], "TV: dead!": [tv],
+        '"': everything, "*": everything, "-": everything, "+": everything,
+        "@": everything, "'\\\"%_;--": everything, "": everything,
+        "refund " + "x" * 400: [],
+    }
+    as_set = {q: found(desk, q) for q in expected}
+    assert as_set == expected
+    monkeypatch.setattr(search, "WALK_COST", 0.0001)
+    assert walked(desk, "café")
+    assert {q: found(desk, q) for q in expected} == expected
+    assert set(found(desk, "cafe")) <= {cafe}  # folded on SQLite and MariaDB, not PostgreSQL
+
+
+def test_the_web_list_pages_a_search_in_its_order(desk: Desk,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from maildesk.core import ticket_list as web
+
+    numbers = make(desk, [f"printer {i}" + (" refund" if i % 2 else "") for i in range(7)])
+    monkeypatch.setattr(web, "PAGE", 2)
+    monkeypatch.setattr(search, "WALK_COST", 0.0001)
     app = desk.app()
     try:
-        with app.db.reading() as session:
-            common = search.matching(session, "printer", limit=5)
-            rare = search.matching(session, "zebra", limit=5)
-            assert common is not None and rare is not None
-            walked = "EXISTS" in str(common)
-            assert walked == (app.db.dialect == "sqlite") and "EXISTS" not in str(rare)
+        agent = app.runtime.config.agents[0]
+        for sort, order in (("updated", numbers[::-1]), ("oldest", numbers),
+                            ("number", numbers), ("created", numbers[::-1])):
+            pages = [web.ticket_list(app.runtime, agent,
+                                     web.Filters(q="printer", sort=sort, page=p))
+                     for p in (1, 2, 3, 4, 5)]
+            assert [[t.number for t in pg.tickets] for pg in pages] == [
+                order[0:2], order[2:4], order[4:6], order[6:], []], sort
+            assert [pg.more for pg in pages] == [True, True, True, False, False]
+        refunds = web.ticket_list(app.runtime, agent, web.Filters(q="refund printer",
+                                                                   sort="oldest"))
+        assert [t.number for t in refunds.tickets] == numbers[1::2][:2]
     finally:
         app.close()
-    assert {q: found(desk, q, limit=4) for q in as_set} == as_set
+
+
+def test_a_query_too_long_is_refused_with_422_and_hostile_ones_answer(desk: Desk) -> None:
+    from tests.db.serving import Sink
+    from tests.http.conftest import serve_api
+
+    (ticket,) = make(desk, ["A printer question."])
+    sink = Sink()
+    api = serve_api(desk, relay_port=sink.port)
+    try:
+        headers = {"Authorization": f"Bearer {api.token('reader')}"}
+        r = api.client.get("/api/v1/tickets", params={"q": "printer " * 70}, headers=headers)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid", r.text
+        for q, expected in (('"', [ticket]), ("*", [ticket]), ("-", [ticket]),
+                            ("+", [ticket]), ("@", [ticket]), ("%_\\", [ticket]),
+                            ('"printer"', [ticket]), ("-printer*", [ticket]),
+                            ("printer' OR 1=1 --", []), ("ä" * 500, [])):
+            r = api.client.get("/api/v1/tickets", params={"q": q}, headers=headers)
+            assert r.status_code == 200, (q, r.text)
+            assert [t["number"] for t in r.json()["tickets"]] == expected, q
+    finally:
+        api.client.close()
+        api.served.stop()
+        sink.stop()
