@@ -33,6 +33,13 @@ def main() -> int:
         if isinstance(found, int):
             return found
         message = found
+        # In process: one mail, then the process ends. Python's cycle collector would run
+        # hundreds of times over the objects the imports make (SQLAlchemy, the models, the
+        # config) and find nearly nothing to free: ~15% of this path's CPU, for memory
+        # that exit gives back anyway (bench/README.md, "One process per mail").
+        import gc
+
+        gc.disable()
     from maildesk.cli import main as cli_main
 
     return cli_main(argv, message=message)

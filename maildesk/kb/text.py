@@ -9,9 +9,13 @@ sentence or two, and it says "don't know" rather than guess on less.
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 __all__ = ["STEMMERS", "guess_language", "terms", "words"]
@@ -59,10 +63,33 @@ def _fold(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@lru_cache(maxsize=1)
+def _bm25s_stopwords() -> ModuleType:
+    """bm25s's stop word lists (one file of plain tuples), without bm25s itself:
+    `import bm25s.stopwords` runs the package's `__init__` first, which imports numpy and
+    scipy, and `deliver` guesses a new customer's language from these lists once per mail
+    (60-90 ms of a process that exists for one mail). Already imported (the daemon ranks
+    with bm25s): that module."""
+    loaded = sys.modules.get("bm25s.stopwords")
+    if loaded is not None:
+        return loaded
+    package = importlib.util.find_spec("bm25s")  # finds, never runs, a top-level package
+    folders = list(package.submodule_search_locations or []) if package else []
+    spec = (importlib.util.spec_from_file_location("maildesk.kb._bm25s_stopwords",
+                                                   Path(folders[0]) / "stopwords.py")
+            if folders else None)
+    if spec is None or spec.loader is None:
+        from bm25s import stopwords as lists  # an unusual install: the plain way
+
+        return lists
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @lru_cache(maxsize=32)
 def stopwords(language: str) -> frozenset[str]:
-    from bm25s import stopwords as lists  # bm25s's own lists, with the library we rank with
-
+    lists = _bm25s_stopwords()  # bm25s's own lists, with the library we rank with
     found: Any = getattr(lists, _STOPWORD_LISTS.get(language, ""), ())
     return frozenset(w.lower() for w in found) | frozenset(_MAIL_WORDS.get(language, "").split())
 
