@@ -167,17 +167,21 @@ def rowcount(result: Any) -> int:
 def _insert_ignore(dialect: str, table: Any) -> Any:
     """Built once per table: a statement with bound parameters is compiled once and then
     found in SQLAlchemy's cache, where `.values(...)` made a new statement every time."""
+    # preserve_rowcount: an INSERT's row count is kept only when asked for; psycopg's was
+    # -1, so on PostgreSQL every call said "inserted", a conflict too.
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).on_conflict_do_nothing()
+        return pg_insert(table).on_conflict_do_nothing().execution_options(
+            preserve_rowcount=True)
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return sqlite_insert(table).on_conflict_do_nothing()
+        return sqlite_insert(table).on_conflict_do_nothing().execution_options(
+            preserve_rowcount=True)
     from sqlalchemy import insert
 
-    return insert(table).prefix_with("IGNORE")
+    return insert(table).prefix_with("IGNORE").execution_options(preserve_rowcount=True)
 
 
 def normalise_url(url: str) -> str:

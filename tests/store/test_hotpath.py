@@ -16,7 +16,7 @@ from maildesk.core.tickets import index_message_id, record
 from maildesk.intake.message import Envelope
 from maildesk.outbound.hygiene import take_slot
 from maildesk.store.articles import ArticleStore
-from maildesk.store.db import deferred_inserts
+from maildesk.store.db import deferred_inserts, insert_ignore
 from maildesk.store.models import AutoResponseCount, Customer, History, MessageIdRow, Ticket
 from tests.conftest import Desk, simple_mail
 
@@ -106,6 +106,19 @@ def test_caps_count_to_the_cap_in_one_statement_each(desk: Desk) -> None:
                                                func.sum(AutoResponseCount.count))
                                         .group_by(AutoResponseCount.address)).all())
         assert rows == {"robot@example.net": 4, "other@example.net": 1}
+    finally:
+        app.close()
+
+
+def test_insert_ignore_says_whether_it_inserted(desk: Desk) -> None:
+    app = desk.app()
+    try:
+        with app.db.transaction() as session:
+            first = insert_ignore(session, AutoResponseCount, address="x@example.net",
+                                  day="2026-12-01", count=1)
+            again = insert_ignore(session, AutoResponseCount, address="x@example.net",
+                                  day="2026-12-01", count=1)
+        assert (first, again) == (True, False)  # PostgreSQL said True twice before
     finally:
         app.close()
 
