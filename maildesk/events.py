@@ -49,13 +49,15 @@ class TicketEvent:
 
 @dataclass(frozen=True)
 class AnswerQueued:
-    """An agent's text goes to the customer (and the ticket's cc list, or `cc`)."""
+    """An agent's text goes to the customer (and the ticket's cc list, or `cc`), with the
+    answer article's files: (name, content type, bytes) as stored."""
 
     kind: ClassVar[str] = "answer"
     ticket: Ticket
     body: str
     agent: str
     cc: list[str] | None = None
+    files: Sequence[tuple[str, str, bytes]] = ()
 
 
 class LineOutcome(Protocol):

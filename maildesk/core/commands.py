@@ -9,7 +9,7 @@ API's JSON are two renderings of it.
 Stable entry (the web builds on it)::
 
     run_block(session, rt, actor, ticket, lines, *, text="", article=None,
-              dispatch=True, refuse=None) -> BlockResult
+              dispatch=True, refuse=None, files=()) -> BlockResult
 
 - `session`: the caller's transaction (`Database.run`); the block runs in a SAVEPOINT
   inside it, so it applies all or none while the caller's own writes (the stored mail,
@@ -26,6 +26,10 @@ Stable entry (the web builds on it)::
   message) as one more step: it needs `reply` (or `note`) and is sent or kept only when
   every line succeeded. `article`: the article already holding that text (the mail path
   stores the mail first); without it the engine adds one.
+- `files`: (name, content type, bytes) to attach to the article the engine adds for the
+  text (the web form, the API); names are cleaned as intake cleans them. An answer mails
+  the customer its article's attachments (the mail's own, or these), and fails its step
+  when they would make a mail over `listen.max_message_size` (outbound/answer_files.py).
 - `dispatch`: queue the mails the block's events call for now (default); `False` leaves
   that to the caller (the mail pipeline dispatches all of one mail's events together).
 - `refuse`: a reason to refuse every line and the text without running anything.
@@ -37,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maildesk.commands import LineResult, run_commands
@@ -45,13 +50,14 @@ from maildesk.config import Config
 from maildesk.core.actors import Actor
 from maildesk.core.tickets import add_article, set_state
 from maildesk.events import AnswerQueued, TicketEvent
-from maildesk.intake.message import ParsedMail
+from maildesk.intake.message import Attachment, ParsedMail
 from maildesk.store.articles import ArticleStore
-from maildesk.store.models import Article, Ticket
+from maildesk.store.models import Article, AttachmentRow, Ticket
 
 __all__ = ["BlockResult", "Deps", "LineResult", "TEXT_LINE", "run_block"]
 
 TEXT_LINE = "(your text)"  # how results name the text step
+Upload = tuple[str, str, bytes]  # a file for the text's article: name, content type, bytes
 
 
 class Deps(Protocol):
@@ -89,7 +95,8 @@ class BlockResult:
 
 def run_block(session: Session, rt: Deps, actor: Actor, ticket: Ticket,
               lines: Sequence[str], *, text: str = "", article: Article | None = None,
-              dispatch: bool = True, refuse: str | None = None) -> BlockResult:
+              dispatch: bool = True, refuse: str | None = None,
+              files: Sequence[Upload] = ()) -> BlockResult:
     """Run `lines` (then `text`) for `actor` on `ticket`, all or none; see the module."""
     session.flush()  # keep the caller's pending changes through the lock's re-read
     session.refresh(ticket, with_for_update=True)
@@ -109,10 +116,14 @@ def run_block(session: Session, rt: Deps, actor: Actor, ticket: Ticket,
             from maildesk.commands.faq import with_inserts
 
             text = with_inserts(text, work.inserts)
-        step = _text_check(work, text)
+        sizes: list[int] = []  # an answer's files, which must fit in one mail
+        if text and actor.kind != "customer":
+            sizes = [len(f[2]) for f in files] if article is None else \
+                [a.size for a in _attachments(session, article)]
+        step = _text_check(work, text, sizes)
         applied = all(r.ok for r in results) and (step is None or step.ok)
         if applied and text:
-            article = _apply_text(work, rt, text, article)
+            article = _apply_text(work, rt, text, article, files)
         if applied:
             savepoint.commit()
         else:
@@ -130,8 +141,9 @@ def run_block(session: Session, rt: Deps, actor: Actor, ticket: Ticket,
     return result
 
 
-def _text_check(work: Work, text: str) -> LineResult | None:
-    """The text as one more step: it needs `reply` (or `note` after /note) in the queue."""
+def _text_check(work: Work, text: str, sizes: Sequence[int] = ()) -> LineResult | None:
+    """The text as one more step: it needs `reply` (or `note` after /note) in the queue,
+    and an answer's files (`sizes`) must fit in one mail."""
     if not text:
         return None
     queue = (work.merged_into or work.ticket).queue
@@ -143,18 +155,26 @@ def _text_check(work: Work, text: str) -> LineResult | None:
     if needed not in work.permissions(queue):
         return LineResult(TEXT_LINE, False,
                           f"you do not have the '{needed}' permission in queue {queue}")
+    if sizes and not work.note and work.actor.kind != "customer":
+        from maildesk.outbound.answer_files import size_refusal
+
+        too_big = size_refusal(work.config, text, sizes)
+        if too_big:
+            return LineResult(TEXT_LINE, False, f"not sent: {too_big}")
     return LineResult(TEXT_LINE, True, f"kept as an {what}" if work.note
                       else f"sent as the {what}" if work.actor.kind != "customer"
                       else f"added as your {what}")
 
 
-def _apply_text(work: Work, rt: Deps, text: str, article: Article | None) -> Article:
-    """Answer (mailed to the customer), note (internal), or a customer's message."""
+def _apply_text(work: Work, rt: Deps, text: str, article: Article | None,
+                files: Sequence[Upload] = ()) -> Article:
+    """Answer (mailed to the customer with its article's files), note (internal), or a
+    customer's message."""
     actor, session = work.actor, work.session
     target = work.merged_into or work.ticket
     if actor.kind == "customer":
         article = article or _text_article(work, rt, target, text, "customer", "public",
-                                           "mail")
+                                           "mail", files)
         if target.state.startswith("pending") or target.is_closed:
             set_state(session, target, "open", actor.label, via=actor.via,
                       reason="customer follow-up")
@@ -162,23 +182,48 @@ def _apply_text(work: Work, rt: Deps, text: str, article: Article | None) -> Art
                                        autoresponse=False, actor=actor.label))
         return article
     if work.note:
-        article = article or _text_article(work, rt, target, text, "agent", "internal", "note")
+        article = article or _text_article(work, rt, target, text, "agent", "internal", "note",
+                                           files)
         work.record("note", article=article.id)
         return article
-    article = article or _text_article(work, rt, target, text, "agent", "public", "answer")
+    given = article is not None
+    article = article or _text_article(work, rt, target, text, "agent", "public", "answer",
+                                       files)
     from maildesk.outbound.dispatch import dispatch
 
+    # The article's files as stored (the batch's pending files too: `rt.store`), byte for
+    # byte what the customer can download on the web.
+    attached = [(a.filename, a.content_type, rt.store.get(session, a.sha256))
+                for a in _attachments(session, article)] if given or files else []
     # Not guarded: an answer that cannot be queued fails the block (the caller sees why).
-    dispatch(session, rt.config, rt.secret, [AnswerQueued(target, text, actor.label)])
+    dispatch(session, rt.config, rt.secret,
+             [AnswerQueued(target, text, actor.label, files=attached)])
     article.visibility = "public"
     return article
 
 
+def _attachments(session: Session, article: Article) -> list[AttachmentRow]:
+    """The article's attachment rows, in their order (read, not the relationship: the
+    ingest may have written them with Core INSERTs)."""
+    session.flush()
+    return list(session.scalars(select(AttachmentRow).where(AttachmentRow.article_id == article.id)
+                                .order_by(AttachmentRow.id)))
+
+
 def _text_article(work: Work, rt: Deps, ticket: Ticket, text: str, sender_type: str,
-                  visibility: str, kind: str) -> Article:
+                  visibility: str, kind: str, files: Sequence[Upload] = ()) -> Article:
+    import hashlib
+
+    from maildesk.intake.filenames import safe_filename
+
     person = work.actor.kind in ("agent", "customer")  # an address, not `api:...`
+    attachments = [Attachment(filename=safe_filename(name, f"attachment-{n}"),
+                              content_type=content_type, data=data, size=len(data),
+                              sha256=hashlib.sha256(data).hexdigest())
+                   for n, (name, content_type, data) in enumerate(files, 1)]
     mail = ParsedMail(subject=ticket.title, from_addr=work.actor.address if person else None,
-                      from_name=work.actor.name or work.actor.label, body=text)
+                      from_name=work.actor.name or work.actor.label, body=text,
+                      attachments=attachments)
     return add_article(work.session, rt.store, ticket, mail=mail, raw=None, envelope=None,
                        sender_type=sender_type, visibility=visibility, kind=kind,
                        actor=work.actor.label)

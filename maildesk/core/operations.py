@@ -8,12 +8,13 @@ which the caller dispatches with the rest of its work (`outbound.dispatch`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from maildesk.core.actors import Actor
-from maildesk.core.commands import BlockResult, Deps, run_block
+from maildesk.core.commands import BlockResult, Deps, Upload, run_block
 from maildesk.core.context import Incoming
 from maildesk.core.tickets import add_article, create_ticket, record
 from maildesk.customers.table import link_customer
@@ -77,10 +78,12 @@ def add_mail_article(session: Session, rt: Deps, ticket: Ticket, incoming: Incom
 
 
 def add_text(session: Session, rt: Deps, actor: Actor, ticket: Ticket, body: str, *,
-             internal: bool = False) -> Article:
-    """An agent's answer (mailed to the customer) or internal note, or a customer's
-    message, with the same permission checks as the command engine; raises `Refused`."""
-    result = run_block(session, rt, actor, ticket, ["/note"] if internal else [], text=body)
+             internal: bool = False, files: Sequence[Upload] = ()) -> Article:
+    """An agent's answer (mailed to the customer, with `files`) or internal note, or a
+    customer's message, with the same permission checks as the command engine; raises
+    `Refused`."""
+    result = run_block(session, rt, actor, ticket, ["/note"] if internal else [], text=body,
+                       files=files)
     if not result.applied or result.article is None:
         raise Refused(result)
     return result.article

@@ -1,5 +1,5 @@
 """Mail to customers, one function per `templates/<lang>/customer/` purpose: auto-responses
-(SPEC 6, 8) and an agent's answer.
+(SPEC 6, 8) and an agent's answer (with its article's files, `answer_files.py`).
 
 Each builds the whole message before its first write, so a failure leaves nothing behind.
 """
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from maildesk.config import Config
 from maildesk.core.tickets import record
 from maildesk.events import AnswerQueued, TicketEvent
+from maildesk.outbound.answer_files import AnswerFile, with_files
 from maildesk.outbound.compose import (
     AUTO_REPLIED,
     PERSONAL,
@@ -109,8 +110,11 @@ def answer(session: Session, config: Config, secret: bytes,
 
     From is the queue (never the agent's own address), the subject carries the tag, and
     In-Reply-To/References name the customer's last message, so the customer's client
-    threads it. Sets `first_response_at` the first time. Not guarded: a failure here fails
-    the agent's whole command block, which the transcript then reports."""
+    threads it. The answer article's files go along as attachments, to the cc copies too
+    (the block checked that they fit: `answer_files.size_refusal`); built here, not at
+    send time, so the agent learns of any failure from the command, not from a retry.
+    Sets `first_response_at` the first time. Not guarded: a failure here fails the agent's
+    whole command block, which the transcript then reports."""
     ticket = event.ticket
     queue = config.queue(ticket.queue)
     last = session.execute(
@@ -137,10 +141,13 @@ def answer(session: Session, config: Config, secret: bytes,
         message_id=message_id, in_reply_to=last, references=[last] if last else None,
         extra=auto_headers(config, PERSONAL),
     )
+    files = [AnswerFile(*f) for f in event.files]
+    message = with_files(message, files)
     rows = enqueue(session, config, ticket=ticket, kind="answer", message=message,
                    recipients=[customer, *copies])
     if ticket.first_response_at is None:
         ticket.first_response_at = utcnow()
+    details = {"files": len(files)} if files else {}
     record(session, ticket, "answer sent", event.agent, to=customer, cc=copies,
-           outbox=rows, message_id=message_id, state="queued")
+           outbox=rows, message_id=message_id, state="queued", **details)
     return rows

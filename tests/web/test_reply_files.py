@@ -15,6 +15,7 @@ from sqlalchemy import select
 from maildesk.kb.library import EXAMPLE
 from maildesk.store.models import Article, AttachmentRow, OutboxMail
 from tests.conftest import Desk
+from tests.outbound.conftest import Sink
 from tests.web.conftest import Web, serve_web
 
 # The engine's savepoint around the article with its files, on every backend.
@@ -123,3 +124,64 @@ def test_the_form_offers_knowledge_base_entries_and_inserts_one(kb: Web) -> None
     assert "Hello Carol," in text and "Forgot password?" in text
     unknown = _act(kb, alice, number, text="Hi", faq="no-such-entry", mode="reply")
     assert unknown.status_code == 422 and "no-such-entry" in unknown.text
+
+
+@pytest.fixture
+def relayed(desk: Desk) -> Iterator[tuple[Web, Sink]]:
+    """The web over a desk whose relay is a real SMTP sink on loopback."""
+    sink = Sink().start()
+    desk.config_path.write_text(desk.config_path.read_text().replace(
+        "relay: 127.0.0.1:2\n", f"relay: 127.0.0.1:{sink.port}\n"))
+    try:
+        for web in serve_web(desk):
+            yield web, sink
+    finally:
+        sink.stop()
+
+
+def test_the_answer_mail_carries_the_form_files_byte_exact(relayed: tuple[Web, Sink]) -> None:
+    from tests.outbound.conftest import send
+
+    web, sink = relayed
+    number = web.ticket()
+    alice = web.sign_in("alice@example.com")
+    data = bytes(range(256)) * 16 + b"\r\n\n\r"
+    files = [("files", ("Prüfbericht\u202egpj.exe", data, "application/pdf")),
+             ("files", ("a\r\nBcc: x@example.net", b"second", "text/plain"))]
+    answer = _act(web, alice, number, files, text="Hello Carol, the report.", mode="reply")
+    assert answer.status_code == 303, answer.text[:500]
+    send(web.desk)
+    (mail,) = [r for r in sink.to("carol@example.org")
+               if r.message["Auto-Submitted"] is None]  # the answer, not the auto-response
+    message = mail.message
+    assert message.get_content_type() == "multipart/mixed"
+    got = [(p.get_filename(), p.get_content_type(), p.get_payload(decode=True))
+           for p in message.iter_attachments()]
+    # the names as stored (and shown on the web; a browser sends CR LF as %0D%0A), with
+    # no bidi override and no line break
+    ((_, stored),) = _articles(web, "answer")
+    assert [(name, ctype) for name, ctype, _ in stored] == [(n, c) for n, c, _ in got]
+    assert got[0] == ("Prüfberichtgpj.exe", "application/pdf", data)
+    assert got[1][1:] == ("text/plain", b"second")
+    assert not any(c in got[1][0] for c in "\r\n\u202e")
+    assert b"Bcc" not in mail.data.split(b"\r\n\r\n", 1)[0]
+    body = message.get_body(("plain",))
+    assert body is not None and "Hello Carol, the report." in body.get_content()
+
+
+def test_files_too_big_for_one_mail_are_refused_413_before_anything_is_stored(
+        small: Web) -> None:
+    number = small.ticket()
+    alice = small.sign_in("alice@example.com")
+    # the request fits in 64 KiB; the mail would not (base64 adds a third)
+    big = [("files", ("dump.bin", b"\x00" * 48_000, "application/octet-stream"))]
+    answer = _act(small, alice, number, big, text="the dump", mode="reply")
+    assert answer.status_code == 413
+    assert "listen.max_message_size" in answer.text and "(1, 48 kB)" in answer.text
+    assert _articles(small, "answer") == []
+    with small.app.db.reading() as session:
+        assert session.scalars(select(AttachmentRow)).all() == []
+        assert session.scalars(select(OutboxMail)
+                               .where(OutboxMail.kind == "answer")).all() == []
+    note = _act(small, alice, number, big, text="the dump, for us", mode="note")
+    assert note.status_code == 303  # a note is not mailed: no limit but the request's

@@ -65,6 +65,10 @@ class ArticleIn(_In):
     body: str = Field(min_length=1, max_length=10_000_000)
     visibility: Literal["public", "internal"] = Field(
         description="public: an answer mailed to the customer as the queue; internal: a note")
+    attachments: list[AttachmentIn] = Field(
+        default_factory=list, max_length=100,
+        description="files of the article; a public article mails them to the customer "
+                    "(413 when they would make a mail over listen.max_message_size)")
 
 
 CommandLine = Annotated[str, Field(pattern=r"^ *\/[^\r\n]{0,498}$",

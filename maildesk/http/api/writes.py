@@ -56,12 +56,7 @@ def create_ticket_http(rt: Runtime, caller: Caller, data: TicketIn) -> str:
         queue = config.queue(caller.queues[0])
     if queue is not None and not caller.sees(queue.name):
         raise ApiError(403, f"token {caller.name!r} may not use queue {queue.name}")
-    files: list[tuple[AttachmentIn, bytes]] = []
-    for i, att in enumerate(data.attachments):
-        try:
-            files.append((att, base64.b64decode(att.content_base64, validate=True)))
-        except (binascii.Error, ValueError):
-            raise ApiError(422, f"attachments.{i}.content_base64: not base64") from None
+    files = _decoded(data.attachments)
     to = queue.address if queue is not None else config.queues[0].address
     subject = tag_pattern(config.instance.ticket_hook).sub(" ", data.subject)
     subject = "".join(c if c.isprintable() else " " for c in subject)
@@ -99,6 +94,16 @@ def create_ticket_http(rt: Runtime, caller: Caller, data: TicketIn) -> str:
     return rt.db.run(attempt)
 
 
+def _decoded(attachments: list[AttachmentIn]) -> list[tuple[AttachmentIn, bytes]]:
+    files: list[tuple[AttachmentIn, bytes]] = []
+    for i, att in enumerate(attachments):
+        try:
+            files.append((att, base64.b64decode(att.content_base64, validate=True)))
+        except (binascii.Error, ValueError):
+            raise ApiError(422, f"attachments.{i}.content_base64: not base64") from None
+    return files
+
+
 def _as_mail(domain: str, data: TicketIn, subject: str, to: str,
              files: list[tuple[AttachmentIn, bytes]]) -> bytes:
     msg = EmailMessage()
@@ -117,7 +122,16 @@ def _as_mail(domain: str, data: TicketIn, subject: str, to: str,
 
 def add_article_http(rt: Runtime, caller: Caller, number: str, data: ArticleIn,
                      if_match: str | None) -> int:
-    """An answer or a note through the core, with this token as the actor."""
+    """An answer or a note through the core, with this token as the actor; a public
+    article's files go to the customer with the answer (413 when too big to mail)."""
+    files = [(att.filename, att.content_type, content)
+             for att, content in _decoded(data.attachments)]
+    if files and data.visibility == "public":
+        from maildesk.outbound.answer_files import size_refusal
+
+        too_big = size_refusal(rt.config, data.body, [len(f[2]) for f in files])
+        if too_big:
+            raise ApiError(413, f"nothing added: {too_big}")
 
     def attempt(session: Session) -> int:
         ticket = locked_ticket(session, caller, number)
@@ -126,7 +140,7 @@ def add_article_http(rt: Runtime, caller: Caller, number: str, data: ArticleIn,
 
         try:
             article = add_text(session, rt, Actor.token(caller), ticket, data.body,
-                               internal=data.visibility != "public")
+                               internal=data.visibility != "public", files=files)
         except InvalidAddress as exc:  # a ticket from a mail with an odd From
             raise ApiError(422, f"cannot mail the customer of ticket {number}: {exc}; "
                                 "add an internal note instead") from None

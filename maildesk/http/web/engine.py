@@ -22,8 +22,6 @@ from maildesk.core.queries import ticket_by_number
 
 if TYPE_CHECKING:
     from maildesk.app import App
-    from maildesk.runtime import Runtime
-    from maildesk.store.models import Article, Ticket
 
 __all__ = ["BlockResult", "NotVisible", "run_block"]
 
@@ -38,7 +36,7 @@ class BlockResult:
     results: list[LineResult]
 
 
-Upload = tuple[str, str, bytes]  # file name, content type, bytes
+Upload = core.Upload  # file name, content type, bytes
 
 
 def run_block(app: App, agent: Agent, number: str, lines: list[str], text: str,
@@ -46,9 +44,9 @@ def run_block(app: App, agent: Agent, number: str, lines: list[str], text: str,
     """Every line runs (so every error is reported); the commands, the text and their
     events commit together only when none failed.
 
-    With files, the text's article is made first with them attached (stored as a mail's
-    attachments are), and the core then takes it as an agent's mail answer's article is
-    taken; a refused block takes the article back with everything else (a savepoint)."""
+    With files, the core makes the text's article with them attached (stored as a mail's
+    attachments are) only when the block applies; an answer mails them to the customer,
+    and fails its step when they would make too big a mail."""
     lines = [line.strip() for line in lines if line.strip()]
     if note and not any(line.split()[0].lower() == "/note" for line in lines):
         lines.insert(0, "/note")
@@ -61,38 +59,10 @@ def run_block(app: App, agent: Agent, number: str, lines: list[str], text: str,
         ticket = ticket_by_number(session, number)
         if ticket is None or "read" not in actor.permissions(rt.config, ticket.queue):
             raise NotVisible(number)
-        if not files or not text:
-            return core.run_block(session, rt, actor, ticket, lines, text=text)
-        savepoint = session.begin_nested()
-        article = _article(session, rt, actor, ticket, text, files, note)
-        result = core.run_block(session, rt, actor, ticket, lines, text=text, article=article)
-        if result.applied:
-            savepoint.commit()
-        else:
-            savepoint.rollback()
-        return result
+        return core.run_block(session, rt, actor, ticket, lines, text=text,
+                              files=files if text else ())
 
     result = rt.db.run(attempt)
     return BlockResult(result.applied,
                        result.lines + ([result.text] if result.text is not None else []))
 
-
-def _article(session: Session, rt: Runtime, actor: Actor, ticket: Ticket, text: str,
-             files: Sequence[Upload], note: bool) -> Article:
-    """The answer's (or note's) article with its files, internal until the core makes an
-    answer public, as it does for an agent's mail."""
-    import hashlib
-
-    from maildesk.core.tickets import add_article
-    from maildesk.intake.filenames import safe_filename
-    from maildesk.intake.message import Attachment, ParsedMail
-
-    attachments = [Attachment(filename=safe_filename(name, f"attachment-{n}"),
-                              content_type=content_type, data=data, size=len(data),
-                              sha256=hashlib.sha256(data).hexdigest())
-                   for n, (name, content_type, data) in enumerate(files, 1)]
-    mail = ParsedMail(subject=ticket.title, from_addr=actor.address, from_name=actor.name or "",
-                      body=text, attachments=attachments)
-    return add_article(session, rt.store, ticket, mail=mail, raw=None, envelope=None,
-                       sender_type="agent", visibility="internal",
-                       kind="note" if note else "answer", actor=actor.label)

@@ -1,7 +1,9 @@
 """The agents' forms on a ticket page: an answer, a note, and every mail command, all
 through `engine.run_block` (the mail command engine: same permissions, locks, all or
 none). Success redirects back to the ticket (so a reload does not send twice); a refusal
-shows the page again with every line's reason."""
+shows the page again with every line's reason. An answer whose files would make a mail
+over `listen.max_message_size` (they grow by a third in base64) is refused with 413 before
+anything is stored: the customer gets the files in the mail or the agent knows why not."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import logging
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from maildesk.commands import COMMANDS
+from maildesk.commands import COMMANDS, LineResult
+from maildesk.config import Agent
 from maildesk.http.web import engine, ticket_view
 from maildesk.http.web.tickets import MIME_TYPE, NOT_FOUND, Number, agent_page
 from maildesk.http.web.viewer import AgentViewer, Seen, WebError
@@ -72,6 +75,14 @@ async def act(seen: AgentViewer, request: Request, number: Number) -> Response:
         if files and not text:
             raise WebError(422, N_("Write a text to go with the files."))
     ctx = seen.ctx
+    if files and text and not note:
+        from maildesk.core.commands import TEXT_LINE
+        from maildesk.outbound.answer_files import size_refusal
+
+        too_big = size_refusal(ctx.app.config, text, [len(f[2]) for f in files])
+        if too_big:
+            return await _refused(seen, agent, number, 413,
+                                  [LineResult(TEXT_LINE, False, f"not sent: {too_big}")])
     from maildesk.outbound.render import InvalidAddress
 
     try:
@@ -85,11 +96,17 @@ async def act(seen: AgentViewer, request: Request, number: Number) -> Response:
                                "an internal note instead.")) from None
     if result.applied:
         return RedirectResponse(f"/tickets/{number}?done=1", status_code=303)
+    return await _refused(seen, agent, number, 422, [r for r in result.results if not r.ok])
+
+
+async def _refused(seen: Seen, agent: Agent, number: str, status: int,
+                   errors: list[LineResult]) -> Response:
+    """The ticket page again, with why nothing was done."""
+    ctx = seen.ctx
     view = await ctx.run(ticket_view.load, ctx.rt, ticket_view.Reader(agent=agent), number)
     if view is None:  # moved out of the agent's queues meanwhile
         raise WebError(404, NOT_FOUND)
-    return await agent_page(seen, view, status=422,
-                            errors=[r for r in result.results if not r.ok])
+    return await agent_page(seen, view, status=status, errors=errors)
 
 
 def _mime(value: str | None) -> str:
