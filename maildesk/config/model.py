@@ -247,6 +247,9 @@ class Agent:
     supervisor: bool = f.setting(
         False, read=f.boolean, doc="sees the dashboard (/dashboard) of the queues it may read"
     )
+    timezone: str | None = f.setting(
+        None, read=timing.timezone, doc="dates on the web pages (default: instance.timezone)"
+    )
     line: int = 0
 
 
