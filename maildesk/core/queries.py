@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from maildesk.store.articles import ArticleStore
@@ -146,8 +146,7 @@ def locked_ticket(session: Session, number: str, gate: Gate) -> Ticket | None:
 
 def etag(session: Session, ticket: Ticket) -> str:
     """Changes with every change of the ticket: each one leaves a history event."""
-    last = session.execute(select(func.max(History.id))
-                           .where(History.ticket_id == ticket.id)).scalar() or 0
+    last = session.execute(_LAST_EVENT, {"ticket_id": ticket.id}).scalar() or 0
     return f'"{ticket.id}.{ticket.version}.{last}"'
 
 
@@ -230,8 +229,13 @@ def events_between(session: Session, after: int | None, upto: int,
     return session.execute(query).scalar() or 0
 
 
+# Built once (a statement built per call costs its construction and cache key, ~0.2 ms
+# of a ticket GET: issue 15).
+_BY_NUMBER = select(Ticket).where(Ticket.number == bindparam("number"))
+_LAST_EVENT = select(func.max(History.id)).where(History.ticket_id == bindparam("ticket_id"))
+
+
 def _gated(session: Session, number: str, gate: Gate) -> Ticket | None:
-    ticket = session.execute(select(Ticket).where(Ticket.number == number)
-                             ).scalar_one_or_none()
+    ticket = session.execute(_BY_NUMBER, {"number": number}).scalar_one_or_none()
     gate(number, ticket.queue if ticket is not None else None)
     return ticket

@@ -3,13 +3,19 @@
 401 for a missing or unknown token, 403 for a write with a read token (queues are
 checked where the ticket is known: `Caller.sees`), 429 with Retry-After past the token's
 rate. `last_used_at` is written at most once a minute per token, so reads stay reads.
+
+The token's row is looked up on the HTTP thread pool, in the same hop as the work it
+guards (`run_as`): a read route hops to a worker thread once, not once for the token and
+again for the ticket (each hop is a wake-up of the event loop, and under load a wait for
+the GIL; issue 15, bench/api.py). A missing header is refused before any hop.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -19,27 +25,19 @@ from maildesk.http.context import Ctx, HttpContext
 from maildesk.http.errors import ApiError
 from maildesk.http.tokens import Caller
 
-__all__ = ["ReadCaller", "WriteCaller"]
+__all__ = ["Bearer", "WriteCaller", "authenticate", "run_as"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _bearer = HTTPBearer(auto_error=False, description="a token from `maildesk token create`")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def _lookup(ctx: HttpContext, token: str) -> Caller | None:
+def authenticate(ctx: HttpContext, token: str) -> Caller:
+    """The caller of `token`, counted against its rate (blocking: on a worker thread)."""
     with ctx.rt.db.reading() as session:
-        return tokens.find(session, token)
-
-
-def _touch(ctx: HttpContext, token_id: int) -> None:
-    with ctx.rt.db.transaction() as session:
-        tokens.touch(session, token_id)
-
-
-async def _caller(ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                                   Depends(_bearer)]) -> Caller:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiError(401, "an Authorization: Bearer token is required", headers=_CHALLENGE)
-    caller = await ctx.run(_lookup, ctx, credentials.credentials.strip())
+        caller = tokens.find(session, token)
     if caller is None:
         raise ApiError(401, "unknown or revoked token", headers=_CHALLENGE)
     wait = ctx.limiter.take(str(caller.id))
@@ -50,8 +48,28 @@ async def _caller(ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials 
     now = time.monotonic()
     if now - ctx.touched.get(caller.id, -math.inf) >= tokens.TOUCH_EVERY.total_seconds():
         ctx.touched[caller.id] = now
-        await ctx.run(_touch, ctx, caller.id)
+        with ctx.rt.db.transaction() as session:
+            tokens.touch(session, caller.id)
     return caller
+
+
+async def _token(credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                        Depends(_bearer)]) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiError(401, "an Authorization: Bearer token is required", headers=_CHALLENGE)
+    return credentials.credentials.strip()
+
+
+async def run_as(ctx: HttpContext, token: str, fn: Callable[Concatenate[Caller, P], T],
+                 *args: P.args, **kwargs: P.kwargs) -> T:
+    """`fn(caller, ...)` on the thread pool after the token check, in one hop."""
+    def work() -> T:
+        return fn(authenticate(ctx, token), *args, **kwargs)
+    return await ctx.run(work)
+
+
+async def _caller(ctx: Ctx, token: Annotated[str, Depends(_token)]) -> Caller:
+    return await ctx.run(authenticate, ctx, token)
 
 
 async def _writer(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
@@ -60,5 +78,5 @@ async def _writer(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
     return caller
 
 
-ReadCaller = Annotated[Caller, Depends(_caller)]
+Bearer = Annotated[str, Depends(_token)]  # a read route's token, checked by `run_as`
 WriteCaller = Annotated[Caller, Depends(_writer)]

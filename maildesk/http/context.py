@@ -57,4 +57,11 @@ def context(request: Request) -> HttpContext:
     return replace(shared, captured=shared.app.runtime)
 
 
-Ctx = Annotated[HttpContext, Depends(context)]  # a route's `ctx: Ctx` parameter
+async def _context(request: Request) -> HttpContext:
+    """`context` as the dependency: a coroutine although it never waits, because FastAPI
+    runs a plain function dependency on AnyIO's thread pool, a thread hop per request for
+    a dataclass copy (issue 15)."""
+    return context(request)
+
+
+Ctx = Annotated[HttpContext, Depends(_context)]  # a route's `ctx: Ctx` parameter

@@ -10,6 +10,7 @@ document is patched to say so (FastAPI hard-codes its own 422 schema, fastapi #3
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 
 from maildesk.errors import MaildeskError
 
-__all__ = ["ApiError", "ErrorBody", "ErrorEnvelope", "error_responses", "install"]
+__all__ = ["ApiError", "ErrorBody", "ErrorEnvelope", "error_responses", "install", "json_bytes"]
 
 log = logging.getLogger("maildesk.http")
 
@@ -59,6 +60,13 @@ class ApiError(MaildeskError):
         self.code = code or CODES.get(status, "error")
         self.message = message
         self.headers = headers or {}
+
+
+def json_bytes(content: Any) -> bytes:
+    """What `JSONResponse` sends for `content`, made where the caller likes (a worker
+    thread: the API's reads encode there, off the event loop)."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None,
+                      separators=(",", ":")).encode("utf-8")
 
 
 def envelope(status: int, message: str, code: str | None = None,
