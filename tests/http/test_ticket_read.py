@@ -5,10 +5,11 @@ ORM object per article or event (those cost 40 ms for a ticket of 50 articles: b
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from maildesk.store.models import Article, AttachmentRow, History
 from maildesk.views import ticket_detail
@@ -66,3 +67,34 @@ def test_detail_reads_rows_in_a_fixed_number_of_statements(desk: Desk) -> None:
     assert all(len(files) >= 1 and files == pdfs[0] for files in pdfs), pdfs
     assert pdfs[0][0]["filename"].endswith(".pdf") and pdfs[0][0]["size"] > 0
     assert [h["at"][-1] for h in data["history"]] == ["Z"] * len(data["history"])
+
+
+def test_detail_in_a_transaction_sees_its_unflushed_rows_and_every_details_shape(
+        desk: Desk) -> None:
+    """The detail's rows are read on the session's connection (no autoflush there): what
+    the caller's transaction added must show all the same. The history details are parsed
+    as one JSON array: values holding commas, brackets and quotes come out whole."""
+    from datetime import datetime
+
+    from maildesk.store.models import Ticket
+
+    assert desk.deliver(simple_mail(message_id="shapes@example.org")) == 0
+    number = desk.tickets()[0]["number"]
+    shapes = ['{"a": "],[", "b": [1, {"c": "\\"x\\", y"}]}', '"text, with a comma"', "[]",
+              "{}", "17", "null", '["ü", "\\u2028"]']
+    app = desk.app()
+    try:
+        with app.db.transaction() as session:
+            ticket = session.execute(select(Ticket).where(Ticket.number == number)
+                                     ).scalar_one()
+            session.add_all(History(ticket_id=ticket.id, event=f"shape{i}", actor="test",
+                                    at=datetime(2026, 12, 1, 10, 0, i, 999_999),
+                                    details_json=text) for i, text in enumerate(shapes))
+            data = ticket_detail(session, number, ticket)  # the row given: no query first
+            assert data is not None
+            session.rollback()
+    finally:
+        app.close()
+    mine = [h for h in data["history"] if h["event"].startswith("shape")]
+    assert [h["details"] for h in mine] == [json.loads(text) for text in shapes]
+    assert [h["at"] for h in mine] == [f"2026-12-01T10:00:0{i}Z" for i in range(len(shapes))]
