@@ -68,3 +68,19 @@ def test_a_template_failing_at_render_costs_an_attempt_not_the_row(
     assert auto.state == "sent"
     [got] = [r for r in sink.received if r.rcpt_tos == ["carol@example.org"]]
     assert got.message.get_content().strip() == f"Fixed for [Ticket#{outcome.ticket}]"
+
+
+def test_a_spec_is_written_as_asdict_wrote_it_and_read_back_whole() -> None:
+    from dataclasses import asdict
+
+    from maildesk.outbound.deferred import Spec
+
+    spec = Spec(template="agent/notification_new.txt", language="de",
+                context={"ticket": {"number": "1", "tags": ["a", "b"]}, "n": 1.5, "x": None},
+                from_name="Carol via Support", from_addr="support@example.com",
+                to=[("Alice", "alice@example.com")], subject="[Ticket#1] Grüße",
+                extra={"Auto-Submitted": "auto-generated"}, reply_to="support+t@example.com",
+                in_reply_to="p@example.org", references=["a@x", "b@y"], quote=7,
+                commands=True)
+    assert spec.dumps() == json.dumps(asdict(spec), separators=(",", ":"))
+    assert Spec.loads(spec.dumps()) == spec
