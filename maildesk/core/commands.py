@@ -52,6 +52,7 @@ from maildesk.core.tickets import add_article, set_state
 from maildesk.events import AnswerQueued, TicketEvent
 from maildesk.intake.message import Attachment, ParsedMail
 from maildesk.store.articles import ArticleStore
+from maildesk.store.db import drop_deferred, write_deferred
 from maildesk.store.models import Article, AttachmentRow, Ticket
 
 __all__ = ["BlockResult", "Deps", "LineResult", "TEXT_LINE", "run_block"]
@@ -109,6 +110,7 @@ def run_block(session: Session, rt: Deps, actor: Actor, ticket: Ticket,
         step = LineResult(TEXT_LINE, False, refuse) if text else None
         return BlockResult(False, results, step, ticket, article=article)
 
+    write_deferred(session)  # the caller's rows so far: not this all-or-none block's
     savepoint = session.begin_nested()
     try:
         results = run_commands(work, lines)
@@ -127,8 +129,10 @@ def run_block(session: Session, rt: Deps, actor: Actor, ticket: Ticket,
         if applied:
             savepoint.commit()
         else:
+            drop_deferred(session)  # history of lines that did not apply, not yet written
             savepoint.rollback()
     except BaseException:
+        drop_deferred(session)
         if savepoint.is_active:
             savepoint.rollback()
         raise

@@ -37,9 +37,11 @@ __all__ = [
     "Database",
     "TRANSIENT_ERRORS",
     "deferred_inserts",
+    "drop_deferred",
     "insert_ignore",
     "insert_ignore_statement",
     "insert_later",
+    "write_deferred",
     "rowcount",
     "is_conflict",
     "normalise_url",
@@ -147,6 +149,15 @@ def write_deferred(session: Session) -> None:
         statement = next(iter(pending))
         rows = pending.pop(statement)
         session.execute(statement, rows if len(rows) > 1 else rows[0])
+
+
+def drop_deferred(session: Session) -> None:
+    """Forget the rows `insert_later` kept: a savepoint that rolls back takes its rows
+    along, also those not written yet (`core.commands.run_block` writes the rows before
+    its savepoint begins, so whatever is kept when it rolls back is the block's)."""
+    pending: dict[Any, list[dict[str, Any]]] | None = session.info.get(_DEFERRED)
+    if pending:
+        pending.clear()
 
 
 def _write_before(state: ORMExecuteState) -> None:

@@ -195,6 +195,19 @@ def test_second_line_failing_changes_nothing(adesk: Desk, support: Notification)
     assert shown["articles"][-1]["sender_type"] == "agent"
 
 
+def test_a_failed_block_without_text_leaves_no_history_of_its_lines(
+        adesk: Desk, support: Notification) -> None:
+    """The mail path writes a mail's history rows in one go at its end; rows of a block
+    that was rolled back must go with it, also when no statement ran in between (no text
+    after the commands, so no read of the answer's files)."""
+    out = run(adesk, support, "/priority 5\n/tag +vip\n/move Nowhere\n")
+    assert "Nothing was applied" in out
+    shown = adesk.show(support.number)
+    assert shown["priority"] == 3 and shown["tags"] == []
+    assert not events(shown, "priority") and not events(shown, "tags")
+    assert events(shown, "command refused")
+
+
 def test_errors_are_counted_in_the_subject(adesk: Desk, support: Notification) -> None:
     out = run(adesk, support, "/priority 9\n/bogus\n")
     assert out.startswith("Processed (with 2 errors): Re: ")
