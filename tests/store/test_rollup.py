@@ -33,7 +33,7 @@ def _run(app: App, number: str, *lines: str) -> bool:
 
     agent = app.config.agent("alice@example.com")
     assert agent is not None
-    return engine.run_block(app, agent, number, list(lines), "", note=False).applied
+    return engine.run_block(app.runtime, agent, number, list(lines), "", note=False).applied
 
 
 def test_counts_follow_new_moved_closed_merged_and_refused(desk: Desk) -> None:

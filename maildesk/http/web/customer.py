@@ -113,7 +113,7 @@ async def new_ticket(seen: CustomerViewer, request: Request) -> Response:
         raise WebError(422, N_("The ticket could not be made from this form.")) from None
     ctx = seen.ctx
     try:
-        number = await ctx.run(create_ticket_http, ctx.app, WebCaller(seen.address),  # type: ignore[arg-type]
+        number = await ctx.run(create_ticket_http, ctx.rt, WebCaller(seen.address),  # type: ignore[arg-type]
                                ticket_in)
     except ApiError as exc:
         raise WebError(exc.status if exc.status < 500 else 422, exc.message) from None
@@ -148,20 +148,21 @@ def _reply(app: App, address: str, number: str, body: str,
     from maildesk.intake.message import Envelope
     from maildesk.marks import subject_tag
 
+    rt = app.runtime  # once: one config for the whole reply
     reader = ticket_view.Reader(customer=address, own_only=True)  # a company admin reads
     # colleagues' tickets but answers only their own: a reply is a mail from them
-    view = ticket_view.load(app.runtime, reader, number)
+    view = ticket_view.load(rt, reader, number)
     if view is None:
         return None
     ticket = view.ticket
-    queue = app.config.queue(ticket.queue) or app.config.queues[0]
+    queue = rt.config.queue(ticket.queue) or rt.config.queues[0]
     msg = EmailMessage()
     msg["From"] = address
     msg["To"] = queue.address
     title = " ".join(ticket.title.split())
-    msg["Subject"] = f"{subject_tag(app.config.instance.ticket_hook, number)} {title}"
+    msg["Subject"] = f"{subject_tag(rt.config.instance.ticket_hook, number)} {title}"
     msg["Date"] = formatdate(usegmt=True)
-    msg["Message-ID"] = f"<web-{secrets.token_hex(12)}@{app.config.instance.domain}>"
+    msg["Message-ID"] = f"<web-{secrets.token_hex(12)}@{rt.config.instance.domain}>"
     msg.set_content(body + "\n", cte="quoted-printable")
     for filename, content_type, content in uploads:
         maintype, _, subtype = content_type.partition("/")

@@ -21,7 +21,7 @@ from maildesk.core.actors import Actor
 from maildesk.core.queries import ticket_by_number
 
 if TYPE_CHECKING:
-    from maildesk.app import App
+    from maildesk.runtime import Runtime
 
 __all__ = ["BlockResult", "NotVisible", "run_block"]
 
@@ -39,7 +39,7 @@ class BlockResult:
 Upload = core.Upload  # file name, content type, bytes
 
 
-def run_block(app: App, agent: Agent, number: str, lines: list[str], text: str,
+def run_block(rt: Runtime, agent: Agent, number: str, lines: list[str], text: str,
               note: bool, files: Sequence[Upload] = ()) -> BlockResult:
     """Every line runs (so every error is reported); the commands, the text and their
     events commit together only when none failed.
@@ -52,7 +52,6 @@ def run_block(app: App, agent: Agent, number: str, lines: list[str], text: str,
         lines.insert(0, "/note")
     if len(lines) > MAX_COMMANDS:
         return BlockResult(False, [LineResult("", False, f"more than {MAX_COMMANDS} commands")])
-    rt = app.runtime  # once: one config for the whole request
     actor = Actor.agent(agent.address, agent.name, via="web")
 
     def attempt(session: Session) -> core.BlockResult:

@@ -79,14 +79,14 @@ async def act(seen: AgentViewer, request: Request, number: Number) -> Response:
         from maildesk.core.commands import TEXT_LINE
         from maildesk.outbound.answer_files import size_refusal
 
-        too_big = size_refusal(ctx.app.config, text, [len(f[2]) for f in files])
+        too_big = size_refusal(ctx.rt.config, text, [len(f[2]) for f in files])
         if too_big:
             return await _refused(seen, agent, number, 413,
                                   [LineResult(TEXT_LINE, False, f"not sent: {too_big}")])
     from maildesk.outbound.render import InvalidAddress
 
     try:
-        result = await ctx.run(engine.run_block, ctx.app, agent, number, lines, text, note,
+        result = await ctx.run(engine.run_block, ctx.rt, agent, number, lines, text, note,
                                files)
     except engine.NotVisible:
         raise WebError(404, NOT_FOUND) from None

@@ -66,7 +66,7 @@ async def login_form(seen: Viewer, next: str | None = None) -> Response:
 def _base_url(seen: Seen) -> str:
     """Where links point: `web.base_url`; without it the address `listen.http` binds
     (never the request's Host header, which the requester chooses)."""
-    config = seen.ctx.app.config
+    config = seen.ctx.rt.config
     if config.web.base_url:
         return config.web.base_url
     host, port = config.listen.http or ("127.0.0.1", 80)
@@ -78,7 +78,7 @@ async def login_submit(ctx: Ctx, seen: Viewer, request: Request) -> Response:
     fields = await form_fields(request)
     seen.check_csrf(fields.get("csrf"))
     client = client_address(request)
-    if await ctx.run(links.over_limit, ctx.app.db, f"client:{client}", links.PER_CLIENT):
+    if await ctx.run(links.over_limit, ctx.rt.db, f"client:{client}", links.PER_CLIENT):
         response = page(seen, "message.html", status=429,
                         page_title=N_("Too many attempts"),
                         message=N_("Too many sign-in attempts from here. Wait a few "
@@ -92,7 +92,7 @@ async def login_submit(ctx: Ctx, seen: Viewer, request: Request) -> Response:
     if not address or "@" not in address:
         return page(seen, "login.html", status=422, page_title=N_("Sign in"), next="/",
                     error=N_("Enter the mail address you write to us from."))
-    task = BackgroundTask(ctx.run, links.request_link_logged, ctx.app.db, ctx.app.config,
+    task = BackgroundTask(ctx.run, links.request_link_logged, ctx.rt.db, ctx.rt.config,
                           address, _base_url(seen), seen.lang)
     response = page(seen, "login_sent.html", page_title=N_("Check your mail"),
                     address=address)
@@ -109,7 +109,7 @@ async def _password_login(seen: Seen, address: str, password: str, next_path: st
 
     ctx = seen.ctx
     started = time.monotonic()
-    verdict = await ctx.run(check_password, ctx.app.db, ctx.app.config, address,
+    verdict = await ctx.run(check_password, ctx.rt.db, ctx.rt.config, address,
                             password[:MAX_FIELD * 10])
     if verdict.ok:
         log.info("web login: <%s> signed in with a password", verdict.address)
@@ -126,7 +126,7 @@ async def _password_login(seen: Seen, address: str, password: str, next_path: st
 async def _start(seen: Seen, kind: str, address: str, next_path: str) -> Response:
     """A new session (a new id: never one the browser brought) and its cookie."""
     ctx = seen.ctx
-    token = await ctx.run(sessions.start, ctx.app.db, kind, address, seen.lang)
+    token = await ctx.run(sessions.start, ctx.rt.db, kind, address, seen.lang)
     response = seen.apply(RedirectResponse(next_path, status_code=303))
     response.set_cookie(session_cookie(seen.secure), token, path="/", httponly=True,
                         samesite="lax", secure=seen.secure)
@@ -145,7 +145,7 @@ async def link_page(seen: Viewer, token: Token) -> Response:
 async def link_use(ctx: Ctx, seen: Viewer, request: Request, token: Token) -> Response:
     fields = await form_fields(request)
     seen.check_csrf(fields.get("csrf"))
-    address = await ctx.run(links.consume, ctx.app.db, token)
+    address = await ctx.run(links.consume, ctx.rt.db, token)
     if address is None:
         return page(seen, "message.html", status=400, page_title=N_("Link not valid"),
                     message=N_("This link has been used already or has expired (links "
@@ -154,8 +154,8 @@ async def link_use(ctx: Ctx, seen: Viewer, request: Request, token: Token) -> Re
     from maildesk.http.web.links import identify
 
     def who() -> str | None:
-        with ctx.app.db.reading() as session:
-            return identify(session, ctx.app.config, address)
+        with ctx.rt.db.reading() as session:
+            return identify(session, ctx.rt.config, address)
 
     kind = await ctx.run(who)
     if kind is None:  # the agent left the config meanwhile
@@ -169,9 +169,9 @@ async def logout(ctx: Ctx, seen: Viewer, request: Request) -> Response:
     seen.check_csrf(fields.get("csrf"))
     if seen.session is not None:
         if fields.get("everywhere"):
-            await ctx.run(sessions.end_all, ctx.app.db, seen.session.address)
+            await ctx.run(sessions.end_all, ctx.rt.db, seen.session.address)
         else:
-            await ctx.run(sessions.end, ctx.app.db, seen.session.id)
+            await ctx.run(sessions.end, ctx.rt.db, seen.session.id)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(session_cookie(seen.secure), path="/")
     return response

@@ -72,7 +72,7 @@ def environment(lang: str) -> Environment:
 
 def page(seen: Seen, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """Render `template` for this viewer, with the cookies the request decided on."""
-    config = seen.ctx.app.config
+    config = seen.ctx.rt.config
     base = {
         "site_title": config.web.title,
         "has_logo": config.web.logo is not None,
@@ -118,5 +118,5 @@ def _query_url(seen: Seen, **changes: str) -> str:
 
 def _zone(seen: Seen) -> str | None:
     """The agent's zone if the config gives one, else the instance's."""
-    zone = getattr(seen.agent, "timezone", None) or seen.ctx.app.config.instance.timezone
+    zone = getattr(seen.agent, "timezone", None) or seen.ctx.rt.config.instance.timezone
     return str(zone) if zone else None

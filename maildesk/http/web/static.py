@@ -33,7 +33,7 @@ async def static_file(name: str) -> Response:
 @router.get("/branding/logo")
 async def logo(ctx: Ctx) -> Response:
     """`web.logo` as an image; an SVG opened on its own runs no script (its CSP)."""
-    path = ctx.app.config.web.logo
+    path = ctx.rt.config.web.logo
     kind = mimetypes.guess_type(str(path))[0] if path else None
     if path is None or kind not in IMAGE_TYPES or not path.is_file():
         raise WebError(404, N_("No logo."))

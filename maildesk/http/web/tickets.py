@@ -77,7 +77,7 @@ async def agent_page(seen: Seen, view: ticket_view.TicketView, status: int = 200
     from maildesk.kb.library import entries_for
 
     ctx = seen.ctx
-    config = ctx.app.config
+    config = ctx.rt.config
     ticket = view.ticket
     entries = await ctx.run(entries_for, config, ticket.queue, ticket.language)
     return page(seen, "ticket.html", status=status, title_text=ticket.title or ticket.number,

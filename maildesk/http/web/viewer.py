@@ -71,7 +71,7 @@ class Seen:
     def agent(self) -> Agent | None:
         if self.session is None or self.session.kind != "agent":
             return None
-        return self.ctx.app.config.agent(self.session.address)
+        return self.ctx.rt.config.agent(self.session.address)
 
     def _secret(self) -> str:
         if self.session is not None:
@@ -83,16 +83,16 @@ class Seen:
 
     @property
     def csrf(self) -> str:
-        return csrf_token(self.ctx.app.secret, self._secret())
+        return csrf_token(self.ctx.rt.secret, self._secret())
 
     def check_csrf(self, sent: str | None) -> None:
         """Every unsafe request: the token of this session (or pre-session) and no
         cross-site origin; 403 otherwise."""
         sent = sent or self.request.headers.get("x-csrf-token")
         secret = self.session.csrf if self.session is not None else self.pre
-        base_url = self.ctx.app.config.web.base_url
+        base_url = self.ctx.rt.config.web.base_url
         if not same_origin(self.request, base_url) or not csrf_valid(
-                self.ctx.app.secret, secret, sent):
+                self.ctx.rt.secret, secret, sent):
             raise WebError(403, N_("This form is out of date or came from another site. "
                                    "Go back, reload the page and send it again."))
 
@@ -106,24 +106,24 @@ class Seen:
 
 
 async def _seen(ctx: Ctx, request: Request) -> Seen:
-    secure = cookie_secure(request, ctx.app.config.web.base_url)
+    secure = cookie_secure(request, ctx.rt.config.web.base_url)
     token = request.cookies.get(session_cookie(secure))
-    idle = ctx.app.config.web.session_idle
-    info = await ctx.run(sessions.find, ctx.app.db, token, idle) if token else None
-    if info is not None and info.kind == "agent" and ctx.app.config.agent(info.address) is None:
+    idle = ctx.rt.config.web.session_idle
+    info = await ctx.run(sessions.find, ctx.rt.db, token, idle) if token else None
+    if info is not None and info.kind == "agent" and ctx.rt.config.agent(info.address) is None:
         info = None  # no longer one of the config's agents
     asked = request.query_params.get("lang")
     chosen = asked if asked in LANGUAGES else None
     remembered = (info.lang if info else None) or request.cookies.get(LANG_COOKIE)
     lang = negotiate(chosen or remembered, request.headers.get("accept-language"),
-                     ctx.app.config.instance.default_language)
+                     ctx.rt.config.instance.default_language)
     pre = request.cookies.get(PRE_COOKIE)
     seen = Seen(ctx, request, info, lang, secure,
                 pre=pre if pre and len(pre) <= 100 else None)
     if chosen is not None and chosen != request.cookies.get(LANG_COOKIE):
         seen.new_cookies[LANG_COOKIE] = chosen
     if chosen is not None and info is not None and info.lang != chosen:
-        await ctx.run(sessions.set_lang, ctx.app.db, info.id, chosen)
+        await ctx.run(sessions.set_lang, ctx.rt.db, info.id, chosen)
     return seen
 
 
