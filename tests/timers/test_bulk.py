@@ -8,6 +8,7 @@ customer left it: the batch runs again, the others fire once."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,15 @@ from sqlalchemy.orm import Session
 from maildesk.outbound.deferred import message_bytes
 from maildesk.runtime import RUNTIME_KEY
 from maildesk.store.db import Database
-from maildesk.store.models import History, MessageIdRow, OutboxMail, Ticket, Timer, utcnow
+from maildesk.store.models import (
+    Article,
+    History,
+    MessageIdRow,
+    OutboxMail,
+    Ticket,
+    Timer,
+    utcnow,
+)
 from maildesk.store.rollup import counts, drift
 from maildesk.timers.actions import fire
 from maildesk.timers.run import run_until_idle
@@ -126,6 +135,9 @@ def _row_by_row(session: Session, rt: Any, now: datetime, limit: int) -> Counter
     return done
 
 
+_TOKEN = re.compile(r"\+t[0-9a-z]+@")  # a reply token in an address
+
+
 def _picture(desk: Desk) -> dict[str, Any]:
     """Everything the timers write, with what is random per mail (Message-IDs, the Date
     the sender renders) left out and outbox ids replaced by what the row is."""
@@ -141,13 +153,19 @@ def _picture(desk: Desk) -> dict[str, Any]:
                 raw = message_bytes(s, app.config, m.raw, m.spec_json, m.message_id)
                 msg = message_from_bytes(raw, policy=default)
                 bodies.setdefault(number.get(m.ticket_id), []).append(
-                    (*what[m.id], m.mail_from, msg.get_content(),
-                     *(str(msg[h]) for h in ("From", "To", "Subject", "Reply-To",
-                                             "Auto-Submitted"))))
+                    (*what[m.id], _TOKEN.sub("+TOKEN@", m.mail_from),
+                     _TOKEN.sub("+TOKEN@", msg.get_content()),
+                     *(_TOKEN.sub("+TOKEN@", str(msg[h])) for h in (
+                         "From", "To", "Subject", "Reply-To", "Auto-Submitted"))))
+            # Ids differ between two desks on a reused server database (its sequences go
+            # on): articles by their rank, reply tokens (they sign the ticket id) left out.
+            rank = {a: n for n, a in enumerate(s.scalars(select(Article.id).order_by(Article.id)))}
             history: dict[str, list[tuple[object, ...]]] = {}
             for h in s.scalars(select(History).order_by(History.id)):
                 details = json.loads(h.details_json)
                 details.pop("message_id", None)
+                if isinstance(details.get("article"), int):
+                    details["article"] = rank.get(details["article"])
                 if "outbox" in details:
                     details["outbox"] = what.get(details["outbox"])
                 history.setdefault(number[h.ticket_id], []).append(
