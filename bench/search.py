@@ -15,7 +15,9 @@ newest first).
 
     .venv/bin/python bench/search.py --database postgresql [--tickets 1000000] [--repeat 40]
     .venv/bin/python bench/search.py --database mariadb --explain
-    .venv/bin/python bench/search.py --database sqlite:////work/notes/bench/apidesk/var/maildesk.db
+    .venv/bin/python bench/search.py --database sqlite:///DESK/var/maildesk.db
+
+(DESK: a desk folder that `bench/api.py --folder DESK` filled.)
 """
 
 from __future__ import annotations
