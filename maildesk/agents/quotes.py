@@ -38,12 +38,27 @@ _WROTE_RES = [
                re.IGNORECASE)
     for start, verb in _WROTE
 ]
+# How every one of them begins (the same flags): a line that does not begin so skips all.
+_WROTE_START = re.compile(
+    rf"^[\s<>*-]*(?:{'|'.join(start for start, _ in _WROTE)})\s", re.IGNORECASE)
+# A line ending in one of these verbs (and maybe a colon); it can only end in a colon or the
+# last letter of one (the same flags: re's case-insensitive letters, checked by re).
+_VERB_TAIL_RE = re.compile(r"\b(?:wrote|schrieb|a écrit|escribió)\s*:?\s*$", re.IGNORECASE)
+_VERB_LAST = re.compile(r"[:ebtó]", re.IGNORECASE)
+
+
+def _VERB_TAIL(line: str) -> object:  # noqa: N802  # a `needs` like the patterns beside it
+    end = line.rstrip()  # re's \s and str.rstrip agree on white space
+    return end and _VERB_LAST.fullmatch(end[-1]) and _VERB_TAIL_RE.search(line)
+
+
 # (needs, pattern): a marker can only match a line that holds `needs` (characters with no
 # case, so the check is exact under IGNORECASE), ":$" for the ones ending in `\s*:\s*$` (the
 # line ends in a colon; str.rstrip and re's \s agree on whitespace, lines hold no "\n").
-# Most lines skip most markers. A pattern as `needs`: its own tail, searched first.
-_MARKERS: list[tuple[str | re.Pattern[str], re.Pattern[str]]] = [
-    *(("", r) for r in _WROTE_RES),
+# Most lines skip most markers. A pattern or a function as `needs`: what every line the
+# marker matches has, checked first (once for all the markers that share it).
+_MARKERS: list[tuple[str | re.Pattern[str] | Callable[[str], object], re.Pattern[str]]] = [
+    *((_WROTE_START, r) for r in _WROTE_RES),
     # Max Mustermann <x@y> schrieb am Fr., 28. Apr. 2017 um 11:53 Uhr:
     (":$", re.compile(r"^.+\b(?:wrote|schrieb)\s+(?:on|am)\b.+:\s*$", re.IGNORECASE)),
     # 23 mar 2017 21:25 "Neil" <x@y> napisał(a):   пользователь ... написал:   ... пише:
@@ -54,9 +69,9 @@ _MARKERS: list[tuple[str | re.Pattern[str], re.Pattern[str]]] = [
     # 2015-10-18 0:17 GMT+03:00 Matt <x@y>:   2013/7/20 sam via Discourse <x@y>
     ("@", re.compile(r"\d{4}.{1,80}\s?<[^@<>\s]+@[^@<>\s.]+\.[^@<>\s]+>:?\s*$")),
     # someone via Something wrote:   someone <x@y> schrieb:
-    ("", re.compile(r"^.+ via .+ (?:wrote|schrieb):?\s*$", re.IGNORECASE)),
+    (_VERB_TAIL, re.compile(r"^.+ via .+ (?:wrote|schrieb):?\s*$", re.IGNORECASE)),
     # (gated on its own last part: a line with addresses but no such ending is not backtracked)
-    (re.compile(r"\b(?:wrote|schrieb|a écrit|escribió)\s*:?\s*$", re.IGNORECASE),
+    (_VERB_TAIL,
      re.compile(r"^.+\b[\w.+-]+@[\w.-]+\.\w{2,}\b.*\b(?:wrote|schrieb|a écrit|escribió)"
                 r"\s*:?\s*$", re.IGNORECASE)),
     ("", re.compile(r"^[\s>]*Posted by .+ on \d\d/\d\d/\d{4}$", re.IGNORECASE)),
@@ -150,10 +165,67 @@ def _library_markers() -> tuple[re.Pattern[str], ...]:
     return tuple(out)
 
 
+def _ends_in_colon(pattern: str) -> bool:
+    """Whether every match of `pattern` ends in ":" or "：" then the end ("$", no MULTILINE
+    and a stripped line ends in no "\n"): the pattern ends in the colon, closing groups and
+    "$", and no "|" is at its top level or in a group the colon closes, none of them a
+    lookaround (escapes and [...] sets skipped). False when unsure."""
+    tail = pattern.rstrip("$")
+    if len(pattern) - len(tail) != 1:
+        return False
+    core = tail.rstrip(")")
+    if not core.endswith((":", "：")) or core.endswith(("\\:", "(?:")):
+        return False
+    stack: list[int] = []  # the groups open, by the position that opened them
+    alternated = set()  # groups (-1: the top level) holding a "|"
+    i, n = 0, len(core)
+    while i < n:
+        c = core[i]
+        if c == "\\":
+            i += 1
+        elif c == "[":
+            i += 1
+            i += core[i:i + 1] == "^"
+            i += core[i:i + 1] == "]"
+            while i < n and core[i] != "]":
+                i += 1 + (core[i] == "\\")
+        elif c == "(":
+            stack.append(i)
+        elif c == ")" and stack:
+            stack.pop()
+        elif c == "|":
+            alternated.add(stack[-1] if stack else -1)
+        i += 1
+    closed = len(tail) - len(core)
+    plain = all(core[p + 1] != "?" or core.startswith(("(?:", "(?P<"), p) for p in stack)
+    return (len(stack) == closed and plain and -1 not in alternated
+            and not alternated.intersection(stack))
+
+
+@lru_cache(maxsize=1)
+def _library_tests() -> tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]]:
+    """The library's markers as (those that need a line ending in ":" or "：", the rest):
+    today every one of them is of the first kind, and most lines skip them all."""
+    markers = _library_markers()
+    colon = tuple(r for r in markers
+                  if _ends_in_colon(r.pattern) and not r.flags & re.VERBOSE)
+    return colon, tuple(r for r in markers if r not in colon)
+
+
 # Every marker but two is anchored at "^": `match` gives the same answer as `search` (no
 # MULTILINE, a line has no "\n") without trying the pattern at every position of the line.
-_MARKER_TESTS = tuple((need, r.match if r.pattern.startswith("^") else r.search)
-                      for need, r in _MARKERS)
+# Markers that share a pre-check are grouped: the check runs once a line, not once a marker.
+def _test(r: re.Pattern[str] | Callable[[str], object]) -> Callable[[str], object]:
+    if not isinstance(r, re.Pattern):
+        return r
+    return r.match if r.pattern.startswith("^") else r.search
+
+
+_MARKER_GROUPS: tuple[tuple[str | Callable[[str], object],
+                            tuple[Callable[[str], object], ...]], ...] = tuple(
+    (need if isinstance(need, str) else _test(need),
+     tuple(_test(r) for n, r in _MARKERS if n == need))
+    for need in dict.fromkeys(n for n, _ in _MARKERS))
 
 
 def _kind(line: str) -> str:
@@ -168,11 +240,14 @@ def _kind(line: str) -> str:
         return "d"
     if _MOBILE.match(_MD_LINK.sub(r"\1", line) if "[" in line else line):
         return "s"
-    colon_end = line.rstrip().endswith(":")
+    colon_end = stripped.endswith(":")
+    colon_library, other_library = _library_tests()
     if any((colon_end if need == ":$" else need in line if isinstance(need, str)
-            else need.search(line)) and test(line)
-           for need, test in _MARKER_TESTS) or (colon_end and _dated_wrote(line)) \
-            or any(r.match(stripped) for r in _library_markers()):
+            else need(line)) and any(test(line) for test in tests)
+           for need, tests in _MARKER_GROUPS) or (colon_end and _dated_wrote(line)) \
+            or ((colon_end or stripped.endswith("："))
+                and any(r.match(stripped) for r in colon_library)) \
+            or any(r.match(stripped) for r in other_library):
         return "b"
     # The header pattern needs a colon; most lines have none and skip its long alternation.
     if (":" in line or "：" in line) and _HEADER.match(line):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from maildesk.agents.quotes import reply_text
+from maildesk.agents.quotes import _ends_in_colon, reply_text
 from tests.unit.quotes_oracle import reply_text_oracle
 
 pytestmark = pytest.mark.unit
@@ -77,6 +77,18 @@ EDGE = [
     "Text\n" + "1 " * 400 + "a " * 200 + "wrote:\n> q",
     "Text\n1wrote:\n> q",
     "Text\nMax <m@x.de> schrieb:\n> q\nTEXT\n-----Original Message-----\nold",
+    # The shared pre-checks (issue 20, kbtext): the start words, the verb's last letter,
+    # the library markers' colon, in re's case-insensitive letters (İ ı ſ K) and full width.
+    *(f"Text\n{marker}\n> q\nmore text\n" for marker in (
+        "ON Mon, 1 Dec 2026, A WROTE:", "İl 1 dic 2026, A ha scritto:",
+        "ıl 1 dic 2026, A ha scritto:", "In meſſage <a@b.example>, A writes:",
+        "  >* On Mon A wrote", "On Mon A wrote :  ", "On Mon A wrote:\u3000",
+        "x y@z.example SCHRIEB", "x y@z.example a ÉCRIT :", "x y@z.example ESCRIBIÓ",
+        "A via B WROTE", "A via B wrotE:", "a via b schrieb\t", "A via B wrote:x",
+        "Am 1.12.2026 schrieb A B:", "2026年12月1日(月) 10:00 A <a@b.example>:",
+        "2026年12月1日 A 写道：", "2026년 12월 1일 A님이 작성하였습니다:",
+        "Den 1 dec 2026 skrev A B:", "Dne 1. 12. 2026 A napsal(a):", "Op 1 dec A schreef:",
+        "Le 1 déc. 2026, A a écrit :", "El 1 dic 2026, A escribió:")),
 ]
 
 
@@ -97,3 +109,14 @@ def test_same_answers_on_fixtures_and_edges(strip: bool) -> None:
     differ = [n for n, b in zip(names, bodies, strict=True)
               if reply_text(b, strip) != reply_text_oracle(b, strip)]
     assert not differ
+
+
+@pytest.mark.parametrize(("pattern", "colon"), [
+    ("^((?:> ?)*On\\s(?:.+?\\s?.+?)\\s?wrote:)$", True), ("^(x)(a:)$", True),
+    ("^(?:a|b)c:$", True), ("^(a(b|c)d:)$", True), ("^(?P<x>a:)$", True), ("^[:|]:$", True),
+    ("^(a.+?>):$", True), ("^(x写道：)$", True),
+    ("^(a|b:)$", False), ("^a|b:$", False), ("^a\\:$", False), ("^a:$$", False),
+    ("^.*(?!a:)$", False), ("^(a:)?$", False), ("^a:", False), ("^[a:]$", False)])
+def test_a_library_marker_is_gated_on_a_colon_only_when_it_must_end_in_one(
+        pattern: str, colon: bool) -> None:
+    assert _ends_in_colon(pattern) is colon
