@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
+from maildesk.agents.quotes import reply_text
 from maildesk.config.model import Kb
 from maildesk.kb.entries import load_entries
 from maildesk.kb.library import EXAMPLE
@@ -61,3 +63,20 @@ def test_each_language_has_its_own_index_and_the_text_picks_it() -> None:
     assert (de.language, de.hits[0].entry.name) == ("de", "passwort-zuruecksetzen")
     assert (es.language, es.hits[0].entry.name) == ("es", "restablecer-contrasena")
     assert index.search("Passwort", fallback="de").language == "de"  # too short to tell
+
+
+def test_a_long_mail_is_read_from_its_top(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20: the quote stripper reads the first READ_CHARS of the body, whole lines."""
+    from maildesk.kb import query
+
+    quoted = "".join(f"> the printer in room {n} prints blank pages again\n"
+                     for n in range(3000))
+    body = ("Hello,\n\nI forgot my password and cannot log in.\n\nRegards,\nAnna\n\n"
+            "On Mon, 2 Nov 2026 at 10:02, Support <support@example.com> wrote:\n" + quoted)
+    read: list[str] = []
+    monkeypatch.setattr(query, "reply_text", lambda text: read.append(text) or reply_text(text))
+    text = question("Re: login", body)
+    assert text == "login\nI forgot my password and cannot log in."
+    assert len(read[0]) <= query.READ_CHARS and read[0].endswith("\n")
+    assert body.startswith(read[0])
+    assert question("login", "short\nmail\n") == "login\nshort\nmail"
