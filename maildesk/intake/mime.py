@@ -190,7 +190,7 @@ def _leaf(walk: Walk, part: Message, ctype: str) -> list[Piece]:
 
 def _extract_uuencoded(walk: Walk, text: str) -> str:
     """Inline `begin 644 name` ... `end` blocks (old clients) become attachments."""
-    if "begin " not in text:
+    if not text.startswith("begin ") and "\nbegin " not in text:  # where _UU_BEGIN's ^ is
         return text
     out: list[str] = []
     pos = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from email.feedparser import FeedParser
 from email.message import Message
 from email.policy import compat32
@@ -62,6 +63,27 @@ _BINARY_MAGIC = (
     b"Rar!",
 )
 _NEWLINES = re.compile(r"\r\n?")
+_LOWER_CHUNK = 1 << 20  # bytes lowercased at a time to find where a pattern may start
+
+
+def _starts(data: bytes, prefix: bytes) -> Iterator[int]:
+    """Every offset where `prefix` (lowercase ASCII) is, in any case: where a `(?i)` bytes
+    pattern that begins with it can match. bytes.lower and a bytes pattern's IGNORECASE
+    both fold ASCII letters only; a chunk at a time, so a big mail is not copied whole."""
+    for start in range(0, len(data), _LOWER_CHUNK):
+        chunk = data[start : start + _LOWER_CHUNK + len(prefix) - 1].lower()
+        at = chunk.find(prefix)
+        while 0 <= at < _LOWER_CHUNK:
+            yield start + at
+            at = chunk.find(prefix, at + 1)
+
+
+def _search(pattern: re.Pattern[bytes], prefix: bytes, data: bytes) -> bool:
+    """`pattern.search(data) is not None` for a case-insensitive pattern that begins with
+    `prefix`, tried only where the prefix is: re's own search of a case-insensitive
+    pattern tries every offset (about 1 ms for 100 KB). `match(data, at)` sees the data
+    before `at`, so a "^" under MULTILINE still means the start or a line break."""
+    return any(pattern.match(data, at) for at in _starts(data, prefix))
 
 
 def _header_end(raw: bytes, limit: int | None = None) -> int:
@@ -110,13 +132,13 @@ def _prepare(raw: bytes, limits: Limits, mail: ParsedMail) -> tuple[bytes, bool]
         mail.truncated = True
     else:
         data = _join_broken_folds(raw, end, cap, mail)
-    if _LONG_PARAM_HEADER.search(data):
+    if _search(_LONG_PARAM_HEADER, b"content-", data):
         mail.notes.append(
             f"Content-Type/-Disposition longer than {MAX_PARAM_HEADER} bytes: body not parsed"
         )
         mail.truncated = True
         return data, True
-    if _MULTIPART_HINT.search(data):
+    if _search(_MULTIPART_HINT, b"content-type", data):
         lines = data.count(b"\n--") + data.count(b"\r--")  # LF or CRLF, and CR-only
         if lines > limits.max_parts * BOUNDARY_SLACK:
             mail.notes.append(

@@ -93,3 +93,25 @@ def test_every_corpus_mail_gives_the_same_tree_and_parsed_mail(
             m.setattr(parse, "_single_part_tree", lambda data: None)
             slow = parse_message(data)
         assert fast == slow, path
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 20])
+def test_the_case_insensitive_checks_find_what_re_finds(
+        chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """_prepare's two whole-mail checks are tried only where their first word is."""
+    import random
+
+    monkeypatch.setattr(parse, "_LOWER_CHUNK", chunk)
+    rng = random.Random(chunk)
+    pieces = [b"Content-Type:", b"CONTENT-TYPE :", b"content-tYpe\t:", b"Content-Disposition:",
+              b" multipart/", b"\r\n message/", b"message/", b"text/plain", b"\n", b"\r\n",
+              b"\r", b"\n\t", b" ", b"x", b"Content-", b"\xe9", b"K", b"\xff" * 3]
+    long_value = b"Content-Type: text/plain; name=" + b"a" * parse.MAX_PARAM_HEADER
+    for _ in range(600):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randrange(0, 40)))
+        if rng.random() < 0.1:
+            data = data[: rng.randrange(len(data) + 1)] + rng.choice([b"\n", b""]) + \
+                long_value + data
+        for pattern, prefix in ((parse._MULTIPART_HINT, b"content-type"),
+                                (parse._LONG_PARAM_HEADER, b"content-")):
+            assert parse._search(pattern, prefix, data) == (pattern.search(data) is not None)
