@@ -215,7 +215,7 @@ class Batcher(Executor):
                     outcome = None
                 outcomes.append(outcome)
             session.flush()
-            pending.flush()  # every article file durable before the commit points at it
+            pending.flush(session)  # every article durable before the commit points at it
         return outcomes
 
     def _done(self, mail: _Mail, outcome: Outcome) -> None:

@@ -1,20 +1,21 @@
 """The article store: raw mails and attachments, byte for byte, addressed by sha256.
 
-Filesystem mode writes to a temporary file, fsyncs it, renames it into place and fsyncs
-the folder, all before the database commit that points at it; a crash in between leaves
-at worst an unreferenced file, never a reference to a missing one. Database mode keeps
-the bytes in the `blobs` table, inside the caller's transaction, for several daemons
-without a shared disk.
+Filesystem mode: the mails and attachments stored by the mail path (a group commit, or one
+mail in process) are appended to a segment file of this process with one write and one
+fsync, before the database commit that records where they lie (store/segments.py); a put
+outside such a batch (an agent's answer, the tests) writes a file of its own: a temporary
+file, fsynced, renamed into place, the folder fsynced, also before the commit that points
+at it. Either way a crash in between leaves at worst unreferenced bytes, never a reference
+to missing ones. Reads look for the file first (every desk's older articles), then in the
+segments. Database mode keeps the bytes in the `blobs` table, inside the caller's
+transaction, for several daemons without a shared disk.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.durable import fsync_dir, make_dirs_durably, write_durably
 from maildesk.store.models import Blob
+from maildesk.store.segments import CHUNK, Segments
 
 __all__ = ["ArticleStore", "PendingFiles", "fsync_dir", "make_dirs_durably", "sha256",
            "write_durably"]
@@ -32,99 +34,55 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-# fsync waits on the disk with the GIL released: a batch's files are synced side by side,
-# which a disk with a queue (NVMe, a virtio disk) serves in about the time of one.
-_SYNCERS = ThreadPoolExecutor(8, "maildesk-fsync")
-
-
 class PendingFiles:
-    """The files of a group commit: written at once, fsynced and renamed into place all
-    together by `flush`, which must return before the commit that points at them."""
+    """The blobs of a group commit (or of one mail in process): kept by `put`, appended
+    to a segment together by `flush`, which must return before the commit that points at
+    them (and adds the rows saying where they lie to the same transaction)."""
 
-    def __init__(self) -> None:
-        self._files: dict[Path, tuple[int, str]] = {}  # final path -> (open fd, temp name)
-        self._folders: set[Path] = set()  # parents of folders made: fsynced by `flush`
+    def __init__(self, store: ArticleStore) -> None:
+        self._store = store
+        self._blobs: dict[str, bytes] = {}
+        self._session: Session | None = None  # the transaction the puts came from
 
     def __len__(self) -> int:
-        return len(self._files)
+        return len(self._blobs)
 
-    def holds(self, path: Path) -> bool:
-        return path in self._files
+    def holds(self, key: str) -> bool:
+        return key in self._blobs
 
-    def make_dirs(self, folder: Path) -> None:
-        """`mkdir -p`, each new folder's entry fsynced by `flush` beside the files' (two
-        levels of 256 folders: most of the first few thousand mails make one, and an
-        fsync of its parent each in the ingest thread, one after the other, cost a
-        third of a batch's fsync time)."""
-        missing = []
-        probe = folder
-        while not probe.is_dir():
-            missing.append(probe)
-            probe = probe.parent
-        for made in reversed(missing):
-            try:
-                made.mkdir()
-            except FileExistsError:
-                if not made.is_dir():
-                    raise
-            self._folders.add(made.parent)
+    def add(self, session: Session, key: str, data: bytes) -> None:
+        self._blobs.setdefault(key, data)
+        self._session = session
 
-    def add(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp)
-            raise
-        self._files[path] = (fd, tmp)
+    def read(self, key: str) -> bytes | None:
+        """A pending blob's bytes (the batch reading what it stored), else None."""
+        return self._blobs.get(key)
 
-    def read(self, path: Path) -> bytes | None:
-        """A pending file's bytes (the batch reading what it wrote), else None."""
-        entry = self._files.get(path)
-        return None if entry is None else Path(entry[1]).read_bytes()
-
-    def flush(self) -> None:
-        """fsync every file, rename each into place, fsync each folder once (the files'
-        and the parents of folders made), side by side."""
-        items = list(self._files.items())
-        try:
-            list(_SYNCERS.map(lambda item: os.fsync(item[1][0]), items))
-        finally:
-            for _, (fd, _tmp) in items:
-                os.close(fd)
-        for path, (_fd, tmp) in items:
-            os.replace(tmp, path)
-            del self._files[path]
-        folders = {path.parent for path, _ in items} | self._folders
-        list(_SYNCERS.map(fsync_dir, folders))
-        self._folders.clear()
+    def flush(self, session: Session | None = None) -> None:
+        """Every blob durable (one write, one fsync), its place recorded in `session` (by
+        default the one the puts came with); call it before that session commits."""
+        session = session or self._session
+        if self._blobs and session is not None:
+            self._store.segments.store(session, self._blobs, self._store.has_file)
+        self._blobs.clear()
 
     def discard(self) -> None:
         """Drop what was not flushed (the batch failed): nothing points at it."""
-        for fd, tmp in self._files.values():
-            os.close(fd)
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-        self._files.clear()
-        self._folders.clear()  # folders made stay, empty: harmless, and reused
+        self._blobs.clear()
 
 
 class ArticleStore:
     def __init__(self, root: Path, mode: str = "filesystem") -> None:
         self.root = root / "articles"
         self.mode = mode
+        self.segments = Segments(self.root / "segments")
         self._local = threading.local()
 
     @contextmanager
     def deferred(self) -> Iterator[PendingFiles]:
-        """Within the block, this thread's `put` leaves each file pending: the caller
-        flushes them (all fsyncs at once) before its commit; what is left is discarded."""
-        pending = PendingFiles()
+        """Within the block, this thread's `put` leaves each blob pending: the caller
+        flushes them (one write, one fsync) before its commit; what is left is dropped."""
+        pending = PendingFiles(self)
         self._local.pending = pending
         try:
             yield pending
@@ -141,17 +99,21 @@ class ArticleStore:
             return key
         path = self._path(key)
         pending: PendingFiles | None = getattr(self._local, "pending", None)
-        if pending is not None and pending.holds(path):
+        if pending is not None and session is not None:
+            pending.add(session, key, data)  # deduplicated by its flush
             return key
-        if path.exists() and path.stat().st_size == len(data):
+        if self.has_file(key, len(data)):
             return key
-        if pending is not None:
-            pending.make_dirs(path.parent)
-            pending.add(path, data)
-        else:
-            make_dirs_durably(path.parent)
-            write_durably(path, data)
+        make_dirs_durably(path.parent)
+        write_durably(path, data)
         return key
+
+    def has_file(self, key: str, size: int) -> bool:
+        """A file of the file layout holds `key` (of `size` bytes)."""
+        try:
+            return self._path(key).stat().st_size == size
+        except FileNotFoundError:
+            return False
 
     def get(self, session: Session, key: str) -> bytes:
         if self.mode == "database":
@@ -160,8 +122,32 @@ class ArticleStore:
                 return bytes(data)
         path = self._path(key)
         pending: PendingFiles | None = getattr(self._local, "pending", None)
-        held = pending.read(path) if pending is not None else None
-        return held if held is not None else path.read_bytes()
+        held = pending.read(key) if pending is not None else None
+        if held is not None:
+            return held
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            where = self.segments.locate(session, key) if session is not None else None
+            if where is None:
+                raise
+            return self.segments.read(where)
+
+    def chunks(self, session: Session, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
+        """The bytes under `key` a chunk at a time (verify); FileNotFoundError when neither
+        a file nor a segment holds them, ValueError for a key that is no sha256."""
+        path = self._path(key)
+        try:
+            f = path.open("rb")
+        except FileNotFoundError:
+            where = self.segments.locate(session, key)
+            if where is None:
+                raise
+            yield from self.segments.chunks(where, chunk)
+            return
+        with f:
+            while data := f.read(chunk):
+                yield data
 
     def _path(self, key: str) -> Path:
         if len(key) != 64 or not all(c in "0123456789abcdef" for c in key):

@@ -69,10 +69,7 @@ def _chunks(session: Session, store: ArticleStore, key: str) -> Iterator[bytes]:
         if data is not None:
             yield bytes(data)
             return
-    path = store._path(key)  # noqa: SLF001 - the store's own layout, read-only
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            yield chunk
+    yield from store.chunks(session, key, CHUNK)  # a file, or a segment (store/segments.py)
 
 
 def verify_store(session: Session, store: ArticleStore) -> Report:

@@ -185,6 +185,26 @@ class Daemon:
     def spooled(self, which: str = "inbound") -> list[Path]:
         return sorted((self.folder / "var" / "spool" / which).glob("*.mail"))
 
+    def blob_place(self, key: str) -> tuple[Path, int, int]:
+        """Where the article store keeps `key`: (its own file, 0, size), or (the segment
+        file, start, length) for what the mail path appended (store/segments.py)."""
+        articles = self.folder / "var" / "articles"
+        file = articles / key[:2] / key[2:4] / key
+        if file.exists():
+            return file, 0, file.stat().st_size
+        with sqlite3.connect(self.db_path, timeout=30) as conn:
+            segment, start, length = conn.execute(
+                "SELECT segment, start, length FROM article_segments WHERE key = ?",
+                (key,)).fetchone()
+        return articles / "segments" / segment, int(start), int(length)
+
+    def blob(self, key: str) -> bytes:
+        """The bytes the article store keeps under `key`, read behind its back."""
+        path, start, length = self.blob_place(key)
+        with path.open("rb") as f:
+            f.seek(start)
+            return f.read(length)
+
 
 def prepare(config: Path) -> None:
     """`maildesk init` on an existing config: secret and database schema."""

@@ -46,7 +46,7 @@ def test_bare_lf_lines_are_normalized_and_never_end_the_data(
     assert reply.startswith("250"), reply
     with sqlite3.connect(d.db_path) as conn:
         (key,), = conn.execute("SELECT raw_key FROM articles")
-    raw = next((tmp_path / "var" / "articles").rglob(key)).read_bytes()
+    raw = d.blob(key)
     assert b"\n" not in raw.replace(b"\r\n", b"")  # every line end is CRLF now
     assert b"line 59 of a report" in raw
     assert b"MAIL FROM:<smuggled@evil.example>" in raw  # "\n.\n" ended nothing

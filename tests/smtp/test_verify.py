@@ -1,6 +1,6 @@
-"""`maildesk verify` (issue 13): mails stored through the real daemon, then a raw file
-damaged and an attachment deleted behind its back. verify names both, exits 65 and
-changes nothing; `show` marks the damaged article."""
+"""`maildesk verify` (issue 13): mails stored through the real daemon, then a raw mail
+damaged and the segment holding an attachment (and its mail) deleted behind its back.
+verify names each, exits 65 and changes nothing; `show` marks the damaged article."""
 
 from __future__ import annotations
 
@@ -41,6 +41,9 @@ def test_verify_reports_damage_and_changes_nothing(tmp_path: Path,
     d.start()
     with smtplib.SMTP("127.0.0.1", d.port(), timeout=20) as s:
         s.sendmail("carol@customer.example", ["support@example.com"], mail("plain-1@x.example"))
+    d.stop()
+    d.start()  # a process of its own appends to a segment of its own
+    with smtplib.SMTP("127.0.0.1", d.port(), timeout=20) as s:
         s.sendmail("carol@customer.example", ["support@example.com"], _with_attachment())
     d.stop()
 
@@ -56,19 +59,24 @@ def test_verify_reports_damage_and_changes_nothing(tmp_path: Path,
             "WHERE a.message_id = 'plain-1@x.example'")
         (att_key,), = conn.execute("SELECT sha256 FROM attachments")
     store = tmp_path / "var" / "articles"
-    raw_file = store / raw_key[:2] / raw_key[2:4] / raw_key
-    damaged = raw_file.read_bytes().replace(b"fire", b"ice!")
+    raw_file, start, length = d.blob_place(raw_key)
+    stored = raw_file.read_bytes()
+    damaged = stored[:start] + stored[start:start + length].replace(b"fire", b"ice!") \
+        + stored[start + length:]
+    assert damaged != stored
     raw_file.write_bytes(damaged)
-    (store / att_key[:2] / att_key[2:4] / att_key).unlink()
+    att_file = d.blob_place(att_key)[0]
+    assert att_file != raw_file
+    att_file.unlink()  # the attachment's segment, and so the mail that brought it, is lost
     before = sorted(p.name for p in store.rglob("*") if p.is_file())
 
     found = _cli(config, "verify", "--json")
     assert found.returncode == 65
     problems = {(p["what"], p["problem"]) for p in json.loads(found.stdout)["problems"]}
-    assert problems == {("raw", "damaged"), ("attachment", "missing")}
+    assert problems == {("raw", "damaged"), ("raw", "missing"), ("attachment", "missing")}
     text = _cli(config, "verify")
     assert text.returncode == 65 and f"ticket {number} article" in text.stdout
-    assert "2 problem(s)" in text.stdout
+    assert "3 problem(s)" in text.stdout
     assert raw_file.read_bytes() == damaged  # nothing repaired, nothing moved
     assert sorted(p.name for p in store.rglob("*") if p.is_file()) == before
 

@@ -7,9 +7,11 @@ customer, and a group commit's new article folders are made and synced with its 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
+import pytest
 from sqlalchemy import event, func, select
 
 from maildesk.core.tickets import index_message_id, record
@@ -150,22 +152,39 @@ def test_a_new_ticket_is_inserted_with_its_customer(desk: Desk) -> None:
         app.close()
 
 
-def test_group_commit_makes_and_syncs_new_article_folders(tmp_path: Path,
-                                                          desk: Desk) -> None:
+def test_group_commit_appends_its_articles_to_one_segment_before_the_commit(
+        tmp_path: Path, desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
     store = ArticleStore(tmp_path / "store")
+    segments = tmp_path / "store" / "articles" / "segments"
     app = desk.app()
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
     try:
         with store.deferred() as pending, app.db.transaction() as session:
             keys = [store.put(session, f"mail {n}\n".encode()) for n in range(5)]
-            assert not any(store._path(k).exists() for k in keys)  # pending until flush
+            keys.append(store.put(session, b"mail 0\n"))  # the same bytes: stored once
+            assert not segments.exists()  # pending until flush
             assert store.get(session, keys[0]) == b"mail 0\n"  # the batch reads its own
             pending.flush()
-        for n, key in enumerate(keys):
-            assert store._path(key).read_bytes() == f"mail {n}\n".encode()
+            assert len(synced) >= 2  # the segment and its new folder, before the commit
+        assert not any(store._path(k).exists() for k in keys)  # no file per mail
+        (segment,) = segments.iterdir()
+        assert segment.read_bytes() == b"".join(f"mail {n}\n".encode() for n in range(5))
+        with app.db.reading() as session:
+            for n, key in enumerate(keys[:5]):
+                assert store.get(session, key) == f"mail {n}\n".encode()
+                assert b"".join(store.chunks(session, key, 2)) == f"mail {n}\n".encode()
         with store.deferred() as pending, app.db.transaction() as session:
+            store.put(session, b"mail 1\n")  # already in the segment: not written again
+            pending.flush()
+        assert segment.stat().st_size == 35
+        with pytest.raises(RuntimeError), store.deferred() as pending, \
+                app.db.transaction() as session:
             lost = store.put(session, b"a batch that fails\n")
-            assert store._path(lost).parent.is_dir()
-        assert not store._path(lost).exists()  # discarded: nothing half there
-        assert not list(store._path(lost).parent.glob(".tmp-*"))
+            raise RuntimeError("the batch fails before its flush")
+        assert segment.stat().st_size == 35  # discarded: nothing half there
+        with app.db.reading() as session, pytest.raises(FileNotFoundError):
+            store.get(session, lost)
     finally:
         app.close()

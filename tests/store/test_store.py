@@ -47,6 +47,7 @@ def test_article_store_is_content_addressed_and_complete(tmp_path) -> None:  # n
     assert not list(path.parent.glob(".tmp-*"))
     with db.reading() as s:
         assert store.get(s, key) == data
+        assert b"".join(store.chunks(s, key, 3)) == data  # verify's read, a file's layout
     with pytest.raises(ValueError):
         store.get(None, "../../etc/passwd")  # type: ignore[arg-type]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import maildesk.store.rollup  # noqa: F401  (its table: ticket_counts)
+import maildesk.store.segments  # noqa: F401  (its table: article_segments)
 from maildesk.store.models import Base
 from maildesk.store.search import SEARCH_OBJECTS
 
