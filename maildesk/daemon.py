@@ -3,13 +3,12 @@
 One event loop owns the sockets (SMTP, LMTP, signals, systemd notifications); every
 blocking step runs in threads:
 
-* `maildesk-ingest`: `App.ingest` for each mail, sized for the database (SQLite has one
-  writer, so one thread; a server database gets a few, up to its connection pool);
-* `maildesk-drain`: the inbound spool, drained in arrival order before the listeners open
-  (a crash or a database outage leaves mail there) and then every second;
-* the outbound sender coroutine, when `maildesk.outbound.sender` is part of the build;
-* one task per configured mailbox (`maildesk.mailboxes.runner`), each with a thread of its
-  own for its blocking IMAP/POP3 session;
+* `maildesk-ingest`: group commits of mails (maildesk.batch), one thread for SQLite's one
+  writer, a few for a server database (up to its connection pool);
+* `maildesk-drain`: the inbound spool (a crash or a database outage leaves mail there),
+  drained in arrival order before the listeners open and then every second;
+* the outbound sender coroutine, woken by each mail stored and at least every second;
+* one task per configured mailbox (`maildesk.mailboxes.runner`), each with a thread;
 * the timers' scheduler (`maildesk.timers.scheduler`), its database work in `maildesk-timers`.
 
 SIGHUP reloads the config (a broken one is refused and logged `file:line`, the old one stays),
@@ -118,6 +117,7 @@ class Daemon:
         self._spool_may_hold_mail = True  # unknown until the first drain
         self._stop = asyncio.Event()
         self._drain_now = asyncio.Event()
+        self._outbox_wake = asyncio.Event()  # a mail stored: the sender looks at once
         self._status = "starting"  # systemd's STATUS= while all is well
         self._reloading = asyncio.Lock()
         self.mailboxes = Mailboxes(self.app)
@@ -152,7 +152,7 @@ class Daemon:
         tasks = [asyncio.create_task(self._drain_loop(), name="spool-drain")]
         if self.http is not None:
             self.http.start()
-        tasks.append(_start_sender(self.app, self._stop))
+        tasks.append(_start_sender(self.app, self._stop, self._outbox_wake))
         from maildesk.webhooks.pump import run_pump  # history -> webhook outbox rows
 
         tasks.append(asyncio.create_task(run_pump(self.app, self._stop), name="webhooks"))
@@ -271,11 +271,14 @@ class Daemon:
                "(see the log; new mail is still accepted)")
 
     def _after_ingest(self, outcome: Outcome) -> None:
-        """A mail committed means the database is back: drain what waited for it now."""
+        """A mail committed: the database is back (drain what waited for it now), and the
+        sender may have mail to send (an auto-response, notifications)."""
         if outcome.result == "spooled":
             self._spool_may_hold_mail = True
-        elif outcome.result == "stored" and self._spool_may_hold_mail:
-            self._drain_now.set()
+        elif outcome.result == "stored":
+            self._outbox_wake.set()
+            if self._spool_may_hold_mail:
+                self._drain_now.set()
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -354,13 +357,14 @@ class Daemon:
         self.app.close()
 
 
-def _start_sender(app: App, stop: asyncio.Event) -> asyncio.Task[None]:
-    """Start the outbound sender (auto-responses, notifications, answers); it returns once
-    `stop` is set. The sender is part of every build: a failing import is a packaging
+def _start_sender(app: App, stop: asyncio.Event, wake: asyncio.Event | None = None
+                  ) -> asyncio.Task[None]:
+    """Start the outbound sender (auto-responses, notifications, answers) until `stop`;
+    `wake` ends its idle waits. It is part of every build: a failing import is a packaging
     error, never a reason to run on with mail silently piling up in the outbox."""
     from maildesk.outbound.sender import run_sender
 
-    task = asyncio.create_task(run_sender(app, stop), name="outbound-sender")
+    task = asyncio.create_task(run_sender(app, stop, wake=wake), name="outbound-sender")
     task.add_done_callback(_log_crash)
     return task
 
@@ -380,11 +384,8 @@ def _log_crash(task: asyncio.Task[None]) -> None:
 
 
 def _where(server: asyncio.Server) -> str:
-    return ", ".join(
-        f"{sock.getsockname()[0]}:{sock.getsockname()[1]}"
-        if isinstance(sock.getsockname(), tuple) else f"unix:{sock.getsockname()}"
-        for sock in server.sockets
-    )
+    names = [sock.getsockname() for sock in server.sockets]
+    return ", ".join(f"{n[0]}:{n[1]}" if isinstance(n, tuple) else f"unix:{n}" for n in names)
 
 
 def _setup_logging() -> None:

@@ -81,9 +81,12 @@ class Pass:
 
 
 async def run_sender(source: Source, stop_event: asyncio.Event, *,
-                     poll: float = POLL_SECONDS, worker: str | None = None) -> None:
+                     poll: float = POLL_SECONDS, worker: str | None = None,
+                     wake: asyncio.Event | None = None) -> None:
     """Send until `stop_event` is set; a pass that found work is followed at once by
-    another, an idle one waits `poll` seconds (or until stopped)."""
+    another, an idle one waits `poll` seconds, or until `wake` is set (the daemon sets it
+    when a mail it stored may have queued outbound mail: an auto-response leaves at once
+    instead of up to `poll` later), or until stopped."""
     app = source.runtime
     worker = worker or worker_name(app.config)
     try:
@@ -97,6 +100,8 @@ async def run_sender(source: Source, stop_event: asyncio.Event, *,
     relay = Relay()  # connections kept open from pass to pass (outbound/relay.py)
     try:
         while not stop_event.is_set():
+            if wake is not None:
+                wake.clear()  # what is queued from here on is for the next pass
             try:
                 result = await send_due(source.runtime, worker=worker, stop=stop_event,
                                         relay=relay)
@@ -105,13 +110,25 @@ async def run_sender(source: Source, stop_event: asyncio.Event, *,
                 result = Pass()
             if result.claimed == 0:
                 await relay.close(idle_for=KEEP_IDLE)
-                try:
-                    await asyncio.wait_for(stop_event.wait(), timeout=poll)
-                except TimeoutError:
-                    pass
+                await _rest(stop_event, wake, poll)
     finally:
         await relay.close()
     log.info("outbox sender %s stopped", worker)
+
+
+async def _rest(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
+    """Until `seconds` pass, `stop` is set or `wake` is."""
+    if wake is None:
+        waiters = [asyncio.ensure_future(stop.wait())]
+    elif wake.is_set():
+        return
+    else:
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def send_due_once(app: App, *, limit: int = BATCH) -> int:

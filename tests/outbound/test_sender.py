@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -196,6 +197,28 @@ def test_run_sender_delivers_and_stops(odesk: Desk, sink: Sink) -> None:
     try:
         odesk.ingest(simple_mail())
         wait_for(lambda: len(sink.received) == 2)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)
+        app.close()
+    assert not thread.is_alive()
+    loop.close()
+
+
+def test_a_wake_ends_the_idle_wait_at_once(odesk: Desk, sink: Sink) -> None:
+    """The daemon wakes the sender for each mail stored: an auto-response leaves at once,
+    not a poll later (a poll of a minute here: without the wake the test times out)."""
+    app = odesk.app()
+    loop = asyncio.new_event_loop()
+    stop, wake = asyncio.Event(), asyncio.Event()
+    thread = threading.Thread(target=loop.run_until_complete,
+                              args=(run_sender(app, stop, poll=60, wake=wake),), daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)  # the first pass found nothing: the sender rests
+        odesk.ingest(simple_mail())
+        loop.call_soon_threadsafe(wake.set)
+        wait_for(lambda: len(sink.received) == 2, timeout=10)
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=10)
