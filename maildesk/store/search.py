@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import math
 import re
+import time
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -121,9 +123,35 @@ def _enough(session: Session, limit: int) -> int:
     return int(math.sqrt(max(limit, 1) * tickets * WALK_COST)) + 1
 
 
+# Walk or match set, as decided for (database, words, break-even point) in the last
+# DECIDED_FOR seconds: counting a common word's matches up to the break-even point is
+# 40% of its page's CPU (SQLite, `printer refund` at 1,000,000: 3.6 of 8.4 ms), and the
+# pages are the same either way (tests/store/test_search.py), so a stale answer costs
+# time at worst. The break-even point moves with the tickets' count, and so the key.
+DECIDED_FOR = 60.0
+_DECIDED: dict[tuple[str, tuple[str, ...], int], tuple[float, bool]] = {}
+
+
+def _decided(session: Session, found: list[str], limit: int,
+             decide: Callable[[int], bool]) -> bool:
+    """`decide(enough)`, or its answer of the last DECIDED_FOR seconds."""
+    enough = _enough(session, limit)
+    key = (str(session.get_bind().engine.url), tuple(found), enough)
+    now = time.monotonic()
+    hit = _DECIDED.get(key)
+    if hit is not None and now - hit[0] < DECIDED_FOR:
+        return hit[1]
+    walk = decide(enough)
+    if len(_DECIDED) >= 1000:  # bounded: queries are whatever users type
+        _DECIDED.clear()
+    _DECIDED[key] = (now, walk)
+    return walk
+
+
 def _sqlite(session: Session, found: list[str], limit: int | None) -> ColumnElement[bool]:
     expr = " ".join('"' + w.replace('"', '""') + '"' for w in found)
-    if limit is not None and _common(session, expr, limit):
+    if limit is not None and _decided(session, found, limit,
+                                      lambda enough: _common(session, expr, enough)):
         # Per ticket: its articles' ids looked up in the FTS index (a rowid seek in each
         # word's list), so a page of tickets in id order reads about `limit` of them.
         return _walk(text("EXISTS (SELECT 1 FROM articles_fts WHERE articles_fts MATCH "
@@ -137,10 +165,9 @@ def _sqlite(session: Session, found: list[str], limit: int | None) -> ColumnElem
     return Ticket.id.in_(select(Article.ticket_id).where(Article.id.in_(rowids)))
 
 
-def _common(session: Session, expr: str, limit: int) -> bool:
+def _common(session: Session, expr: str, enough: int) -> bool:
     """Whether the matches are so many that checking tickets one by one is cheaper;
     counted only up to the point where that is decided (a bounded read of the index)."""
-    enough = _enough(session, limit)
     counted = session.execute(text(
         "SELECT count(*) FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q "
         "LIMIT :n)").bindparams(q=expr, n=enough)).scalar() or 0
@@ -150,7 +177,8 @@ def _common(session: Session, expr: str, limit: int) -> bool:
 def _postgresql(session: Session, found: list[str],
                 limit: int | None) -> ColumnElement[bool]:
     phrase = " ".join(found)
-    if limit is not None and _pg_estimate(session, found) >= _enough(session, limit):
+    if limit is not None and _decided(session, found, limit,
+                                      lambda enough: _pg_estimate(session, found) >= enough):
         # to_tsvector of each article read (no index): ~limit of them for a page
         return _walk(text(f"{_TSV} @@ plainto_tsquery('simple', :fts_query)")
                      .bindparams(fts_query=phrase), correlated=True)
@@ -187,7 +215,8 @@ def _mysql(session: Session, found: list[str], limit: int | None) -> ColumnEleme
     indexed = [w for w in found if shortest <= len(w) <= longest
                and not (stopwords and w.lower() in INNODB_STOPWORDS)]
     regexps = [_regexp(i, w) for i, w in enumerate(found)]
-    if limit is not None and (not indexed or _mysql_common(session, regexps, limit)):
+    if limit is not None and (not indexed or _decided(
+            session, found, limit, lambda enough: _mysql_common(session, regexps, enough))):
         # InnoDB builds a MATCH's whole result set whatever the LIMIT: a page of a common
         # word (or of words the index leaves out) reads its tickets' articles instead.
         return _walk(*regexps, correlated=True)
@@ -229,7 +258,7 @@ FOLDED = 84  # innodb_ft_max_token_size's default; 500 folded letters are "too l
 SAMPLE = 400
 
 
-def _mysql_common(session: Session, regexps: list[TextClause], limit: int) -> bool:
+def _mysql_common(session: Session, regexps: list[TextClause], enough: int) -> bool:
     """Whether the words are common enough to walk: their share of the newest SAMPLE
     articles, times the articles' count (the REGEXP on a few hundred rows; InnoDB
     keeps no count of a word's documents that one could read without PROCESS)."""
@@ -241,7 +270,7 @@ def _mysql_common(session: Session, regexps: list[TextClause], limit: int) -> bo
     # test's reused one, its sequence going on) is not counted by its sequence.
     low, high = session.execute(select(func.min(Article.id), func.max(Article.id))).one()
     articles = (high - low + 1) if high is not None and low is not None else 0
-    return bool(sampled) and hits / sampled * articles >= _enough(session, limit)
+    return bool(sampled) and hits / sampled * articles >= enough
 
 
 _LIMITS: dict[str, tuple[int, int, bool]] = {}

@@ -67,6 +67,13 @@ def test_stopwords_and_short_words_are_searched_like_any_word(desk: Desk) -> Non
     assert [t["number"] for t in cli] == [tv]
 
 
+@pytest.fixture(autouse=True)
+def _undecided() -> None:
+    """No walk-or-set answer of an earlier test (a server database slot is reused: the
+    same URL, perhaps the same ids)."""
+    search._DECIDED.clear()
+
+
 def walked(desk: Desk, q: str) -> bool:
     """Whether a page of `q` is read ticket by ticket (a subquery on the ticket's
     articles) here."""
@@ -102,6 +109,24 @@ def test_a_common_word_pages_the_same_walked_or_from_the_match_set(
     assert not walked(desk, "nothinglikethis")
     assert {q: found(desk, q, limit=4) for q in queries} == as_set
     assert found(desk, "printer", limit=1) == numbers  # a page of one, cursor by cursor
+
+
+def test_the_walk_or_set_answer_is_kept_for_a_while(desk: Desk,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counting a common word's matches is decided once per DECIDED_FOR seconds (the
+    pages are the same either way); a new break-even point (more tickets) decides anew."""
+    make(desk, [f"printer case {i}" for i in range(6)])
+    monkeypatch.setattr(search, "WALK_COST", 0.05)
+    calls: list[int] = []
+    for name in ("_common", "_pg_estimate", "_mysql_common"):
+        real = getattr(search, name)
+        monkeypatch.setattr(search, name, lambda *a, real=real: calls.append(1) or real(*a))
+    assert walked(desk, "printer") and walked(desk, "printer") and len(calls) == 1
+    monkeypatch.setattr(search, "DECIDED_FOR", 0.0)
+    assert walked(desk, "printer") and len(calls) == 2
+    monkeypatch.setattr(search, "DECIDED_FOR", 60.0)
+    monkeypatch.setattr(search, "WALK_COST", 0.0001)  # another break-even point
+    assert walked(desk, "printer") and len(calls) == 3
 
 
 def test_hostile_quoted_and_accented_queries(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
