@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from itertools import filterfalse
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -57,14 +58,16 @@ def is_solved_line(line: str) -> bool:
 
 
 # A letter or digit, white space, a letter or digit: no trimming leaves one word of that.
-_TWO_WORDS = re.compile(r"[^\W_].*\s.*[^\W_]")
+# (Lazy: found at a line's first two words, not by a walk back from its end.)
+_TWO_WORDS = re.compile(r"[^\W_].*?\s.*?[^\W_]")
 
 
 def _first_line(body: str) -> str:
     # reply_text classifies every line against some twenty patterns, about 2 ms per kB of
     # quoted text (2 s for a 100 KB reply): run it only when some line could be the word.
-    if not any(not _TWO_WORDS.search(line) and is_solved_line(line)
-               for line in (body or "").splitlines()):
+    # (filterfalse and map: the lines go by without a Python frame each, 1,100 in 100 KB.)
+    lines = (body or "").splitlines()
+    if not any(map(is_solved_line, filterfalse(_TWO_WORDS.search, lines))):
         return ""
     for line in reply_text(body or "").splitlines():
         if line.strip():

@@ -7,6 +7,7 @@ line)."""
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -101,3 +102,12 @@ def test_the_solved_check_agrees_with_reading_the_reply_on_random_bodies() -> No
         assert solved.is_solved_line(solved._first_line(body)) == \
             solved.is_solved_line(_first_line_reference(body)), repr(body)
     assert accepted > 200  # the generator does make solved lines
+
+
+def test_the_lazy_two_words_check_finds_what_the_greedy_one_found() -> None:
+    greedy = re.compile(r"[^\W_].*\s.*[^\W_]")
+    rng = random.Random(2)
+    for _ in range(3000):
+        line = "".join(rng.choice(PIECES + TRIM) + rng.choice(SPACES + TRIM)
+                       for _ in range(rng.randrange(0, 8))).replace("\n", " ")
+        assert (solved._TWO_WORDS.search(line) is None) == (greedy.search(line) is None), line
