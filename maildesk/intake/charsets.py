@@ -21,6 +21,7 @@ __all__ = [
     "header_charset",
     "iso2022jp_via_cp932",
     "to_text",
+    "unfold",
 ]
 
 FOLD = re.compile(r"\r\n(?=[ \t])|\n(?=[ \t])|\r(?=[ \t])")
@@ -155,6 +156,8 @@ def to_text(value: object, fallback: str = "cp1252") -> str:
     windows-1252, which never fails."""
     if not isinstance(value, str):
         value = str(value)
+    if value.isascii():  # most header values: no copy made to find out
+        return value
     try:
         value.encode("utf-8")
         return value
@@ -267,9 +270,15 @@ def iso2022jp_via_cp932(data: bytes) -> str:
     return out.decode("cp932")
 
 
+def unfold(text: str) -> str:
+    """`FOLD.sub("", text)`, without the regex for a value that has no line break."""
+    return FOLD.sub("", text) if "\n" in text or "\r" in text else text
+
+
 def clean(text: str) -> str:
-    """No CR, LF, NUL or other control characters: a header value stays one line forever."""
-    return CONTROL.sub(" ", text).strip()
+    """No CR, LF, NUL or other control characters: a header value stays one line forever.
+    (A printable text has none: they are all of Unicode's Cc, Zl or Zp.)"""
+    return (text if text.isprintable() else CONTROL.sub(" ", text)).strip()
 
 
 def _decode_word(encoding: str, payload: str) -> bytes:
@@ -289,7 +298,7 @@ def decode_header_value(value: object, fallback: str = "cp1252") -> str:
     (a multibyte character may span two words) and whitespace between them is dropped.
     Raw 8-bit bytes outside encoded words are read as `to_text` does, with `fallback`.
     """
-    text = FOLD.sub("", to_text(value, fallback))
+    text = unfold(to_text(value, fallback))
     if "=?" not in text:
         return clean(text)
     out: list[str] = []

@@ -10,12 +10,12 @@ from email.utils import collapse_rfc2231_value, getaddresses
 
 from maildesk.intake.charsets import (
     CONTROL,
-    FOLD,
     clean,
     decode_header_value,
     decode_text,
     header_charset,
     to_text,
+    unfold,
 )
 from maildesk.intake.message import ParsedMail
 
@@ -50,11 +50,11 @@ class Headers:
         self.fallback = fallback  # codec for raw 8-bit values that are not UTF-8
 
     def all(self, name: str) -> list[str]:
-        return [FOLD.sub("", to_text(v, self.fallback)) for v in self._raw.get(name, ())]
+        return [unfold(to_text(v, self.fallback)) for v in self._raw.get(name, ())]
 
     def first(self, name: str) -> str | None:
         values = self._raw.get(name)
-        return FOLD.sub("", to_text(values[0], self.fallback)) if values else None
+        return unfold(to_text(values[0], self.fallback)) if values else None
 
 
 def param(header_text: str | None, name: str) -> str | None:
