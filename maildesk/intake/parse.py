@@ -63,6 +63,14 @@ _BINARY_MAGIC = (
     b"Rar!",
 )
 _NEWLINES = re.compile(r"\r\n?")
+
+
+def _lf(text: str) -> str:
+    """`_NEWLINES.sub("\n", text)` without the regex (0.2 ms for 100 KB): every CRLF, then
+    every CR left alone (CRLFs cannot overlap, so both find the same pairs)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
 _LOWER_CHUNK = 1 << 20  # bytes lowercased at a time to find where a pattern may start
 
 
@@ -84,6 +92,18 @@ def _search(pattern: re.Pattern[bytes], prefix: bytes, data: bytes) -> bool:
     pattern tries every offset (about 1 ms for 100 KB). `match(data, at)` sees the data
     before `at`, so a "^" under MULTILINE still means the start or a line break."""
     return any(pattern.match(data, at) for at in _starts(data, prefix))
+
+
+def _content_checks(data: bytes) -> tuple[bool, bool]:
+    """(`_LONG_PARAM_HEADER` matches somewhere, `_MULTIPART_HINT` matches somewhere: only
+    known when the first is False), as `_search` finds them, from one pass over the data:
+    both patterns begin with "content-"."""
+    hint = False
+    for at in _starts(data, b"content-"):
+        if _LONG_PARAM_HEADER.match(data, at):
+            return True, hint
+        hint = hint or _MULTIPART_HINT.match(data, at) is not None
+    return False, hint
 
 
 def _header_end(raw: bytes, limit: int | None = None) -> int:
@@ -132,13 +152,14 @@ def _prepare(raw: bytes, limits: Limits, mail: ParsedMail) -> tuple[bytes, bool]
         mail.truncated = True
     else:
         data = _join_broken_folds(raw, end, cap, mail)
-    if _search(_LONG_PARAM_HEADER, b"content-", data):
+    long_param, multipart = _content_checks(data)
+    if long_param:
         mail.notes.append(
             f"Content-Type/-Disposition longer than {MAX_PARAM_HEADER} bytes: body not parsed"
         )
         mail.truncated = True
         return data, True
-    if _search(_MULTIPART_HINT, b"content-type", data):
+    if multipart:
         lines = data.count(b"\n--") + data.count(b"\r--")  # LF or CRLF, and CR-only
         if lines > limits.max_parts * BOUNDARY_SLACK:
             mail.notes.append(
@@ -226,7 +247,7 @@ def _parse(raw: bytes, limits: Limits, mail: ParsedMail, started: float) -> None
     texts = [p.value() for p in pieces if p.value().strip()]
     body = "\n".join(t if t.endswith("\n") else t + "\n" for t in texts)
     # One newline convention for everything downstream; NUL never reaches a text column.
-    mail.body = _NEWLINES.sub("\n", body).replace("\x00", "\ufffd")
+    mail.body = _lf(body).replace("\x00", "\ufffd")
     mail.body_from_html = any(p.from_html for p in pieces if p.value().strip())
     if walk.defects:
         mail.notes.append("defects: " + ", ".join(sorted(walk.defects)[:10]))
