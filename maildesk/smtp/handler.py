@@ -119,7 +119,7 @@ class Handler:
         else:
             raw = data.read()  # a join of at most SPILL_AT bytes
         if isinstance(self.executor, Batcher):  # group commit (maildesk.batch)
-            outcome = await asyncio.wrap_future(self.executor.submit_mail(raw, envelope))
+            outcome = await self.executor.submit_mail_async(raw, envelope)
         else:
             outcome = await loop.run_in_executor(self.executor, self.app.ingest, raw, envelope)
         if self.on_result is not None:

@@ -4,14 +4,16 @@ batch fails alone. The worker is held by a first task so that the mails really q
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
+from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
 
-from maildesk import pipeline
+from maildesk import batch, pipeline
 from maildesk.app import App
 from maildesk.batch import Batcher
 from maildesk.intake.message import Envelope
@@ -138,3 +140,39 @@ def test_refused_mails_are_answered_without_the_database(desk: Desk, app: App) -
         batcher.shutdown()
     assert outcomes[0].code == 554
     assert outcomes[1].result == "stored"
+
+
+def test_a_batch_reaches_the_event_loop_in_one_hop(desk: Desk, app: App) -> None:
+    """submit_mail_async: the daemon's SMTP sessions wait on the loop; a batch's outcomes
+    reach it with one call_soon_threadsafe, and a client that hung up while its mail
+    queued gets nothing stored."""
+    batcher = Batcher(app, workers=1)
+    hops: list[object] = []
+
+    async def main() -> list[Outcome]:
+        loop = asyncio.get_running_loop()
+        real = loop.call_soon_threadsafe
+
+        def counted(callback: Any, *args: Any, **kwargs: Any) -> asyncio.Handle:
+            hops.append(callback)
+            return real(callback, *args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        entered, gate = threading.Event(), threading.Event()
+        held = batcher.submit(lambda: (entered.set(), gate.wait(10))[1])
+        assert entered.wait(10)  # the worker is held: the mails below form one batch
+        waiters = [batcher.submit_mail_async(simple_mail(subject=f"async mail {n}"), ENVELOPE)
+                   for n in range(6)]
+        batcher.submit_mail_async(simple_mail(subject="its client hung up"), ENVELOPE).cancel()
+        gate.set()
+        assert await asyncio.wrap_future(held) is True
+        return list(await asyncio.gather(*waiters))
+
+    try:
+        outcomes = asyncio.run(main())
+    finally:
+        batcher.shutdown()
+    assert [o.result for o in outcomes] == ["stored"] * 6
+    assert hops.count(batch._deliver) == 1
+    with app.db.reading() as session:
+        assert session.execute(select(func.count()).select_from(Ticket)).scalar_one() == 6
