@@ -36,6 +36,12 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 def authenticate(ctx: HttpContext, token: str) -> Caller:
     """The caller of `token`, counted against its rate (blocking: on a worker thread)."""
+    caller = _checked(ctx, token)
+    _touch(ctx, caller)
+    return caller
+
+
+def _checked(ctx: HttpContext, token: str) -> Caller:
     with ctx.rt.db.reading() as session:
         caller = tokens.find(session, token)
     if caller is None:
@@ -45,12 +51,16 @@ def authenticate(ctx: HttpContext, token: str) -> Caller:
         raise ApiError(429, f"rate limit of {ctx.rt.config.api.rate_limit:g} requests/s for "
                             "this token (api.rate_limit)",
                        headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    return caller
+
+
+def _touch(ctx: HttpContext, caller: Caller) -> None:
+    """`last_used_at`, at most once a minute per token (a write transaction)."""
     now = time.monotonic()
     if now - ctx.touched.get(caller.id, -math.inf) >= tokens.TOUCH_EVERY.total_seconds():
         ctx.touched[caller.id] = now
         with ctx.rt.db.transaction() as session:
             tokens.touch(session, caller.id)
-    return caller
 
 
 async def _token(credentials: Annotated[HTTPAuthorizationCredentials | None,
@@ -62,9 +72,18 @@ async def _token(credentials: Annotated[HTTPAuthorizationCredentials | None,
 
 async def run_as(ctx: HttpContext, token: str, fn: Callable[Concatenate[Caller, P], T],
                  *args: P.args, **kwargs: P.kwargs) -> T:
-    """`fn(caller, ...)` on the thread pool after the token check, in one hop."""
+    """`fn(caller, ...)` on the thread pool after the token check, in one hop and one
+    read transaction (the token's row and what `fn` reads: store.db's `one_read`); the
+    token's last use is written after it, even when `fn` refused (404, 403)."""
     def work() -> T:
-        return fn(authenticate(ctx, token), *args, **kwargs)
+        caller: Caller | None = None
+        try:
+            with ctx.rt.db.one_read():
+                caller = _checked(ctx, token)
+                return fn(caller, *args, **kwargs)
+        finally:
+            if caller is not None:
+                _touch(ctx, caller)
     return await ctx.run(work)
 
 
