@@ -22,6 +22,7 @@ from maildesk.core.queries import is_known_customer, ticket_queue
 from maildesk.core.threads import Thread, find_ticket
 from maildesk.customers.lookup import directories_answer
 from maildesk.customers.record import CustomerRecord
+from maildesk.customers.table import remembered
 from maildesk.events import TicketEvent
 from maildesk.intake.contentkey import content_key
 from maildesk.intake.message import Envelope, ParsedMail
@@ -88,8 +89,9 @@ class Prepared:
                       self.classification, content_key=self.key, directory=self.directory,
                       directory_down=self.directory_down)
         # The mail's history and Message-ID rows: one executemany each, written when the
-        # block ends (before its savepoint or commit) or before any other statement.
-        with deferred_inserts(session):
+        # block ends (before its savepoint or commit) or before any other statement. The
+        # sender's customer row is read once for routing, linking and the auto-response.
+        with deferred_inserts(session), remembered(session):
             outcome = _apply(ctx)
             if ctx.events:
                 from maildesk.outbound.dispatch import dispatch  # jinja2 & co. when needed

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from maildesk.core.context import Context
@@ -33,18 +33,25 @@ __all__ = ["ClosedPolicy", "add_autoreply", "already_stored", "closed_policy",
 ClosedPolicy = Literal["reopen", "new_ticket", "reject"]
 
 
+# A Core SELECT (no ORM entity to build: a mail asks it once, and nearly always in vain).
+_ARTICLES = cast(Table, Article.__table__)
+_STORED = (select(_ARTICLES.c.ticket_id, _ARTICLES.c.envelope_json)
+           .where(or_(_ARTICLES.c.content_sha256 == bindparam("key"),
+                      _ARTICLES.c.raw_sha256 == bindparam("digest")))
+           .limit(1))
+
+
 def already_stored(session: Session, digest: str, key: str, envelope: Envelope) -> str | None:
     """The ticket holding this mail already: the same bytes, or the same mail with other
     trace headers (an MTA's retry, a per-recipient copy). Recipients the first copy did
     not have are recorded on the ticket; nothing else happens (no second auto-response)."""
-    found = session.execute(
-        select(Ticket, Article.envelope_json).join(Article, Article.ticket_id == Ticket.id)
-        .where(or_(Article.content_sha256 == key, Article.raw_sha256 == digest))
-        .limit(1)
-    ).first()
+    found = session.execute(_STORED, {"key": key, "digest": digest}).first()
     if found is None:
         return None
-    ticket, envelope_json = found
+    ticket_id, envelope_json = found
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        return None
     try:
         known = {str(r).lower() for r in json.loads(envelope_json or "{}").get("recipients", [])}
     except (ValueError, AttributeError):

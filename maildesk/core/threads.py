@@ -50,13 +50,16 @@ def find_ticket(session: Session, config: Config, secret: bytes, mail: ParsedMai
 
     ids = [i[:191] for i in (mail.in_reply_to + list(reversed(mail.references))) if i]
     if ids:
+        # The tickets come along (one statement, not one more per ticket): `_survivor`
+        # finds them in the session.
         rows = session.execute(
-            select(MessageIdRow.message_id, MessageIdRow.ticket_id, MessageIdRow.direction)
+            select(MessageIdRow.message_id, MessageIdRow.direction, Ticket)
+            .join(Ticket, Ticket.id == MessageIdRow.ticket_id)
             .where(MessageIdRow.message_id.in_(ids[:200]))
         ).all()
         order = {mid: n for n, mid in enumerate(ids)}
-        for _mid, ticket_id, direction in sorted(rows, key=lambda r: order.get(r[0], 1 << 30)):
-            ticket = _survivor(session, ticket_id)
+        for _mid, direction, found in sorted(rows, key=lambda r: order.get(r[0], 1 << 30)):
+            ticket = _survivor(session, found.id)
             if ticket is None:
                 continue
             if direction == "out" or is_participant(session, config, ticket, sender):

@@ -5,15 +5,18 @@ and articles keep their Message-IDs in the threading index.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, inspect
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from maildesk.config import Config
 from maildesk.intake.message import Envelope, ParsedMail
+from maildesk.store import rollup
 from maildesk.store.articles import ArticleStore
 from maildesk.store.db import insert_ignore_statement, insert_later
 from maildesk.store.models import (
@@ -26,6 +29,8 @@ from maildesk.store.models import (
     utcnow,
 )
 from maildesk.store.numbers import next_ticket_number
+from maildesk.store.rows import insert_object, new_object
+from maildesk.timers.hooks import written
 
 __all__ = [
     "add_article",
@@ -37,6 +42,7 @@ __all__ = [
 
 
 _INSERT_HISTORY = insert(cast(Table, History.__table__))  # Core: no unit of work
+_INSERT_ATTACHMENT = insert(cast(Table, AttachmentRow.__table__))
 
 
 def record(session: Session, ticket: Ticket, event: str, actor: str = "system",
@@ -63,20 +69,27 @@ def create_ticket(session: Session, config: Config, *, title: str, queue: str, c
                   language: str | None = None, linked_to: Ticket | None = None,
                   actor: str = "system",
                   before_insert: Callable[[Ticket], object] | None = None) -> Ticket:
-    """A new ticket, inserted at once (its id for what follows). `before_insert` fills
-    columns from other tables first (the customer row's id), so the INSERT carries them:
-    set afterwards, they cost an UPDATE of the fresh ticket (and its version) per mail."""
+    """A new ticket, inserted at once (its id for what follows) with one Core INSERT
+    (`store.rows`); the ticket counts and the due times are told, as their flush hooks
+    would have been. `before_insert` fills columns from other tables first (the customer
+    row's id), so the INSERT carries them: set afterwards, they cost an UPDATE of the
+    fresh ticket (and its version) per mail."""
     number = next_ticket_number(session, number_format=config.instance.number_format,
                                 system_id=config.instance.system_id)
-    ticket = Ticket(number=number, title=title[:500], queue=queue, customer=customer,
-                    priority=priority or 3, state=state or "new", owner=owner,
-                    language=language, linked_to_id=linked_to.id if linked_to else None)
-    ticket.tags = list(tags)
-    ticket.cc = []
+    now = utcnow()
+    ticket = new_object(Ticket, number=number, title=title[:500], queue=queue,
+                        customer=customer, priority=priority or 3, state=state or "new",
+                        owner=owner, locked=False, customer_id=None, cc_json="[]",
+                        tags_json=dumps(sorted(set(tags))), language=language,
+                        pending_until=None, merged_into_id=None,
+                        linked_to_id=linked_to.id if linked_to else None, created_at=now,
+                        updated_at=now, first_response_at=None, closed_at=None, version=1)
     if before_insert is not None:
         before_insert(ticket)
-    session.add(ticket)
-    session.flush()
+    insert_object(session, ticket)
+    set_committed_value(ticket, "articles", [])  # known empty: no lazy load later
+    rollup.add(session, Counter({(ticket.queue, ticket.state, ticket.id % rollup.SLOTS): 1}))
+    written(session, ticket, created=True)
     record(session, ticket, "created", actor, queue=queue, priority=ticket.priority,
            state=ticket.state)
     if linked_to is not None:
@@ -102,9 +115,14 @@ def add_article(session: Session, store: ArticleStore, ticket: Ticket, *,
                 kind: str = "mail", verified: bool = True, actor: str = "system",
                 body: str | None = None, raw_sha256: str | None = None,
                 content_sha256: str | None = None) -> Article:
+    """The mail as an article of `ticket`, its rows written with Core INSERTs
+    (`store.rows`); the due times are told of it (`timers.hooks.written`)."""
     raw_key = store.put(session, raw) if raw is not None else None
-    article = Article(
-        ticket=ticket,
+    if ticket.id is None:
+        session.flush()
+    article = new_object(
+        Article,
+        ticket_id=ticket.id,
         message_id=mail.message_id,
         from_addr=_from_text(mail),
         to_json=dumps(mail.to),
@@ -122,15 +140,24 @@ def add_article(session: Session, store: ArticleStore, ticket: Ticket, *,
         notes_json=dumps(mail.notes),
         verified=verified,
         created_at=utcnow(),
+        has_html=None,
     )
-    session.add(article)
-    article.attachments = []  # a new, known-empty collection: no lazy load later
-    for att in mail.attachments:
+    insert_object(session, article)
+    for att in mail.attachments:  # rows nobody reads back now: with the history's
         store.put(session, att.data)
-        article.attachments.append(AttachmentRow(filename=att.filename,
-                                                 content_type=att.content_type[:255],
-                                                 size=att.size, sha256=att.sha256))
-    session.flush()
+        row = {"article_id": article.id, "filename": att.filename,
+               "content_type": att.content_type[:255], "size": att.size, "sha256": att.sha256}
+        if not insert_later(session, _INSERT_ATTACHMENT, row):
+            session.execute(_INSERT_ATTACHMENT, row)
+    # What the ORM would have known had it inserted them (a mail's attachments are read
+    # from their table when asked for), without events or history.
+    if not mail.attachments:
+        set_committed_value(article, "attachments", [])
+    set_committed_value(article, "ticket", ticket)
+    known = inspect(ticket).attrs.articles.loaded_value
+    if isinstance(known, list):
+        set_committed_value(ticket, "articles", [*known, article])
+    written(session, ticket, customer_wrote=sender_type == "customer" and kind == "mail")
     index_message_id(session, ticket, mail.message_id, "in")
     record(session, ticket, "article added", actor, article=article.id, kind=kind,
            sender_type=sender_type, visibility=visibility, verified=verified)

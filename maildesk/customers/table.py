@@ -11,23 +11,83 @@ sender fills the new row; a row the table has already is only completed, never o
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from maildesk.customers.record import CustomerRecord, usable_address
 from maildesk.intake.message import ParsedMail
-from maildesk.store.db import insert_ignore
+from maildesk.store.db import insert_ignore_statement, rowcount
 from maildesk.store.models import Customer, Ticket, utcnow
 
-__all__ = ["GUESSED_LANGUAGES", "find", "is_registered", "link_customer", "mail_language",
-           "record_of"]
+__all__ = ["GUESSED_LANGUAGES", "find", "is_registered", "language_of", "link_customer",
+           "mail_language", "record_of", "remembered"]
 
 # Languages a mail's text may be guessed in (stop word lists of maildesk.kb.text).
 GUESSED_LANGUAGES = ("en", "es", "de", "fr", "it", "pt", "nl")
 _LANGUAGE_TAG = re.compile(r"^([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*$")
 NAME_MAX = 255
 COMPANY_MAX = 191
+
+
+class _Known(NamedTuple):
+    """What the mail path reads of a customer row."""
+
+    id: int
+    registered: bool
+    language: str | None
+    name: str
+    company: str | None
+
+
+_KNOWN = "maildesk.customers.known"  # session.info: address -> _Known | None (no row)
+_TABLE = cast(Table, Customer.__table__)
+_READ = (select(_TABLE.c.id, _TABLE.c.registered, _TABLE.c.language, _TABLE.c.name,
+                _TABLE.c.company).where(_TABLE.c.address == bindparam("address")))
+
+
+@contextmanager
+def remembered(session: Session) -> Iterator[None]:
+    """Within the block, the rows read or made are remembered by address: a first mail
+    reads its sender's row once (routing's `known_customer`, the ticket's link, the
+    auto-response's language) instead of four times (issue 20). The pipeline opens it
+    around one mail: inside that mail's transaction or savepoint, so nothing it
+    remembers outlives a rollback."""
+    if _KNOWN in session.info:
+        yield
+        return
+    session.info[_KNOWN] = {}
+    try:
+        yield
+    finally:
+        session.info.pop(_KNOWN, None)
+
+
+def _known(session: Session, address: str, *, fresh: bool = False) -> _Known | None:
+    cache: dict[str, _Known | None] | None = session.info.get(_KNOWN)
+    if cache is not None and not fresh and address in cache:
+        return cache[address]
+    row = session.execute(_READ, {"address": address}).first()
+    known = None if row is None else _Known(row[0], bool(row[1]), row[2], row[3] or "",
+                                            row[4])
+    if cache is not None:
+        cache[address] = known
+    return known
+
+
+def _remember(session: Session, address: str, known: _Known) -> None:
+    cache: dict[str, _Known | None] | None = session.info.get(_KNOWN)
+    if cache is not None:
+        cache[address] = known
+
+
+def language_of(session: Session, address: str) -> str | None:
+    """The language of the customer with this (lowercase) address, None when unknown."""
+    known = _known(session, address)
+    return known.language if known is not None else None
 
 
 def record_of(row: Customer) -> CustomerRecord:
@@ -50,8 +110,8 @@ def is_registered(session: Session, address: str) -> bool:
     usable = usable_address(address)
     if usable is None:
         return False
-    return bool(session.execute(select(Customer.registered)
-                                .where(Customer.address == usable)).scalar())
+    known = _known(session, usable)
+    return known is not None and known.registered
 
 
 def mail_language(mail: ParsedMail, ticket_language: str | None) -> str | None:
@@ -79,14 +139,24 @@ def link_customer(session: Session, ticket: Ticket, mail: ParsedMail,
         return None
     if directory is not None and usable_address(directory.address) != address:
         directory = None
-    row = session.execute(select(Customer).where(Customer.address == address)).scalar()
-    if row is None:
-        insert_ignore(session, Customer, **_new_row(address, ticket, mail, directory))
-        row = session.execute(select(Customer).where(Customer.address == address)).scalar_one()
-    elif directory is not None:
-        _complete(row, directory)
-    ticket.customer_id = row.id
-    return row.id
+    known = _known(session, address)
+    if known is None:
+        values = _new_row(address, ticket, mail, directory)
+        result: Any = session.execute(insert_ignore_statement(session, Customer), values)
+        if rowcount(result) == 1:  # made here: its id without reading it back
+            known = _Known(int(result.inserted_primary_key[0]), False,
+                           cast(str | None, values["language"]), cast(str, values["name"]),
+                           cast(str | None, values["company"]))
+            _remember(session, address, known)
+        else:  # another transaction made it first
+            known = _known(session, address, fresh=True)
+            if known is None:
+                raise RuntimeError(f"the customer row of {address} is not there")
+    if directory is not None:
+        known = _complete(session, known, directory)
+        _remember(session, address, known)
+    ticket.customer_id = known.id
+    return known.id
 
 
 def _new_row(address: str, ticket: Ticket, mail: ParsedMail,
@@ -109,14 +179,22 @@ def _new_row(address: str, ticket: Ticket, mail: ParsedMail,
     }
 
 
-def _complete(row: Customer, directory: CustomerRecord) -> None:
-    """Fill what the row lacks from the directory; the table's own values stay."""
-    changed = False
-    if not row.name and directory.name:
-        row.name, changed = directory.name[:NAME_MAX], True
-    if not row.company and directory.company:
-        row.company, changed = directory.company[:COMPANY_MAX], True
-    if not row.language and directory.language:
-        row.language, changed = directory.language[:16], True
-    if changed:
-        row.updated_at = utcnow()
+def _complete(session: Session, known: _Known, directory: CustomerRecord) -> _Known:
+    """Fill what the row lacks from the directory; the table's own values stay. The row
+    is loaded (and written) only when something is missing."""
+    changes: dict[str, str] = {}
+    if not known.name and directory.name:
+        changes["name"] = directory.name[:NAME_MAX]
+    if not known.company and directory.company:
+        changes["company"] = directory.company[:COMPANY_MAX]
+    if not known.language and directory.language:
+        changes["language"] = directory.language[:16]
+    if not changes:
+        return known
+    row = session.get(Customer, known.id)
+    if row is None:
+        return known
+    for name, value in changes.items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    return known._replace(**changes)  # type: ignore[arg-type]

@@ -7,13 +7,13 @@ never reaches for the process's runtime, so the same code serves mail, API and t
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maildesk.config import Agent, Config, Queue
+from maildesk.customers.table import language_of
 from maildesk.marks import REPLY_PREFIX, loop_value, subject_tag, tag_pattern
 from maildesk.outbound.render import clean_header
-from maildesk.store.models import Customer, Ticket
+from maildesk.store.models import Ticket
 
 __all__ = [
     "AUTO_GENERATED",
@@ -50,9 +50,7 @@ def customer_language(session: Session, config: Config, ticket: Ticket,
     """The customer's language where known, else the ticket's, the queue's, the default."""
     address = (address or ticket.customer or "").lower()
     if address:
-        lang = session.execute(
-            select(Customer.language).where(Customer.address == address)
-        ).scalar_one_or_none()
+        lang = language_of(session, address)  # remembered when the mail just read the row
         if lang:
             return lang
     return ticket.language or (queue.language if queue else None) or \

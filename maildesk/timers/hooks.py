@@ -25,7 +25,7 @@ from maildesk.store.db import Database
 from maildesk.store.models import Article, OutboxMail, Ticket, utcnow
 from maildesk.timers.due import Touch, load_rows, sync_ticket
 
-__all__ = ["install", "note_due"]
+__all__ = ["install", "note_due", "written"]
 
 
 class App(Protocol):
@@ -92,6 +92,20 @@ def _collect(session: Session, _context: Any, _instances: Any) -> None:
             state = inspect(obj)
             if any(state.attrs[name].history.has_changes() for name in _WORK):
                 _touch(session, obj).changed = True
+
+
+def written(session: Session, ticket: Ticket, *, created: bool = False,
+            customer_wrote: bool = False) -> None:
+    """A change written with Core statements (`store.rows`), which `_collect` cannot see
+    among the session's new objects: a ticket inserted (`created`), an article added to
+    it (`customer_wrote`: a customer's mail, which restarts the update clock unless it
+    is the mail that made the ticket)."""
+    touch = _touch(session, ticket)
+    touch.changed = True
+    if created:
+        touch.created = True
+    elif customer_wrote and not touch.created:
+        touch.customer_wrote = True
 
 
 def _sync(app: App, session: Session) -> None:

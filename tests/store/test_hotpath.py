@@ -188,3 +188,56 @@ def test_group_commit_appends_its_articles_to_one_segment_before_the_commit(
             store.get(session, lost)
     finally:
         app.close()
+
+
+def test_a_first_mail_reads_its_customer_row_once(desk: Desk) -> None:
+    """Routing's `known_customer`, the ticket's link and the auto-response's language
+    read the sender's row once; the INSERT that makes it is not read back."""
+    seen: list[str] = []
+    number = _new_ticket(desk, seen=seen)
+    customers = [s for s in seen if re.search(r"(?i)\bcustomers\b", s)
+                 and not s.upper().startswith("UPDATE")]
+    assert [s.split()[0].upper() for s in customers] == ["SELECT", "INSERT"], customers
+    app = desk.app()
+    try:
+        with app.db.reading() as session:
+            ticket_id = session.execute(select(Ticket.id).where(
+                Ticket.number == number)).scalar_one()
+            sent = [json.loads(d) for d in session.execute(select(History.details_json).where(
+                History.ticket_id == ticket_id,
+                History.event == "auto-response sent")).scalars()]
+            language = session.execute(select(Customer.language).where(
+                Customer.address == "carol@example.org")).scalar_one()
+        assert [s["language"] for s in sent] == [language or "en"]
+    finally:
+        app.close()
+
+
+def test_core_written_tickets_keep_counts_versions_and_the_session_view(desk: Desk) -> None:
+    """A new ticket and its article are Core INSERTs (no unit of work), yet the ticket
+    counts, the version check of a later UPDATE and the session's objects agree."""
+    from maildesk.store import rollup
+
+    seen: list[str] = []
+    number = _new_ticket(desk, seen=seen)
+    # the INSERTs carry every column: the rows are never read back in that transaction
+    assert not [s for s in seen if re.search(
+        r"(?i)FROM [`\"]?(tickets|articles)[`\"]? WHERE [`\"]?\1[`\"]?\.[`\"]?id\b", s)], seen
+    sender = "carol@example.org"
+    app = desk.app()
+    try:
+        outcome = app.ingest(simple_mail(subject=f"Re: [Ticket#{number}] more", sender=sender),
+                             Envelope(sender=sender, recipients=("support@example.com",)))
+        assert outcome.ticket == number
+        with app.db.transaction() as session:
+            assert rollup.drift(session) == {}
+            ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
+            assert [a.kind for a in ticket.articles] == ["mail", "mail"]
+            version = ticket.version
+            ticket.state = "open"
+        with app.db.reading() as session:
+            ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
+            assert (ticket.state, ticket.version) == ("open", version + 1)
+            assert rollup.drift(session) == {}
+    finally:
+        app.close()
