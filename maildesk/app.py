@@ -193,7 +193,10 @@ class App:
 def _field(value: str) -> str:
     """One token of the log line: no spaces or control characters, at most 200 characters
     (a hostile Message-ID or address must not forge a second line or field)."""
-    return "".join(c if c.isprintable() and not c.isspace() else "?" for c in value[:200])
+    value = value[:200]
+    if value.isprintable():  # nearly always: the one printable white space is " "
+        return value.replace(" ", "?")
+    return "".join(c if c.isprintable() and not c.isspace() else "?" for c in value)
 
 
 def header_message_id(raw: bytes) -> str | None:

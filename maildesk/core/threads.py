@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
@@ -33,6 +33,13 @@ __all__ = [
     "subject_tag",
     "tag_pattern",
 ]
+
+
+# Built once: a new statement per mail cost its construction and cache key every time.
+_BY_MESSAGE_ID = (select(MessageIdRow.message_id, MessageIdRow.direction, Ticket)
+                  .join(Ticket, Ticket.id == MessageIdRow.ticket_id)
+                  .where(MessageIdRow.message_id.in_(bindparam("ids", expanding=True))))
+_BY_NUMBER = select(Ticket).where(Ticket.number == bindparam("number"))
 
 
 @dataclass
@@ -52,11 +59,7 @@ def find_ticket(session: Session, config: Config, secret: bytes, mail: ParsedMai
     if ids:
         # The tickets come along (one statement, not one more per ticket): `_survivor`
         # finds them in the session.
-        rows = session.execute(
-            select(MessageIdRow.message_id, MessageIdRow.direction, Ticket)
-            .join(Ticket, Ticket.id == MessageIdRow.ticket_id)
-            .where(MessageIdRow.message_id.in_(ids[:200]))
-        ).all()
+        rows = session.execute(_BY_MESSAGE_ID, {"ids": ids[:200]}).all()
         order = {mid: n for n, mid in enumerate(ids)}
         for _mid, direction, found in sorted(rows, key=lambda r: order.get(r[0], 1 << 30)):
             ticket = _survivor(session, found.id)
@@ -76,9 +79,7 @@ def find_ticket(session: Session, config: Config, secret: bytes, mail: ParsedMai
     subject = mail.subject or ""
     m = tag_pattern(hook).search(subject) or loose_tag_pattern(hook).search(subject)
     if m:
-        ticket = session.execute(
-            select(Ticket).where(Ticket.number == m.group(1))
-        ).scalar_one_or_none()
+        ticket = session.execute(_BY_NUMBER, {"number": m.group(1)}).scalar_one_or_none()
         if ticket is not None:
             ticket = _survivor(session, ticket.id)
         if ticket is not None:

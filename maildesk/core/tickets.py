@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import fields
 from typing import cast
 
 from sqlalchemy import Table, insert, inspect
@@ -136,7 +136,7 @@ def add_article(session: Session, store: ArticleStore, ticket: Ticket, *,
         content_sha256=content_sha256 if raw is not None else None,
         raw_key=raw_key,
         raw_size=len(raw) if raw is not None else 0,
-        envelope_json=json.dumps(asdict(envelope)) if envelope else "{}",
+        envelope_json=_envelope_json(envelope) if envelope else "{}",
         notes_json=dumps(mail.notes),
         verified=verified,
         created_at=utcnow(),
@@ -174,6 +174,14 @@ def set_state(session: Session, ticket: Ticket, state: str, actor: str = "system
     elif old.startswith("closed"):
         ticket.closed_at = None
     record(session, ticket, "state", actor, old=old, new=state, **details)
+
+
+_ENVELOPE_FIELDS = tuple(f.name for f in fields(Envelope))
+
+
+def _envelope_json(envelope: Envelope) -> str:
+    """`json.dumps(asdict(envelope))` without asdict's deep copy of every value."""
+    return json.dumps({name: getattr(envelope, name) for name in _ENVELOPE_FIELDS})
 
 
 def _from_text(mail: ParsedMail) -> str:

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import event, inspect
+from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
 from maildesk.runtime import RUNTIME_KEY
 from maildesk.store.db import Database
-from maildesk.store.models import Article, OutboxMail, Ticket, utcnow
-from maildesk.timers.due import Touch, load_rows, sync_ticket
+from maildesk.store.models import Article, OutboxMail, Ticket, Timer, utcnow
+from maildesk.timers.due import Touch, sync_ticket
 
 __all__ = ["install", "note_due", "written"]
 
@@ -123,7 +123,7 @@ def _sync(app: App, session: Session) -> None:
     config = taken.config if taken is not None else app.config
     earliest: datetime | None = session.info.get(_EARLIEST)
     existing = [t.id for t, touch in touches.values() if t.id is not None and not touch.created]
-    rows = load_rows(session, existing) if len(existing) > 1 else {}
+    rows = _rows_of(session, existing)
     for ticket, touch in touches.values():
         if ticket.id is None:
             continue
@@ -133,6 +133,19 @@ def _sync(app: App, session: Session) -> None:
     session.info.pop(_TOUCHES, None)
     if earliest is not None:
         session.info[_EARLIEST] = earliest
+
+
+# `due.load_rows` as one cached statement: a follow-up's commit asks it once, and building
+# and keying a new SELECT each time cost more than running it.
+_ROWS = select(Timer).where(Timer.ticket_id.in_(bindparam("ids", expanding=True)))
+
+
+def _rows_of(session: Session, ticket_ids: list[int]) -> dict[int, dict[str, Timer]]:
+    out: dict[int, dict[str, Timer]] = {i: {} for i in ticket_ids}
+    for start in range(0, len(ticket_ids), 500):
+        for row in session.scalars(_ROWS, {"ids": ticket_ids[start:start + 500]}):
+            out[row.ticket_id][row.kind] = row
+    return out
 
 
 def note_due(session: Session, due: datetime) -> None:
