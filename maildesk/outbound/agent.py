@@ -5,11 +5,11 @@ language.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from maildesk.config import Agent, Config
+from maildesk.config import Agent, Config, Queue
 from maildesk.core.tickets import record
 from maildesk.events import CommandsProcessed, DeliveryFailed, MailRefused, TicketEvent
 from maildesk.outbound.compose import (
@@ -22,9 +22,9 @@ from maildesk.outbound.compose import (
     ticket_context,
     ticket_subject,
 )
-from maildesk.outbound.deferred import MAX_QUOTED, Spec, command_help, quote
+from maildesk.outbound.deferred import MAX_QUOTED, Spec, command_help, cut_quote, more_context
 from maildesk.outbound.failures import guarded
-from maildesk.outbound.outbox import enqueue
+from maildesk.outbound.queuing import enqueue
 from maildesk.outbound.render import (
     build_message,
     check_address,
@@ -52,7 +52,11 @@ NOTIFICATION_KIND = {
 
 def notify(session: Session, config: Config, secret: bytes, event: TicketEvent) -> None:
     """SPEC 7: new → the queue's agents; follow-up → the owner of a locked ticket, else the
-    queue's agents; moved → the new queue's agents. Never whoever caused the event."""
+    queue's agents; moved → the new queue's agents. Never whoever caused the event.
+
+    What every agent's mail shares (the quote, the context, the headers, the template
+    check) is made once, by the first agent's work: inside its guard, so a failure there
+    costs each agent's mail as it did, never the change that caused the event."""
     kind = NOTIFICATION_KIND.get(event.kind)
     if kind is None:
         return
@@ -65,12 +69,19 @@ def notify(session: Session, config: Config, secret: bytes, event: TicketEvent) 
     excluded = {event.actor.lower()}
     if event.mail is not None and event.mail.from_addr:
         excluded.add(event.mail.from_addr.lower())
+    made: list[_Common] = []
+
+    def common() -> _Common:
+        if not made:
+            made.append(_common(session, config, event, kind))
+        return made[0]
+
     for agent in agents:
         if agent.address.lower() in excluded:
             continue
 
         def work(agent: Agent = agent) -> None:
-            _notify(session, config, secret, event, kind, agent)
+            _notify(session, config, secret, event, common(), agent)
 
         guarded(session, config, ticket, what="notification", kind="notification",
                 to=agent.address, work=work)
@@ -79,6 +90,7 @@ def notify(session: Session, config: Config, secret: bytes, event: TicketEvent) 
 @dataclass
 class _Quoted:
     body: str
+    more: dict[str, int] | None
     attachments: list[dict[str, object]]
     from_name: str
     from_addr: str
@@ -94,9 +106,10 @@ def _quoted(event: TicketEvent) -> _Quoted:
         article = next((a for a in reversed(event.ticket.articles)
                         if a.sender_type == "customer"), None)
     mail = event.mail
-    body = mail.body if mail and article is None else ""
+    body, more = cut_quote(mail.body if mail and article is None else "")
     return _Quoted(
-        body=quote(body),
+        body=body,
+        more=more,
         attachments=[],
         from_name=clean_header(mail.from_name if mail else ""),
         from_addr=(mail.from_addr if mail else None) or event.ticket.customer,
@@ -107,45 +120,75 @@ def _quoted(event: TicketEvent) -> _Quoted:
     )
 
 
-def _notify(session: Session, config: Config, secret: bytes, event: TicketEvent, kind: str,
-            agent: Agent) -> None:
+@dataclass
+class _Common:
+    """What the notifications of one event share, whoever gets them."""
+
+    kind: str
+    queue: Queue | None
+    queue_address: str
+    context: dict[str, object]
+    from_name: str
+    subject: str
+    in_reply_to: str | None
+    references: list[str]
+    extra: dict[str, str]
+    quote: int | None
+    checked: set[str] = field(default_factory=set)  # languages whose template was found
+
+
+def _common(session: Session, config: Config, event: TicketEvent, kind: str) -> _Common:
     ticket = event.ticket
     queue = config.queue(ticket.queue)
     quoted = _quoted(event)
-    token = make_token(secret, ticket.id, agent.address)
     queue_name, queue_address = from_queue(config, queue)
-    reply_to = reply_address(queue_address, token)
-    language = agent_language(config, agent, queue)
     context = ticket_context(config, ticket, queue)
     context.update(
-        event=kind, agent={"name": agent.name, "address": agent.address},
-        customer={"name": quoted.from_name, "address": quoted.from_addr},
+        event=kind, customer={"name": quoted.from_name, "address": quoted.from_addr},
         subject=clean_header(event.mail.subject if event.mail else ticket.title),
-        old_queue=event.details.get("old"), actor=event.actor, reply_to=reply_to,
-        language=language,
+        old_queue=event.details.get("old"), actor=event.actor,
     )
     if quoted.article is None:
-        context.update(body=quoted.body, attachments=quoted.attachments)
+        context.update(body=quoted.body, attachments=quoted.attachments,
+                       more=more_context(config, ticket.number, quoted.more))
     elif quoted.article.id is None:
         session.flush()  # the article's id, which the sender reads it by
     who = quoted.from_name or quoted.from_addr or ticket.customer
+    return _Common(
+        kind=kind, queue=queue, queue_address=queue_address, context=context,
+        from_name=f"{who} via {queue_name}",
+        subject=ticket_subject(config, ticket.number, ticket.title),
+        in_reply_to=quoted.message_id, references=quoted.references,
+        extra=auto_headers(config, AUTO_GENERATED),
+        quote=quoted.article.id if quoted.article is not None else None)
+
+
+def _notify(session: Session, config: Config, secret: bytes, event: TicketEvent,
+            common: _Common, agent: Agent) -> None:
+    ticket = event.ticket
+    token = make_token(secret, ticket.id, agent.address)
+    reply_to = reply_address(common.queue_address, token)
+    language = agent_language(config, agent, common.queue)
+    context = {**common.context, "agent": {"name": agent.name, "address": agent.address},
+               "reply_to": reply_to, "language": language}
     message_id = new_message_id(config.instance.domain, prefix=token)
     # What to send, rendered by the sender (outbound/deferred.py): the customer's text and
     # the command help are read there, from the article and the registry.
     spec = Spec(
-        template=f"agent/notification_{kind}.txt", language=language, context=context,
-        from_name=f"{who} via {queue_name}", from_addr=queue_address,
-        to=[(agent.name, agent.address)], reply_to=reply_to,
-        subject=ticket_subject(config, ticket.number, ticket.title),
-        in_reply_to=quoted.message_id, references=quoted.references,
-        extra=auto_headers(config, AUTO_GENERATED),
-        quote=quoted.article.id if quoted.article is not None else None, commands=True,
+        template=f"agent/notification_{common.kind}.txt", language=language,
+        context=context, from_name=common.from_name, from_addr=common.queue_address,
+        to=[(agent.name, agent.address)], reply_to=reply_to, subject=common.subject,
+        in_reply_to=common.in_reply_to, references=common.references, extra=common.extra,
+        quote=common.quote, commands=True,
     )
-    spec.check(config)
-    rows = enqueue(session, config, ticket=ticket, kind="notification", spec=spec,
-                   message_id=message_id, recipients=[agent.address])
-    record(session, ticket, "notification sent", cause=kind, to=agent.address,
-           outbox=rows[0], message_id=message_id, state="queued")
+    spec.check(config, common.checked)
+
+    def queued(rows: list[int]) -> None:
+        record(session, ticket, "notification sent", cause=common.kind, to=agent.address,
+               outbox=rows[0], message_id=message_id, state="queued")
+
+    enqueue(session, config, ticket=ticket, kind="notification", spec=spec,
+            message_id=message_id, recipients=[agent.address], then=queued)
 
 
 # --------------------------------------------------------------------------- replies to agents

@@ -25,7 +25,7 @@ from maildesk.outbound.compose import (
 from maildesk.outbound.deferred import Spec
 from maildesk.outbound.failures import guarded
 from maildesk.outbound.hygiene import autoresponse_decision, take_slots
-from maildesk.outbound.outbox import enqueue
+from maildesk.outbound.queuing import enqueue, later
 from maildesk.outbound.render import (
     build_message,
     check_address,
@@ -53,8 +53,9 @@ def autorespond(session: Session, config: Config, secret: bytes, event: TicketEv
     if decision.switched_off:
         return
     if not decision.send:
-        record(session, ticket, "auto-response suppressed", cause=event.kind,
-               to=decision.to, reasons=decision.reasons)
+        later(session, lambda: record(session, ticket, "auto-response suppressed",
+                                      cause=event.kind, to=decision.to,
+                                      reasons=decision.reasons))
         return
     guarded(session, config, ticket, what="auto-response", kind="autoreply", to=decision.to,
             work=lambda: _autorespond(session, config, event, decision.to))
@@ -91,17 +92,20 @@ def _autorespond(session: Session, config: Config, event: TicketEvent, to: str) 
     # Only a mail that is ready takes its slots of the caps.
     reasons = take_slots(session, config, event, to)
     if reasons:
-        record(session, ticket, "auto-response suppressed", cause=event.kind, to=to,
-               reasons=reasons)
+        later(session, lambda: record(session, ticket, "auto-response suppressed",
+                                      cause=event.kind, to=to, reasons=reasons))
         return
-    rows = enqueue(session, config, ticket=ticket, kind="autoreply", spec=spec,
-                   message_id=message_id, recipients=[to])
-    record(session, ticket, "auto-response sent", cause=event.kind, to=to,
-           outbox=rows[0], message_id=message_id, state="queued", language=language)
-    if context.get("suggestions"):
-        from maildesk.kb.suggest import offered
 
-        offered(session, ticket, context["suggestions"])
+    def queued(rows: list[int]) -> None:
+        record(session, ticket, "auto-response sent", cause=event.kind, to=to,
+               outbox=rows[0], message_id=message_id, state="queued", language=language)
+        if context.get("suggestions"):
+            from maildesk.kb.suggest import offered
+
+            offered(session, ticket, context["suggestions"])
+
+    enqueue(session, config, ticket=ticket, kind="autoreply", spec=spec,
+            message_id=message_id, recipients=[to], then=queued)
 
 
 def answer(session: Session, config: Config, secret: bytes,

@@ -26,7 +26,13 @@ from sqlalchemy.orm import Session
 
 from maildesk.commands import COMMANDS
 from maildesk.config import Config
-from maildesk.outbound.render import build_message, check_address, find_template, render_text
+from maildesk.outbound.render import (
+    Texts,
+    build_message,
+    check_address,
+    find_template,
+    render_shared,
+)
 from maildesk.outbound.wire import wire_bytes
 from maildesk.store.models import Article, AttachmentRow
 
@@ -37,7 +43,13 @@ __all__ = ["Spec", "command_help", "message_bytes", "quote", "render", "render_c
 
 log = logging.getLogger("maildesk.outbox")
 
-MAX_QUOTED = 64 * 1024  # the customer's text in a notification; the ticket keeps it all
+# A notification quotes the first QUOTE_LINES lines of the customer's text, at most
+# QUOTE_CHARS characters (cut at a line end), as OTRS's <OTRS_CUSTOMER_BODY[n]> quotes the
+# first n lines; the template says how much more the ticket holds and where. A 100 KB
+# mail quoted whole was ~70 KB of quoted-printable per agent, in the row and its WAL.
+QUOTE_LINES = 200
+QUOTE_CHARS = 16 * 1024
+MAX_QUOTED = QUOTE_CHARS  # the name of old
 WHAT = {"autoreply": "auto-response", "notification": "notification"}  # history words
 
 
@@ -47,9 +59,56 @@ def command_help() -> list[tuple[str, str]]:
             for c in COMMANDS.values()]
 
 
+_HELP: dict[tuple[object, ...], list[tuple[str, str]]] = {}
+
+
+def _command_help() -> list[tuple[str, str]]:
+    """`command_help`, made once per set of registered commands: the same list for every
+    row lets `render_shared` see at once that it is the same."""
+    names = tuple(COMMANDS.values())
+    made = _HELP.get(names)
+    if made is None:
+        _HELP.clear()
+        made = _HELP[names] = command_help()
+    return made
+
+
 def quote(body: str) -> str:
-    """A notification's copy of the customer's text, cut at MAX_QUOTED."""
-    return body[:MAX_QUOTED] + ("\n[...]\n" if len(body) > MAX_QUOTED else "")
+    """A notification's copy of the customer's text (`cut_quote`'s text)."""
+    return cut_quote(body)[0]
+
+
+def cut_quote(body: str) -> tuple[str, dict[str, int] | None]:
+    """The first QUOTE_LINES lines of `body`, at most QUOTE_CHARS characters (cut at the
+    last line end before them; inside a line only when it is that long), and what was left
+    out: {"lines": n, "kb": k} (None when nothing was). A cut text ends with `[...]`."""
+    cut = len(body)
+    at = -1
+    for _ in range(QUOTE_LINES):
+        at = body.find("\n", at + 1, QUOTE_CHARS + 1)
+        if at < 0:
+            break
+    else:
+        cut = at + 1  # QUOTE_LINES whole lines
+    if cut > QUOTE_CHARS:
+        end = body.rfind("\n", 0, QUOTE_CHARS)
+        cut = end + 1 if end + 1 >= QUOTE_CHARS // 2 else QUOTE_CHARS
+    rest = body[cut:]
+    if not rest.strip():
+        return body, None
+    text = body[:cut] + ("" if body[:cut].endswith("\n") else "\n") + "[...]\n"
+    lines = rest.count("\n") + (not rest.endswith("\n"))
+    return text, {"lines": lines, "kb": -(-len(rest.encode("utf-8", "replace")) // 1024)}
+
+
+def more_context(config: Config, number: str, more: dict[str, int] | None
+                 ) -> dict[str, object] | None:
+    """What the template says about the part of the text not quoted: how much, and the
+    ticket's web page when `web.base_url` is set."""
+    if more is None:
+        return None
+    base = config.web.base_url
+    return {**more, "url": f"{base.rstrip('/')}/tickets/{number}" if base else ""}
 
 
 @dataclass
@@ -70,14 +129,19 @@ class Spec:
     quote: int | None = None  # the article whose body and attachments the mail quotes
     commands: bool = False  # the command help of notifications, from the registry
 
-    def check(self, config: Config) -> None:
-        """Fail now what would fail the render for sure: an address, the template."""
+    def check(self, config: Config, found: set[str] | None = None) -> None:
+        """Fail now what would fail the render for sure: an address, the template.
+        `found`: the languages this template was found in already (skipped; this one is
+        added), for the mails of one event to several agents."""
         for _name, address in self.to:
             check_address(address)
         check_address(self.from_addr)
         if self.reply_to:
             check_address(self.reply_to)
-        find_template(config, self.template, self.language)
+        if found is None or self.language not in found:
+            find_template(config, self.template, self.language)
+            if found is not None:
+                found.add(self.language)
 
     def dumps(self) -> str:
         """The fields as JSON; the same text as `asdict`'s, which first deep-copied the
@@ -92,8 +156,12 @@ class Spec:
         return cls(**data)
 
 
-def _quoted(session: Session, ids: set[int]) -> dict[int, tuple[str, list[dict[str, object]]]]:
-    """(body, attachments) of the quoted articles, two SELECTs for a whole pass."""
+Quoted = dict[int, tuple[str, dict[str, int] | None, list[dict[str, object]]]]
+
+
+def _quoted(session: Session, ids: set[int]) -> Quoted:
+    """(quoted text, what was left out, attachments) of the quoted articles: two SELECTs
+    for a whole pass, each text cut once for all the agents it goes to."""
     if not ids:
         return {}
     bodies: dict[int, str | None] = {row.id: row.body for row in session.execute(
@@ -105,21 +173,28 @@ def _quoted(session: Session, ids: set[int]) -> dict[int, tuple[str, list[dict[s
             .where(AttachmentRow.article_id.in_(ids)).order_by(AttachmentRow.id)):
         files[row.article_id].append({"filename": row.filename,
                                       "content_type": row.content_type, "size": row.size})
-    return {i: (body or "", files[i]) for i, body in bodies.items()}
+    return {i: (*cut_quote(body or ""), files[i]) for i, body in bodies.items()}
 
 
-def render(config: Config, spec: Spec, message_id: str,
-           quoted: dict[int, tuple[str, list[dict[str, object]]]] | None = None) -> bytes:
-    """The mail's bytes, as the ingest would have built them (the Date is the render's)."""
+def render(config: Config, spec: Spec, message_id: str, quoted: Quoted | None = None,
+           texts: Texts | None = None) -> bytes:
+    """The mail's bytes, as the ingest would have built them (the Date is the render's).
+    `texts`: the bodies rendered so far in this pass, which an equal render reuses (the
+    notifications of one mail to each agent: render.render_shared)."""
     context = dict(spec.context)
     if spec.quote is not None:
         if spec.quote not in (quoted or {}):
             raise LookupError(f"the quoted article {spec.quote} is gone")
-        body, attachments = (quoted or {})[spec.quote]
-        context.update(body=quote(body), attachments=attachments)
+        body, more, attachments = (quoted or {})[spec.quote]
+        number = str((context.get("ticket") or {}).get("number", ""))
+        context.update(body=body, attachments=attachments,
+                       more=more_context(config, number, more))
     if spec.commands:
-        context["commands"] = command_help()
-    text = render_text(config, spec.template, spec.language, **context)
+        context["commands"] = _command_help()
+    ticket = context.get("ticket")
+    group = (spec.quote, str(ticket.get("number")) if isinstance(ticket, dict) else None)
+    text = render_shared(config, spec.template, spec.language, context,
+                         texts if texts is not None else Texts(), group)
     message = build_message(
         from_name=spec.from_name, from_addr=spec.from_addr, to=spec.to,
         reply_to=spec.reply_to, subject=spec.subject, body=text, message_id=message_id,
@@ -139,13 +214,14 @@ def render_claimed(session: Session, config: Config, rows: list[Claimed]
         except (ValueError, TypeError, KeyError) as exc:
             broken[row.id] = f"bad spec: {type(exc).__name__}: {exc}"[:500]
     quoted = _quoted(session, {s.quote for s in specs.values() if s.quote is not None})
+    texts = Texts()
     built: list[Claimed] = []
     for row in rows:
         spec = specs.get(row.id)
         if spec is None:
             continue
         try:
-            raw = render(config, spec, row.message_id, quoted)
+            raw = render(config, spec, row.message_id, quoted, texts)
         except Exception as exc:  # an admin's template, a gone article: this row only
             broken[row.id] = f"{type(exc).__name__}: {exc}"[:500]
             log.error("outbox %d: %s to %s not built: %s", row.id, WHAT.get(row.kind, row.kind),

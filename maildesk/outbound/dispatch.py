@@ -17,6 +17,7 @@ from maildesk.config import Config
 from maildesk.config.http import WEBHOOK_EVENTS
 from maildesk.events import Event
 from maildesk.outbound import agent, customer, timed
+from maildesk.outbound.queuing import together
 from maildesk.outbound.webhook import queue_webhooks
 
 __all__ = ["HANDLERS", "dispatch"]
@@ -47,7 +48,10 @@ HANDLERS: dict[str, tuple[Handler, ...]] = {
 
 
 def dispatch(session: Session, config: Config, secret: bytes, events: Iterable[Event]) -> None:
-    """Queue the mails these events call for; a kind without a row makes no mail."""
-    for event in events:
-        for handler in HANDLERS.get(event.kind, ()):
-            handler(session, config, secret, event)
+    """Queue the mails these events call for; a kind without a row makes no mail. The
+    outbox rows of all of them are one INSERT (`queuing.together`), written before this
+    returns."""
+    with together(session):
+        for event in events:
+            for handler in HANDLERS.get(event.kind, ()):
+                handler(session, config, secret, event)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.config import Config
 from maildesk.core.tickets import record
+from maildesk.outbound.queuing import write_kept
 from maildesk.outbound.render import InvalidAddress, new_message_id
 from maildesk.store.models import OutboxMail, Ticket, utcnow
 
@@ -42,6 +43,7 @@ def guarded(session: Session, config: Config, ticket: Ticket, *, what: str, kind
     except SQLAlchemyError:
         raise
     except Exception as exc:
+        write_kept(session)  # the mails queued before this one keep their place
         reason = f"{type(exc).__name__}: {exc}"[:500]
         log.error("ticket %s: %s to %s failed: %s", ticket.number, what, to or "-", reason,
                   exc_info=not isinstance(exc, _EXPECTED), extra={"outbound_failure": True})

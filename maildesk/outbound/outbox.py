@@ -19,28 +19,18 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import Message
 from functools import lru_cache
-from typing import Any, Protocol, cast
+from typing import cast
 
-from sqlalchemy import CursorResult, Table, Update, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
-from maildesk.core.tickets import index_message_id, record
+from maildesk.core.tickets import record
 from maildesk.events import DeliveryFailed
-from maildesk.outbound.render import check_address, clean_header
-from maildesk.outbound.wire import wire_bytes
+from maildesk.outbound.queuing import enqueue
 from maildesk.store.db import Database
 from maildesk.store.models import OutboxAttempt, OutboxMail, Ticket, utcnow
-
-
-class Spec(Protocol):
-    """What to send (outbound/deferred.py's Spec), as the outbox stores it."""
-
-    subject: str
-
-    def dumps(self) -> str: ...
 
 React = Callable[[Session, list[DeliveryFailed]], None]
 
@@ -73,57 +63,6 @@ def worker_name(config: Config | None = None) -> str:
         return f"{socket.gethostname()}:{os.getpid()}"[:128]
     folder = str(config.storage.path.resolve()).encode()
     return f"{socket.gethostname()[:80]}:serve:{hashlib.sha256(folder).hexdigest()[:12]}"
-
-
-_INSERT_OUTBOX = insert(cast(Table, OutboxMail.__table__))  # Core: no unit of work
-
-
-def enqueue(session: Session, config: Config, *, ticket: Ticket | None, kind: str,
-            recipients: list[str], message: Message | None = None,
-            spec: Spec | None = None, message_id: str | None = None) -> list[int]:
-    """One queued row per recipient, its id returned; the Message-ID goes into the
-    ticket's index. Either the built `message`, or a `spec` (what to send, with its
-    `message_id`) that the sender renders (outbound/deferred.py).
-
-    The envelope sender is the bounce address; the sender makes it the row's (signed)
-    VERP address when it sends. Rows are cached Core INSERTs, not the ORM's unit of work
-    (a flush and an UPDATE per row cost a sixth of an ingest); an answer stays an ORM
-    object, because the timers see the agent's answer among the session's new objects."""
-    if message is not None:
-        raw, spec_json = wire_bytes(message), None
-        message_id = str(message["Message-ID"]).strip().strip("<>")
-        subject = str(message["Subject"] or "")
-    elif spec is not None and message_id:
-        raw, spec_json = b"", spec.dumps()
-        subject = clean_header(spec.subject) or "(no subject)"
-    else:
-        raise TypeError("enqueue needs a message, or a spec and its message_id")
-    addresses: list[str] = []
-    for rcpt in recipients:
-        address = check_address(rcpt)
-        if address.lower() not in {a.lower() for a in addresses}:
-            addresses.append(address)
-    if ticket is not None and ticket.id is None:
-        session.flush()
-    ticket_id = ticket.id if ticket is not None else None
-    ids: list[int] = []
-    for address in addresses:
-        now = utcnow()
-        values = dict(ticket_id=ticket_id, kind=kind, mail_from=config.outbound.bounce_address,
-                      rcpt_json=json.dumps([address]), to_addr=address, subject=subject,
-                      message_id=message_id, raw=raw, spec_json=spec_json, state="queued",
-                      attempts=0, next_attempt_at=now, created_at=now, settle_failures=0)
-        if kind == "answer":
-            row = OutboxMail(**values)
-            session.add(row)
-            session.flush()
-            ids.append(row.id)
-        else:
-            result = cast(CursorResult[Any], session.execute(_INSERT_OUTBOX, values))
-            ids.append(int(cast(Any, result.inserted_primary_key)[0]))
-    if ticket is not None and ids:
-        index_message_id(session, ticket, message_id, "out", ids[0])
-    return ids
 
 
 @dataclass(frozen=True)

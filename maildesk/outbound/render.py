@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from email import quoprimime
 from email.charset import QP, Charset
@@ -23,8 +24,10 @@ from email.policy import compat32
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
+import jinja2.runtime
 from jinja2.sandbox import SandboxedEnvironment
 
 from maildesk.config import Config
@@ -32,6 +35,7 @@ from maildesk.errors import InputError
 
 __all__ = [
     "SHIPPED_TEMPLATES",
+    "Texts",
     "WIRE",
     "InvalidAddress",
     "build_message",
@@ -41,6 +45,7 @@ __all__ = [
     "environment",
     "find_template",
     "new_message_id",
+    "render_shared",
     "render_text",
     "template_languages",
 ]
@@ -208,10 +213,25 @@ def _quoted_printable(text: str) -> str:
     return quoprimime.body_encode(text.encode("utf-8").decode("latin1"))
 
 
+_SEEN: ContextVar[set[str] | None] = ContextVar("maildesk_template_names", default=None)
+_MISSING = object()
+
+
+class _Noting(jinja2.runtime.Context):
+    """A mail template's context that notes every name the template (and what it
+    includes) looks up, while `render_shared` listens."""
+
+    def resolve_or_missing(self, key: str) -> Any:
+        seen = _SEEN.get()
+        if seen is not None:
+            seen.add(key)
+        return super().resolve_or_missing(key)
+
+
 @lru_cache(maxsize=8)
 def _environment(override: Path | None, shipped: Path) -> SandboxedEnvironment:
     folders = [str(p) for p in (override, shipped) if p is not None]
-    return SandboxedEnvironment(
+    env = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(folders),
         autoescape=False,  # plain-text mail; no HTML is ever rendered
         undefined=jinja2.ChainableUndefined,  # an organisation's template may be sloppy
@@ -219,6 +239,8 @@ def _environment(override: Path | None, shipped: Path) -> SandboxedEnvironment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.context_class = _Noting
+    return env
 
 
 def environment(config: Config) -> SandboxedEnvironment:
@@ -255,3 +277,60 @@ def render_text(config: Config, name: str, language: str | None, /,
     folder = (template.name or names[-1]).split("/", 1)[0]
     # `web`: the branding (web.title, web.base_url) of every customer mail's signature.
     return template.render(**{"folder": folder, "web": config.web, **context})
+
+
+class Texts:
+    """The bodies `render_shared` made in one sender pass: per template and language, the
+    compiled template, the values of the names it read, and the text."""
+
+    def __init__(self) -> None:
+        self.done: dict[tuple[str, str, object],
+                        list[tuple[jinja2.Template, dict[str, Any], str]]] = {}
+        self.reused = 0
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal and of the same types all the way down (1, 1.0 and True render apart)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        assert isinstance(b, dict)
+        return list(a) == list(b) and all(_same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list | tuple):
+        assert isinstance(b, list | tuple)
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def render_shared(config: Config, name: str, language: str | None,
+                  context: dict[str, Any], texts: Texts, group: object = None) -> str:
+    """`render_text`, reusing a text of `texts` whose render read the same values: the
+    notifications of one mail to several agents differ in values the shipped templates do
+    not show (the agent, the reply address), so the body is rendered once for all of them.
+
+    Sound for any template: what it writes depends only on the values of the names it
+    looks up (the context notes them, in what it includes too), so a context with the same
+    values for those names renders the same text, branch for branch. A template that reads
+    the agent gets a text per agent. `group` (hashable): only texts of the same group are
+    compared (the mails of one ticket and article), so a pass of many mails compares each
+    with a few, not with all."""
+    template = find_template(config, name, language)
+    folder = (template.name or f"en/{name}").split("/", 1)[0]
+    values = {"folder": folder, "web": config.web, **context}
+    key = (name, language or "", group)
+    for done, seen, text in texts.done.get(key, ()):
+        if done is template and all(_same(values.get(n, _MISSING), v)
+                                    for n, v in seen.items()):
+            texts.reused += 1
+            return text
+    noted: set[str] = set()
+    token = _SEEN.set(noted)
+    try:
+        text = template.render(**values)
+    finally:
+        _SEEN.reset(token)
+    seen = {n: values.get(n, _MISSING) for n in noted}
+    texts.done.setdefault(key, []).append((template, seen, text))
+    return text

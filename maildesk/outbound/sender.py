@@ -229,16 +229,18 @@ async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
     renewing = asyncio.create_task(_renew(app, claim, settler.held, lease))
     hooks = [r for r in claimed if r.kind == "webhook"]  # HTTP, not the relay
     mails = [r for r in claimed if r.kind != "webhook"]
-    if any(r.spec and not r.raw for r in mails):
-        mails = await _build(app, mails, settler)
-    lanes = [mails[i::connections] for i in range(min(connections, len(mails)))]
     pool = relay if relay is not None else Relay()
-    work = [_send_lane(app, lane, settler, stop, pool) for lane in lanes]
-    if hooks:
-        from maildesk.webhooks.post import post_webhooks
-
-        work.append(post_webhooks(app, hooks, settler.settle))
     try:
+        if any(r.spec and not r.raw for r in mails):
+            # The relay first: while it is down the rows are retries, not rendered in vain.
+            smtp = await _connect(app, pool, mails, settler)
+            mails = [] if smtp is None else await _build(app, mails, settler, pool, smtp)
+        lanes = [mails[i::connections] for i in range(min(connections, len(mails)))]
+        work = [_send_lane(app, lane, settler, stop, pool) for lane in lanes]
+        if hooks:
+            from maildesk.webhooks.post import post_webhooks
+
+            work.append(post_webhooks(app, hooks, settler.settle))
         # Every lane runs to its end even when another fails (a settle bug): the mails the
         # others sent are settled before the pass reports the failure, not resent.
         ended = await asyncio.gather(*work, return_exceptions=True)
@@ -257,9 +259,25 @@ async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
     return Pass(len(claimed), counts["sent"], counts["retry"], counts["failed"])
 
 
-async def _build(app: App, rows: list[Claimed], settler: _Settler) -> list[Claimed]:
+async def _connect(app: App, relay: Relay, rows: list[Claimed],
+                   settler: _Settler) -> aiosmtplib.SMTP | None:
+    """A connection, or None with `rows` retried (a 5xx to EHLO or AUTH is the relay's)."""
+    try:
+        return await relay.take(app.config)
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        host, port = app.config.outbound.relay
+        error = f"relay {host}:{port}: {_describe(exc)}"
+        log.warning("outbox: cannot reach %s", error)
+        await settler.settle([AttemptResult(r.id, "retry", error) for r in rows])
+        return None
+
+
+async def _build(app: App, rows: list[Claimed], settler: _Settler, relay: Relay,
+                 smtp: aiosmtplib.SMTP) -> list[Claimed]:
     """Render the rows queued as what to send (outbound/deferred.py), in a thread; a row
-    that cannot be rendered is a failed attempt (`not built: ...`), retried later."""
+    that cannot be rendered is a failed attempt (`not built: ...`), retried later. `smtp`
+    showed the relay answers: it goes back to `relay`, for the first lane."""
+    relay.give(smtp)
     from maildesk.outbound.deferred import render_claimed
     from maildesk.outbound.failures import BUILD_FAILED
 
@@ -292,14 +310,8 @@ async def _send_lane(app: App, rows: list[Claimed], settler: _Settler,
                      stop: asyncio.Event | None, relay: Relay) -> None:
     """Send rows one by one over one connection, settling each before the next; on a
     broken connection the rest wait; after a stop nothing new is begun."""
-    host, port = app.config.outbound.relay
-    try:
-        smtp = await relay.take(app.config)
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        error = f"relay {host}:{port}: {_describe(exc)}"
-        log.warning("outbox: cannot reach %s", error)
-        # Even a 5xx here (greeting, AUTH) is the relay's state, not the mail's: retry.
-        await settler.settle([AttemptResult(r.id, "retry", error) for r in rows])
+    smtp = await _connect(app, relay, rows, settler)
+    if smtp is None:
         return
     try:
         for n, row in enumerate(rows):

@@ -28,7 +28,7 @@ from maildesk.outbound.compose import (
 )
 from maildesk.outbound.deferred import Spec
 from maildesk.outbound.failures import guarded
-from maildesk.outbound.outbox import enqueue
+from maildesk.outbound.queuing import enqueue
 from maildesk.outbound.render import new_message_id, render_text
 from maildesk.store.models import Ticket
 from maildesk.tokens import make_token
@@ -66,10 +66,13 @@ def _one(session: Session, config: Config, secret: bytes, ticket: Ticket, agent:
          event: TimerNotice) -> None:
     spec, message_id = notice_spec(config, secret, ticket, agent, event.kind, event.details)
     spec.check(config)
-    rows = enqueue(session, config, ticket=ticket, kind="notification", spec=spec,
-                   message_id=message_id, recipients=[agent.address])
-    record(session, ticket, "notification sent", cause=event.kind, to=agent.address,
-           outbox=rows[0], message_id=message_id, state="queued")
+
+    def queued(rows: list[int]) -> None:
+        record(session, ticket, "notification sent", cause=event.kind, to=agent.address,
+               outbox=rows[0], message_id=message_id, state="queued")
+
+    enqueue(session, config, ticket=ticket, kind="notification", spec=spec,
+            message_id=message_id, recipients=[agent.address], then=queued)
 
 
 def notice_spec(config: Config, secret: bytes, ticket: Ticket, agent: Agent, kind: str,
