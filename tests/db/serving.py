@@ -50,7 +50,9 @@ class Sink:
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
-                mid = str(message_from_bytes(envelope.content)["Message-ID"] or "").strip("<>")
+                # A long Message-ID is folded onto its own line (RFC 5322 allows the space)
+                raw_id = str(message_from_bytes(envelope.content)["Message-ID"] or "")
+                mid = "".join(raw_id.split()).strip("<>")
                 with sink._lock:
                     sink.received += [(mid, r.lower()) for r in envelope.rcpt_tos]
                 return "250 2.0.0 Ok"
