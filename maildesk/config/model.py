@@ -178,6 +178,9 @@ class Outbound:
     bounce_address: str = f.setting(
         "bounces@localhost", read=f.address, doc="return path; VERP: bounces+ID@domain"
     )
+    connections: int = f.setting(
+        16, read=f.integer(1, 100), doc="connections to the relay, each carrying one mail at a time"
+    )
     retry_first: float = f.setting(30.0, read=_duration, doc="first retry after a failure")
     retry_max: float = f.setting(3600.0, read=_duration, doc="cap of the doubling pause")
     give_up_after: float = f.setting(

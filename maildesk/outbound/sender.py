@@ -45,8 +45,7 @@ from maildesk.store.db import TRANSIENT_ERRORS, Database
 
 
 class App(Protocol):
-    """What one pass uses of the runtime (`maildesk.runtime.Runtime`, captured once per
-    pass by `run_sender`): the config, the database and the secret for reply tokens."""
+    """What a pass uses of the runtime (`maildesk.runtime.Runtime`, once per pass)."""
 
     @property
     def config(self) -> Config: ...
@@ -68,7 +67,7 @@ __all__ = ["Pass", "run_sender", "send_due", "send_due_once"]
 log = logging.getLogger("maildesk.outbox")
 
 BATCH = 100  # rows claimed per pass
-CONNECTIONS = 4  # parallel relay connections per pass
+CONNECTIONS = 16  # parallel relay connections: `outbound.connections`' default
 POLL_SECONDS = 1.0
 
 
@@ -103,8 +102,9 @@ async def run_sender(source: Source, stop_event: asyncio.Event, *,
             if wake is not None:
                 wake.clear()  # what is queued from here on is for the next pass
             try:
-                result = await send_due(source.runtime, worker=worker, stop=stop_event,
-                                        relay=relay)
+                now = source.runtime  # a reload between passes is seen here
+                result = await send_due(now, worker=worker, stop=stop_event, relay=relay,
+                                        connections=now.config.outbound.connections)
             except Exception:  # the loop must outlive a database blip; the rows wait
                 log.exception("outbox pass failed")
                 result = Pass()
