@@ -67,6 +67,19 @@ def test_stopwords_and_short_words_are_searched_like_any_word(desk: Desk) -> Non
     assert [t["number"] for t in cli] == [tv]
 
 
+def test_sqlite_indexes_the_top_of_a_long_body(desk: Desk, backend: str) -> None:
+    """0019_bigmail: SQLite's index holds the first SEARCH_CHARS characters of a body; the
+    other backends index all of it. A word past that point is found there only."""
+    filler = "filler words of a long quoted conversation\n" * (search.SEARCH_CHARS // 40)
+    long_mail, short_mail = make(desk, ["lighthouse at the top\n" + filler + "zeppelin below\n",
+                                        "a short mail about a zeppelin and a lighthouse"])
+    assert found(desk, "lighthouse") == [long_mail, short_mail]
+    assert found(desk, "lighthouse zeppelin") == ([short_mail] if backend == "sqlite"
+                                                  else [long_mail, short_mail])
+    assert found(desk, "zeppelin") == ([short_mail] if backend == "sqlite"
+                                       else [long_mail, short_mail])
+
+
 @pytest.fixture(autouse=True)
 def _undecided() -> None:
     """No walk-or-set answer of an earlier test (a server database slot is reused: the
