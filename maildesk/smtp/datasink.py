@@ -25,10 +25,10 @@ WRITE_EVERY = 1 << 18  # bytes gathered before one write to the file
 
 
 class DataSink:
-    """The data of one DATA command, lines in, one bytes object out."""
+    """The data of one DATA command: runs of lines in, one bytes object out."""
 
     def __init__(self, folder: Path | None, spill_at: int = SPILL_AT) -> None:
-        self.folder = folder  # None: always in memory (no storage folder to spill to)
+        self.folder = folder  # None, or not a folder: always in memory (nowhere to spill to)
         self.spill_at = spill_at
         self.size = 0
         self._lines: list[bytes] = []
@@ -40,13 +40,17 @@ class DataSink:
         return self._file is not None
 
     def add(self, line: bytes) -> bool:
-        """Keep a line; True when a write to the file is due (then await `flush`). Not a
-        coroutine: it runs once per line, and most lines never go near the disk."""
+        """Keep a line, or a run of them; True when a write to the file is due (then await
+        `flush`). Not a coroutine: most data never goes near the disk."""
         self._lines.append(line)
         self._pending += len(line)
         self.size += len(line)
-        if self._file is None and (self.folder is None or self.size <= self.spill_at):
-            return False
+        if self._file is None:
+            if self.folder is None or self.size <= self.spill_at:
+                return False
+            if not self.folder.is_dir():  # checked once a mail is big, not per mail
+                self.folder = None  # no storage folder: everything stays in memory
+                return False
         return self._pending >= WRITE_EVERY
 
     async def flush(self) -> None:

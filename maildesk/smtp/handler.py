@@ -83,8 +83,7 @@ class Handler:
 
     def data_sink(self) -> DataSink:
         """Where the next DATA goes: a big mail to a file on the storage disk."""
-        folder = self.app.config.storage.path
-        return DataSink(folder if folder.is_dir() else None)
+        return DataSink(self.app.config.storage.path)
 
     async def ingest(self, data: DataSink | bytes, session: Session,
                      smtp_envelope: SMTPEnvelope) -> Outcome:

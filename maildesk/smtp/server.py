@@ -40,8 +40,10 @@ from aiosmtpd.smtp import SMTP, TLSSetupException, syntax
 
 from maildesk.config import Listen
 from maildesk.smtp import status
+from maildesk.smtp.dataread import DataReader
 from maildesk.smtp.datasink import DataSink
 from maildesk.smtp.handler import Handler
+from maildesk.smtp.paths import parse_path
 
 __all__ = ["Sessions", "MaildeskSMTP", "make_tls_context"]
 
@@ -56,6 +58,8 @@ CALL_LIMITS = {"*": 10**9, "NOOP": 100, "HELP": 10, "VRFY": 10, "EXPN": 10,
 JUNK_LIMIT = 100  # RSET, NOOP, HELP, VRFY, EXPN together, per session
 RESERVE = 8  # the last 1/RESERVE of the slots: only for clients holding few
 _SIZE_PARAM = re.compile(r"(?:^|\s)SIZE=(\d+)", re.IGNORECASE)
+_EARLY = 0.001  # seconds: a timer that fires this much before its deadline sleeps again
+_READ_ALL = 1 << 40  # StreamReader.read(n) returns what is buffered, up to n bytes
 
 
 @dataclass
@@ -126,6 +130,8 @@ class MaildeskSMTP(SMTP):
         self._junk = 0
         self._in_data = False
         self._no_mail: asyncio.TimerHandle | None = None
+        self._no_mail_at = 0.0  # loop time by which the session must complete a mail
+        self._idle_at = 0.0  # loop time at which a silent client is dropped
         super().__init__(
             handler,
             data_size_limit=listen.max_message_size,
@@ -166,19 +172,44 @@ class MaildeskSMTP(SMTP):
         super().connection_lost(error)
 
     def _arm_no_mail(self) -> None:
-        """(Re)start the clock a session has to complete its next mail."""
-        if self._no_mail is not None:
-            self._no_mail.cancel()
-        self._no_mail = asyncio.get_running_loop().call_later(
-            self.listen.max_time_without_mail, self._without_mail)
+        """(Re)start the clock a session has to complete its next mail. The deadline moves;
+        the one timer, when it fires before it, sleeps again for the rest."""
+        self._no_mail_at = self.loop.time() + self.listen.max_time_without_mail
+        if self._no_mail is None:
+            self._no_mail = self.loop.call_at(self._no_mail_at, self._without_mail)
 
     def _without_mail(self) -> None:
         if self._in_data:  # a mail arriving: the data-rate limits watch it
-            self._no_mail = asyncio.get_running_loop().call_later(1.0, self._without_mail)
+            self._no_mail = self.loop.call_later(1.0, self._without_mail)
+            return
+        if self._no_mail_at - self.loop.time() > _EARLY:  # a mail came since it was armed
+            self._no_mail = self.loop.call_at(self._no_mail_at, self._without_mail)
             return
         log.info("closing the session of %s: no mail for %.0f s", self._client,
                  self.listen.max_time_without_mail)
         self.close_with(status.NO_MAIL_TIMEOUT)
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """The idle clock, restarted by every command. aiosmtpd cancels and makes a timer
+        each time (a heap push, and a dead handle left in the heap); here the deadline
+        moves and the armed timer, when it fires before it, sleeps again for the rest."""
+        self._idle_at = self.loop.time() + (duration or self._timeout_duration)
+        handle = self._timeout_handle
+        if handle is not None and not handle.cancelled() and handle.when() <= self._idle_at:
+            return
+        if handle is not None:
+            handle.cancel()
+        self._timeout_handle = self.loop.call_at(self._idle_at, self._timeout_cb)
+
+    def _timeout_cb(self) -> None:
+        if self._idle_at - self.loop.time() > _EARLY:
+            self._timeout_handle = self.loop.call_at(self._idle_at, self._timeout_cb)
+            return
+        super()._timeout_cb()
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's address parsing, with a fast path for plain `<local@domain>`."""
+        return parse_path(arg, self.local_part_limit)
 
     async def _junk_command(self) -> bool:
         """Count a command that is no part of a mail; True when the budget is spent (the
@@ -296,15 +327,11 @@ class MaildeskSMTP(SMTP):
         self._close_if_stopping()
 
     async def _read_data(self, data: DataSink) -> str | None:
-        """Read up to CRLF.CRLF into `data`, undo dot-stuffing; drain oversize data before
-        answering (RFC 5321 4.2.5) and keep none of it: past the size limit `data` is
-        emptied and takes nothing more (a big mail goes to a file as it arrives)."""
-        size = 0
-        error: str | None = None
-        fragment = False  # inside an over-long line
-        after_crlf = True  # the data begins after the CRLF of DATA
-        limit = self.data_size_limit
-        normalize = self.listen.bare_newline == "normalize"
+        """Read up to CRLF.CRLF into `data`, a read at a time (smtp/dataread.py keeps the
+        line reader's rules); drain oversize data before answering (RFC 5321 4.2.5) and
+        keep none of it: a big mail goes to a file as it arrives."""
+        reader = DataReader(data, self.data_size_limit, self.line_length_limit,
+                            self.listen.bare_newline == "normalize")
         loop = asyncio.get_running_loop()
         started = last_reset = loop.time()
         received = 0
@@ -319,38 +346,25 @@ class MaildeskSMTP(SMTP):
                 self._reset_timeout()
                 last_reset = now
             try:
-                line = await self._reader.readuntil(b"\n")
+                chunk = await self._reader.read(_READ_ALL)
             except asyncio.CancelledError:
                 log.info("connection from %s lost during DATA: nothing stored", self._client)
                 self._writer.close()
                 raise
-            except asyncio.LimitOverrunError as exc:
-                line = await self._reader.read(exc.consumed)
-                received += len(line)
-                fragment = True
-                if error is None:
-                    error = status.LINE_TOO_LONG
-                    data.clear()
-                continue
-            received += len(line)
-            if fragment:  # the tail of an over-long line
-                fragment = False
-                continue
-            if line == b".\r\n" and after_crlf:  # CRLF.CRLF, and nothing else, ends it
-                break
-            after_crlf = line.endswith(b"\r\n")
-            if not after_crlf:  # a bare LF
-                if not normalize and error is None:
-                    error = status.BARE_LF
-                    data.clear()
-                line = line[:-1] + b"\r\n"
-            size += len(line)
-            if error is None and limit and size > limit:
-                error = status.TOO_BIG
-                data.clear()
-            if error is None and data.add(line[1:] if line.startswith(b".") else line):
+            if not chunk:  # end of file: as readuntil would say
+                raise asyncio.IncompleteReadError(b"", None)
+            received += len(chunk)
+            rest = reader.feed(chunk)
+            if rest and not self._reader.at_eof():
+                # The read took the whole buffer and nothing came since: what followed the
+                # data (pipelined commands) goes back, in order, for aiosmtpd's reader.
+                self._reader.feed_data(rest)
+            if reader.flush_due:
+                reader.flush_due = False
                 await data.flush()
-        return error
+            if rest is not None:
+                return reader.error
+        return reader.error
 
     def _close_if_stopping(self) -> None:
         if self.sessions.stopping:

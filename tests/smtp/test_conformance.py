@@ -263,6 +263,21 @@ def test_idle_client_is_dropped(daemon: Daemon) -> None:
     c.close()
 
 
+def test_each_command_restarts_the_idle_clock(daemon: Daemon) -> None:
+    """The idle timer is armed once and moves its deadline (issue 20: no timer per command):
+    a client that speaks every 0.6 s outlives idle_timeout (2 s) twice over, then is dropped
+    one idle_timeout after it falls silent."""
+    c = session(daemon.port("smtp"))
+    for _ in range(7):
+        time.sleep(0.6)
+        c.send("NOOP\r\n")
+        assert c.replies() == ["250 OK"]
+    silent = time.monotonic()
+    assert c.closed_by_peer(timeout=10)
+    assert 1.5 < time.monotonic() - silent < 8
+    c.close()
+
+
 def test_lmtp_answers_once_per_accepted_recipient(daemon: Daemon) -> None:
     """RFC 2033 4.2: after DATA, one reply per RCPT that got 250, in order (aiosmtpd #517)."""
     m = mid()

@@ -54,3 +54,10 @@ def test_without_a_folder_everything_stays_in_memory() -> None:
     _fill(sink, [b"y" * 100 + b"\r\n"] * 3000)
     assert not sink.spilled
     assert len(sink.read()) == 102 * 3000
+
+
+def test_a_missing_folder_keeps_everything_in_memory(tmp_path: Path) -> None:
+    sink = DataSink(tmp_path / "gone", spill_at=10)
+    _fill(sink, [b"z" * 100 + b"\r\n"] * 3000)
+    assert not sink.spilled
+    assert len(sink.read()) == 102 * 3000
