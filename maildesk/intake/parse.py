@@ -65,10 +65,19 @@ _BINARY_MAGIC = (
 _NEWLINES = re.compile(r"\r\n?")
 
 
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
 def _lf(text: str) -> str:
     """`_NEWLINES.sub("\n", text)` without the regex (0.2 ms for 100 KB): every CRLF, then
-    every CR left alone (CRLFs cannot overlap, so both find the same pairs)."""
-    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+    every CR left alone (CRLFs cannot overlap, so both find the same pairs). When every
+    CR begins a CRLF (any mail that came over SMTP), dropping the CRs is the same, and
+    half the cost: a one-character replace, after a search that stops at each CR only."""
+    if "\r" not in text:
+        return text
+    if _LONE_CR.search(text) is None:
+        return text.replace("\r", "")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 _LOWER_CHUNK = 1 << 20  # bytes lowercased at a time to find where a pattern may start

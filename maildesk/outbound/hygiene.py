@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -94,8 +95,33 @@ def _hour() -> str:
 def _ticket_key(event: TicketEvent) -> str:
     """One auto-response per ticket and hour for the same text: a robot that answers our
     answer with the same words gets one, a customer who writes something new another."""
-    body = " ".join((event.mail.body if event.mail else "").split()).lower()
-    return f"*ticket:{event.ticket.id}:{hashlib.sha256(body.encode()).hexdigest()[:16]}"
+    digest = text_digest(event.mail.body if event.mail else "")
+    return f"*ticket:{event.ticket.id}:{digest[:16]}"
+
+
+# str.split()'s whitespace below U+0080 (\x1c-\x1f too), each made a space by translate,
+# and the UTF-8 of the rest of it (U+0085, U+00A0, U+1680, U+2000-200A, U+2028, U+2029,
+# U+202F, U+205F, U+3000): a text without those has no other whitespace.
+_ASCII_SPACES = bytes.maketrans(b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f", b"         ")
+_OTHER_SPACES = (b"\xc2\x85", b"\xc2\xa0", b"\xe1\x9a\x80", b"\xe2\x81\x9f", b"\xe3\x80\x80")
+_GENERAL_SPACES = re.compile(b"\xe2\x80[\x80-\x8a\xa8\xa9\xaf]")  # a literal prefix: fast
+
+
+def text_digest(text: str) -> str:
+    """sha256 hex of `" ".join(text.split()).lower()` as UTF-8: the words, whatever the
+    spacing and case. Issue 20: split and join made a string per word (15,000 for a
+    100 KB mail, 0.7 ms); this maps the whitespace to spaces in the bytes and folds the
+    runs (0.25 ms). Lowercasing first is the same: a space ends a word for the
+    final-sigma rule as any whitespace does, and lower() makes no whitespace."""
+    lowered = text.lower()
+    data = lowered.encode()
+    if not lowered.isascii() and (any(s in data for s in _OTHER_SPACES)
+                                  or _GENERAL_SPACES.search(data) is not None):
+        return hashlib.sha256(" ".join(lowered.split()).encode()).hexdigest()  # the rare way
+    data = data.translate(_ASCII_SPACES)
+    while b"  " in data:
+        data = data.replace(b"  ", b" ")
+    return hashlib.sha256(data.strip(b" ")).hexdigest()
 
 
 def take_slots(session: Session, config: Config, event: TicketEvent, to: str) -> list[str]:

@@ -253,3 +253,27 @@ def test_nothing_is_rendered_while_the_relay_is_down(
     assert calls == []
     assert len(rows) == 2 and all(r.state == "queued" and r.raw == b"" for r in rows)
     assert all((r.last_error or "").startswith("relay 127.0.0.1") for r in rows)
+
+
+def test_the_ticket_keys_text_digest_is_the_words_whatever_the_spacing() -> None:
+    """hygiene.text_digest (one auto-response per ticket, hour and text) is the sha256 of
+    `" ".join(text.split()).lower()`, for every kind of whitespace, case and script."""
+    import hashlib
+    import random
+
+    from maildesk.outbound.hygiene import text_digest
+
+    def plain(text: str) -> str:
+        return hashlib.sha256(" ".join(text.split()).lower().encode()).hexdigest()
+
+    spaces = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+    alphabet = [*"abXYZ ΣσςİıßﬁÄé.,\x00\x1b’—\u200b\u2030\u205e", "  ", "\r\n", *spaces]
+    rng = random.Random(20)
+    texts = ["", " ", "Hello,\n\n  the printer\tis ON FIRE.\r\n", "ΟΔΟΣ ΟΔΟΣ\nΣ"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+              for _ in range(5000)]
+    texts += [f"a{chr(c)}b" for c in range(0x3001) if not 0xD800 <= c < 0xE000]
+    for text in texts:
+        assert text_digest(text) == plain(text), repr(text)
+    assert text_digest("Printer  on\nfire") == text_digest("printer on fire")
+    assert text_digest("printer on fire") != text_digest("printer onfire")

@@ -91,3 +91,23 @@ def test_fed_tree_matches_bytes_parser(monkeypatch: pytest.MonkeyPatch) -> None:
         [p.get_payload() for p in whole.walk()][1:]
     assert parse.header_tree(raw).items() == BytesHeaderParser(policy=compat32) \
         .parsebytes(raw).items()
+
+
+def test_line_ends_made_lf_the_cheap_way_are_the_same() -> None:
+    """Issue 20: a text whose every CR begins a CRLF has its CRs dropped (one-character
+    work); any other is converted as before. Same result for every mix of line ends."""
+    import random
+    import re
+
+    from maildesk.intake import contentkey, parse
+
+    newlines = re.compile(r"\r\n?")
+    rng = random.Random(20)
+    for _ in range(20000):
+        text = "".join(rng.choice(["a", "\r", "\n", "\r\n", "b ", "é", "\r\r\n"])
+                       for _ in range(rng.randint(0, 16)))
+        assert parse._lf(text) == newlines.sub("\n", text), repr(text)
+        data = text.encode()
+        assert contentkey._crlf_to_lf(data) == data.replace(b"\r\n", b"\n"), repr(data)
+    big = b"From: a@example.org\r\n\r\n" + b"line\r\n" * 400_000 + b"lone\rcr\r\n"
+    assert b"".join(contentkey._lf_chunks(big)) == big.replace(b"\r\n", b"\n")
