@@ -46,9 +46,12 @@ log = logging.getLogger("maildesk.outbox")
 # A notification quotes the first QUOTE_LINES lines of the customer's text, at most
 # QUOTE_CHARS characters (cut at a line end), as OTRS's <OTRS_CUSTOMER_BODY[n]> quotes the
 # first n lines; the template says how much more the ticket holds and where. A 100 KB
-# mail quoted whole was ~70 KB of quoted-printable per agent, in the row and its WAL.
-QUOTE_LINES = 200
-QUOTE_CHARS = 16 * 1024
+# mail quoted whole was ~70 KB of quoted-printable per agent, in the row and its WAL;
+# quoted up to 16 KiB (200 lines), each notification still cost the sender ~0.9 ms more
+# than a short one (the row's bytes, aiosmtplib's line-end and dot passes over them, the
+# socket): 8 KiB, 100 lines (issue 20, bench/outbox.py --ingested 150 102400).
+QUOTE_LINES = 100
+QUOTE_CHARS = 8 * 1024
 MAX_QUOTED = QUOTE_CHARS  # the name of old
 WHAT = {"autoreply": "auto-response", "notification": "notification"}  # history words
 

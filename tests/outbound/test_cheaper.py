@@ -197,19 +197,19 @@ def test_a_short_text_is_quoted_whole(body: str) -> None:
 def test_a_long_text_is_quoted_by_its_first_lines() -> None:
     body = "".join(f"line {n}\n" for n in range(1, 501))
     text, more = cut_quote(body)
-    assert text.splitlines()[:QUOTE_LINES] == [f"line {n}" for n in range(1, 201)]
-    assert text.endswith("line 200\n[...]\n")
-    assert more == {"lines": 300, "kb": 3}
+    assert text.splitlines()[:QUOTE_LINES] == [f"line {n}" for n in range(1, 101)]
+    assert text.endswith("line 100\n[...]\n")
+    assert more == {"lines": 400, "kb": 4}
 
 
 def test_a_wide_text_is_cut_at_a_line_end_before_the_size() -> None:
-    body = ("ü" * 99 + "\n") * 400  # 100 characters a line: 16 KB before 200 lines
+    body = ("ü" * 99 + "\n") * 400  # 100 characters a line: 8 KiB before 100 lines
     text, more = cut_quote(body)
     assert text.endswith("\n[...]\n") and len(text) <= QUOTE_CHARS + 6
     kept = text.count("\n") - 1
     assert kept == QUOTE_CHARS // 100 and more is not None and more["lines"] == 400 - kept
     one_line, more = cut_quote("y" * 100_000)  # no line end at all: cut inside it
-    assert one_line == "y" * QUOTE_CHARS + "\n[...]\n" and more == {"lines": 1, "kb": 82}
+    assert one_line == "y" * QUOTE_CHARS + "\n[...]\n" and more == {"lines": 1, "kb": 90}
 
 
 def test_a_big_mail_is_quoted_bounded_with_where_the_rest_is(tmp_path: Path,
@@ -221,12 +221,12 @@ def test_a_big_mail_is_quoted_bounded_with_where_the_rest_is(tmp_path: Path,
     assert send(desk) == 2
     [note] = [r for r in sink.received if r.rcpt_tos == ["alice@example.com"]]
     text = note.message.get_content()
-    assert "Zeile 200: der Drucker" in text and "Zeile 201:" not in text
-    rest = "".join(f"Zeile {n}: der Drucker brennt = immer noch\n" for n in range(201, 2501))
+    assert "Zeile 100: der Drucker" in text and "Zeile 101:" not in text
+    rest = "".join(f"Zeile {n}: der Drucker brennt = immer noch\n" for n in range(101, 2501))
     kb = -(-len(rest.encode()) // 1024)
-    assert (f"(2300 more lines, {kb} KB: the whole message is in ticket {number}, "
+    assert (f"(2400 more lines, {kb} KB: the whole message is in ticket {number}, "
             f"https://desk.example/tickets/{number})") in text
-    assert len(note.data) < 24_000  # not the ~150 KB of the whole text, quoted-printable
+    assert len(note.data) < 12_000  # not the ~150 KB of the whole text, quoted-printable
     assert body in desk.show(number)["articles"][0]["body"]  # the ticket keeps it all
 
 
