@@ -55,18 +55,27 @@ class DataReader:
             chunk = chunk[lf + 1:]
         region = self._pending + chunk if self._pending else chunk
         self._pending = b""
-        if self._after_crlf and region.startswith(b".\r\n"):
-            end = 0
-        else:
-            end = region.find(_END)
-            end = end + 2 if end >= 0 else -1
+        # One pass over the dots that start a line: each is the end (".\r\n" after a line
+        # that ended in CRLF) or a stuffed dot. Both are rare, so the scan is nearly all C.
+        end, stuffed = -1, False
+        if region[:1] == b".":
+            if self._after_crlf and region.startswith(b".\r\n"):
+                end = 0
+            stuffed = True
+        at = region.find(b"\n.") if end < 0 else -1
+        while at >= 0:
+            if at and region[at - 1:at + 4] == _END:
+                end = at + 1
+                break
+            stuffed = True
+            at = region.find(b"\n.", at + 2)
         if end >= 0:
             body, rest = region[:end], region[end + 3:]
         else:
             cut = region.rfind(b"\n") + 1
             body, rest = region[:cut], region[cut:]
         if self._plain(body) and (end >= 0 or len(rest) <= self.line_limit):
-            self._take(body)
+            self._take(body, stuffed)
             if end >= 0:
                 return rest
             self._pending = rest
@@ -91,16 +100,18 @@ class DataReader:
             pos = lf + 1
         return True
 
-    def _take(self, body: bytes) -> None:
-        """Keep lines that broke no rule, unstuffed."""
+    def _take(self, body: bytes, stuffed: bool) -> None:
+        """Keep lines that broke no rule, unstuffed (`stuffed`: a line may start with a dot)."""
         if not body:
             return
         self.size += len(body)
         self._after_crlf = True
         if self.error is None:
-            if body[:1] == b".":
-                body = body[1:]
-            self._add(body.replace(b"\n.", b"\n"))
+            if stuffed:
+                if body[:1] == b".":
+                    body = body[1:]
+                body = body.replace(b"\n.", b"\n")
+            self._add(body)
 
     def _by_line(self, region: bytes) -> bytes | None:
         """The line reader's rules, one line at a time (`region` begins a line)."""
