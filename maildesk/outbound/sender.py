@@ -1,4 +1,4 @@
-"""The sender: claims due outbox rows and hands them to the relay with aiosmtplib.
+"""The sender: claims due outbox rows and hands them to the relay (outbound/transaction.py).
 
 Database work (claim, settle) runs in a thread and in its own short transactions; the
 SMTP conversation happens between them, never inside one. Per row the relay's answer
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.config import Config
 from maildesk.events import DeliveryFailed
+from maildesk.outbound import transaction
 from maildesk.outbound.dispatch import dispatch
 from maildesk.outbound.outbox import (
     LEASE,
@@ -349,8 +350,7 @@ async def _send_one(smtp: aiosmtplib.SMTP, row: Claimed) -> AttemptResult:
         return AttemptResult(row.id, "failed", str(exc))
     options = _utf8_options(sender, recipients, row.raw)
     try:
-        refused, _reply = await smtp.sendmail(sender, recipients, row.raw,
-                                              mail_options=options)
+        refused = await transaction.send(smtp, sender, recipients, row.raw, options)
     except aiosmtplib.SMTPNotSupported:  # before MAIL FROM: the connection stays usable
         return AttemptResult(row.id, "failed", _NO_SMTPUTF8)
     except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -377,7 +377,7 @@ _NO_SMTPUTF8 = ("the address has a non-ASCII local part, which needs SMTPUTF8 (R
 
 def _utf8_options(sender: str, recipients: list[str], raw: bytes) -> list[str]:
     """SMTPUTF8 when an address, or the header block (a UTF-8 To or Cc), is not ASCII;
-    aiosmtplib refuses before MAIL FROM when the relay does not offer it."""
+    `transaction.send` refuses before MAIL FROM when the relay does not offer it."""
     head = raw.split(b"\r\n\r\n", 1)[0]
     if sender.isascii() and all(r.isascii() for r in recipients) and head.isascii():
         return []

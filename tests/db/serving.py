@@ -49,6 +49,12 @@ class Sink:
         sink = self
 
         class Handler:
+            async def handle_EHLO(self, server, session, envelope, hostname,  # noqa: ANN001, ANN201
+                                  responses):  # noqa: ANN001
+                """PIPELINING offered, as Postfix does (aiosmtpd handles pipelined commands)."""
+                session.host_name = hostname
+                return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
             async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
                 # A long Message-ID is folded onto its own line (RFC 5322 allows the space)
                 raw_id = str(message_from_bytes(envelope.content)["Message-ID"] or "")
