@@ -6,12 +6,15 @@ folder: SQLite database, an aiosmtpd sink that only counts.
 
     python bench/outbox.py [N]
     python bench/outbox.py --ingested N [SIZE]
+    python bench/outbox.py --flowing N RATE
 
 With `--ingested`, the rows are the real ones: N mails of SIZE bytes (2,000 by default;
 half new tickets, half replies, as bench/endtoend.py sends them) go through `App.ingest`,
 which queues their auto-responses and notifications as what to send; then sender passes
-render and send them to a do-nothing aiosmtpd in its own process, and it prints the
-sender's CPU per outbound mail (every thread of this process: claim, render, SMTP, settle).
+the daemon's sender (`run_sender`, relay connections kept open) renders and sends them to a
+do-nothing aiosmtpd in its own process until none is queued, and it prints the sender's
+CPU per outbound mail (every thread of this process: claim, render, SMTP, settle; and a
+count of the queued rows every 50 ms to see the end).
 """
 
 from __future__ import annotations
@@ -91,6 +94,26 @@ def main(n: int) -> None:
           f"(sink counted {sink.count})")
 
 
+def queued(app: Any) -> int:
+    from sqlalchemy import func, select
+
+    from maildesk.store.models import OutboxMail
+
+    with app.db.reading() as session:
+        return int(session.execute(select(func.count()).select_from(OutboxMail)
+                                   .where(OutboxMail.state == "queued")).scalar_one())
+
+
+def sent_count(app: Any) -> int:
+    from sqlalchemy import func, select
+
+    from maildesk.store.models import OutboxMail
+
+    with app.db.reading() as session:
+        return int(session.execute(select(func.count()).select_from(OutboxMail)
+                                   .where(OutboxMail.state == "sent")).scalar_one())
+
+
 def ingested(n: int, size: int) -> None:
     import asyncio
     import os
@@ -99,7 +122,7 @@ def ingested(n: int, size: int) -> None:
     from common import free_port, machine, make_desk, sources, start_noop
 
     from maildesk.intake.message import Envelope
-    from maildesk.outbound.sender import send_due
+    from maildesk.outbound.sender import run_sender
 
     with tempfile.TemporaryDirectory() as tmp:
         sink = start_noop(Path(tmp), pin=False)
@@ -113,15 +136,19 @@ def ingested(n: int, size: int) -> None:
                 if record is not None:
                     record.ticket = outcome.ticket
 
-            async def passes() -> int:
-                total = 0
-                while (done := await send_due(app, worker="bench")).claimed:
-                    total += done.sent
-                return total
+            async def drain() -> None:
+                """The daemon's sender (run_sender) until no row is queued (or 2 minutes)."""
+                stop, deadline = asyncio.Event(), time.monotonic() + 120
+                task = asyncio.create_task(run_sender(app, stop, worker="bench"))
+                while await asyncio.to_thread(queued, app) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                stop.set()
+                await task
 
             cpu, wall = time.process_time(), time.perf_counter()
-            sent = asyncio.run(passes())
+            asyncio.run(drain())
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            sent = sent_count(app)
             app.close()
         finally:
             sink.stop()
@@ -129,8 +156,66 @@ def ingested(n: int, size: int) -> None:
           f"{cpu / max(sent, 1) * 1e3:.2f} ms CPU per outbound mail ({machine()})")
 
 
+def flowing(n: int, rate: float, size: int = 2000) -> None:
+    """The daemon's shape in one process: mails ingested at `rate` per second in a thread
+    (waking the sender after each, as serve does) while `run_sender` sends; the CPU of
+    everything per inbound mail, and how long the last outbound mail took after the last
+    ingest (the sender keeping up, or not)."""
+    import asyncio
+    import os
+    import threading
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import free_port, machine, make_desk, sources, start_noop
+
+    from maildesk.intake.message import Envelope
+    from maildesk.outbound.sender import run_sender
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = start_noop(Path(tmp), pin=False)
+        try:
+            config = make_desk(Path(tmp) / "desk", free_port(), relay_port=sink.port)
+            app = open_app(load_config(config))
+            source = sources(1, size, f"f{os.getpid()}")[0]
+            mails = [source.next()[:2] for _ in range(n)]
+
+            async def run() -> float:
+                loop, stop, wake = asyncio.get_running_loop(), asyncio.Event(), asyncio.Event()
+                task = asyncio.create_task(run_sender(app, stop, worker="bench", wake=wake))
+
+                def ingest() -> None:
+                    start = time.perf_counter()
+                    for i, (sender, raw) in enumerate(mails):
+                        time.sleep(max(0.0, start + i / rate - time.perf_counter()))
+                        app.ingest(raw, Envelope(sender, ["support@example.com"]))
+                        loop.call_soon_threadsafe(wake.set)
+
+                feeder = threading.Thread(target=ingest)
+                feeder.start()
+                await asyncio.to_thread(feeder.join)
+                ended = time.perf_counter()
+                while await asyncio.to_thread(queued, app):
+                    await asyncio.sleep(0.05)
+                lag = time.perf_counter() - ended
+                stop.set()
+                await task
+                return lag
+
+            cpu, wall = time.process_time(), time.perf_counter()
+            lag = asyncio.run(run())
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            sent = sent_count(app)
+            app.close()
+        finally:
+            sink.stop()
+    print(f"{n} mails at {rate:.0f}/s, {sent} outbound sent, the last {lag:.2f}s after the "
+          f"last ingest: {cpu / n * 1e3:.2f} ms CPU per inbound mail ({machine()})")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--ingested":
+    if len(sys.argv) > 3 and sys.argv[1] == "--flowing":
+        flowing(int(sys.argv[2]), float(sys.argv[3]))
+    elif len(sys.argv) > 2 and sys.argv[1] == "--ingested":
         ingested(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 2000)
     else:
         main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)

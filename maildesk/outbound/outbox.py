@@ -39,6 +39,7 @@ __all__ = [
     "AttemptResult",
     "backoff",
     "claim_due",
+    "claim_mark",
     "enqueue",
     "outbox_rows",
     "reclaim",
@@ -81,12 +82,14 @@ class Claimed:
     fresh: bool = False  # rendered by this pass: settle keeps the bytes in the row
 
 
-def claim_due(db: Database, worker: str, limit: int = 100,
-              lease: timedelta = LEASE) -> list[Claimed]:
-    """Take up to `limit` due rows for this worker; commits before returning."""
+def claim_due(db: Database, worker: str, limit: int = 100, lease: timedelta = LEASE,
+              claim: str | None = None) -> list[Claimed]:
+    """Take up to `limit` due rows for this worker; commits before returning. `claim` is
+    the mark put on them (`claim_mark`; the sender keeps one for its life, so one renewal
+    or release covers every row it holds), else a new one."""
     now = utcnow()
     claimed: list[Claimed] = []
-    claim = f"{worker[:110]}/{secrets.token_hex(8)}"  # this pass's mark on its rows
+    claim = claim or claim_mark(worker)
     due = or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now)
     with db.transaction() as session:
         ids = session.execute(
@@ -119,6 +122,11 @@ def claim_due(db: Database, worker: str, limit: int = 100,
                                    json.loads(row.rcpt_json), bytes(row.raw), row.attempts,
                                    row.created_at, claim, row.message_id, row.spec_json))
     return claimed
+
+
+def claim_mark(worker: str) -> str:
+    """A new mark for rows claimed by `worker` (`reclaim` knows its own by the prefix)."""
+    return f"{worker[:110]}/{secrets.token_hex(8)}"
 
 
 def renew(db: Database, claim: str, ids: list[int], lease: timedelta = LEASE) -> int:

@@ -332,7 +332,7 @@ def test_a_row_whose_settle_keeps_failing_is_marked_failed(odesk: Desk, sink: Si
     """issue 11: a settle bug must not resend the same mail every lease, for ever."""
     import time
 
-    import maildesk.outbound.sender as sender_module
+    import maildesk.outbound.batches as batches_module
     from maildesk.outbound.outbox import SETTLE_LIMIT, outbox_rows, settle
 
     odesk.ingest(simple_mail())  # an auto-response to carol, a notification to alice
@@ -343,7 +343,7 @@ def test_a_row_whose_settle_keeps_failing_is_marked_failed(odesk: Desk, sink: Si
             raise RuntimeError("bug in settle")
         return settle(db, config, outcomes, react)
 
-    monkeypatch.setattr(sender_module, "settle", buggy)
+    monkeypatch.setattr(batches_module, "settle", buggy)
     app = odesk.app()
     try:
         for _ in range(SETTLE_LIMIT + 2):

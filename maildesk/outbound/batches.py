@@ -1,0 +1,186 @@
+"""The sender's database side, in batches (issue 20): due rows claimed and rendered in one
+thread hop, outcomes of every lane settled in shared commits.
+
+Each thread hop and each transaction is paid per batch, not per mail: the claim and the
+rendering of up to a hundred rows are one hop (two transactions: the claim writes, the
+rendering only reads, so SQLite's write lock is not held while templates run); a lane
+hands its outcome to the `Settler` and goes on, and the outcomes that arrive while one
+commit runs all go into the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from maildesk.config import Config
+from maildesk.events import DeliveryFailed
+from maildesk.outbound.dispatch import dispatch
+from maildesk.outbound.outbox import AttemptResult, Claimed, claim_due, note_settle_failure, settle
+from maildesk.store.db import TRANSIENT_ERRORS, Database
+
+__all__ = ["App", "Settler", "Source", "claim_ready", "render_ready"]
+
+log = logging.getLogger("maildesk.outbox")
+
+
+class App(Protocol):
+    """What the sender uses of the runtime (`maildesk.runtime.Runtime`, read again for each
+    batch, commit and connection, so a reload is seen there and never half-way through)."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def db(self) -> Database: ...
+    @property
+    def secret(self) -> bytes: ...
+
+
+class Source(Protocol):
+    """Where `run_sender` reads the runtime of the moment (the process's App)."""
+
+    @property
+    def runtime(self) -> App: ...
+
+
+def claim_ready(app: App, worker: str, claim: str, limit: int, lease: timedelta,
+                render: bool) -> tuple[list[Claimed], dict[int, str]]:
+    """Claim up to `limit` due rows under the mark `claim` and, with `render`, render the
+    ones queued as what to send. Blocking: one thread hop for both. Returns the rows
+    (rendered ones `fresh`) and the reason per row that could not be rendered (left out)."""
+    rows = claim_due(app.db, worker, limit, lease, claim=claim)
+    return render_ready(app, rows) if render else (rows, {})
+
+
+def render_ready(app: App, rows: list[Claimed]) -> tuple[list[Claimed], dict[int, str]]:
+    """`rows` with the mails queued as what to send rendered (outbound/deferred.py), in a
+    read transaction; the reason per row that could not be, those rows left out."""
+    from maildesk.outbound import deferred
+
+    todo = [r for r in rows if r.kind != "webhook" and r.spec and not r.raw]
+    if not todo:
+        return rows, {}
+    with app.db.reading() as session:
+        built, broken = deferred.render_claimed(session, app.config, todo)
+    ready = {r.id: r for r in built}
+    return [ready.get(r.id, r) for r in rows if r.id not in broken], broken
+
+
+class Settler:
+    """Group commit of outcomes: `submit` queues them and returns the future of their
+    commit at once. A commit costs ~1.8 ms of CPU whether it holds one row or sixteen
+    (0.14 ms a row more), so one starts when `group` outcomes wait, when someone waits for
+    one (`wait`), or `WINDOW` after the first; what arrives while it runs goes into the
+    next. A batch that fails is settled mail by mail: one bad row costs only itself."""
+
+    WINDOW = 0.02  # seconds an outcome may wait for others to share its commit
+
+    def __init__(self, current: Callable[[], App], held: set[int]) -> None:
+        self._current = current  # the runtime of the moment (a reload is seen per commit)
+        self.held = held  # rows claimed and not yet settled or released (renewed meanwhile)
+        self.counts: Counter[str] = Counter()  # sent / retry / failed, as committed
+        self.group = 1  # outcomes that start a commit at once (the sender: its lanes)
+        self._queue: list[tuple[list[AttemptResult], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._kick = asyncio.Event()
+
+    @property
+    def app(self) -> App:
+        return self._current()
+
+    def submit(self, outcomes: list[AttemptResult]) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not outcomes:
+            future.set_result(None)
+            return future
+        self._queue.append((outcomes, future))
+        if self._task is None:
+            self._task = asyncio.create_task(self._commit())
+        return future
+
+    async def settle(self, outcomes: list[AttemptResult]) -> None:
+        await self.wait(self.submit(outcomes))
+
+    async def wait(self, future: asyncio.Future[None]) -> None:
+        """Until `future`'s commit is done (raises what it raised); it starts now."""
+        if not future.done():
+            self._kick.set()
+        await future
+
+    async def drain(self) -> None:
+        """Until every outcome submitted so far is committed (or failed)."""
+        while self._task is not None:
+            self._kick.set()
+            await asyncio.wait([self._task])
+
+    async def _commit(self) -> None:
+        try:
+            while self._queue:
+                if sum(len(o) for o, _ in self._queue) < self.group:
+                    try:
+                        await asyncio.wait_for(self._kick.wait(), self.WINDOW)
+                    except TimeoutError:
+                        pass
+                self._kick.clear()
+                batch, self._queue = self._queue, []
+                every = [o for outcomes, _ in batch for o in outcomes]
+                app = self.app
+                try:
+                    failed = await asyncio.to_thread(settle, app.db, app.config, every,
+                                                     self._react)
+                except Exception:
+                    # One bad row must not take the batch with it: settle each mail alone,
+                    # and count the failure against the rows that still fail.
+                    for outcomes, future in batch:
+                        await self._alone(outcomes, future)
+                    continue
+                self._done(every, failed)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._task = None
+
+    def _react(self, session: Session, events: list[DeliveryFailed]) -> None:
+        """Mail about rows that failed for good (a note to an answer's owner)."""
+        app = self.app
+        dispatch(session, app.config, app.secret, events)
+
+    def _done(self, outcomes: list[AttemptResult], failed: list[int]) -> None:
+        for outbox_id in failed:
+            log.warning("outbox %d failed for good", outbox_id)
+        self.counts.update(o.result for o in outcomes)
+        self.held.difference_update(o.id for o in outcomes)
+
+    async def _alone(self, outcomes: list[AttemptResult], future: asyncio.Future[None]) -> None:
+        app = self.app
+        try:
+            failed = await asyncio.to_thread(settle, app.db, app.config, outcomes, self._react)
+        except Exception as exc:
+            ids = [o.id for o in outcomes]
+            log.error("outbox %s: settle failed: %s", ids, exc, exc_info=True)
+            # No longer renewed: the lease runs out and the row is sent again (at least
+            # once), unless its settle failed too often for that (below).
+            self.held.difference_update(ids)
+            if not isinstance(exc, TRANSIENT_ERRORS):  # a bug, not the database away
+                try:
+                    marked = await asyncio.to_thread(note_settle_failure, app.db, ids,
+                                                     f"{type(exc).__name__}: {exc}")
+                except Exception:
+                    log.exception("outbox %s: cannot count the settle failure", ids)
+                else:
+                    for outbox_id in marked:
+                        log.error("outbox %d marked failed: its settle keeps failing",
+                                  outbox_id)
+            if not future.done():
+                future.set_exception(exc)
+            return
+        self._done(outcomes, failed)
+        if not future.done():
+            future.set_result(None)
