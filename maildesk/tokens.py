@@ -16,6 +16,7 @@ them as too old to tell.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -38,6 +39,7 @@ class TokenRef:
     issued: date | None = None  # None: a token from before tokens carried their day
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of agents, a token per notification
 def _agent_hash(agent: str) -> str:
     return hashlib.sha256(agent.lower().encode()).hexdigest()[:8]
 

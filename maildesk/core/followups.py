@@ -21,6 +21,7 @@ from maildesk.core.context import Context
 from maildesk.core.operations import add_mail_article
 from maildesk.core.tickets import record, set_state
 from maildesk.intake.message import Envelope
+from maildesk.store.db import execute_core
 from maildesk.store.models import Article, History, Ticket, utcnow
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def already_stored(session: Session, digest: str, key: str, envelope: Envelope) 
     """The ticket holding this mail already: the same bytes, or the same mail with other
     trace headers (an MTA's retry, a per-recipient copy). Recipients the first copy did
     not have are recorded on the ticket; nothing else happens (no second auto-response)."""
-    found = session.execute(_STORED, {"key": key, "digest": digest}).first()
+    found = execute_core(session, _STORED, {"key": key, "digest": digest}).first()
     if found is None:
         return None
     ticket_id, envelope_json = found

@@ -18,7 +18,7 @@ from maildesk.config import Config
 from maildesk.intake.message import Envelope, ParsedMail
 from maildesk.store import rollup
 from maildesk.store.articles import ArticleStore
-from maildesk.store.db import insert_ignore_statement, insert_later
+from maildesk.store.db import execute_core, insert_ignore_statement, insert_later
 from maildesk.store.models import (
     Article,
     AttachmentRow,
@@ -56,7 +56,7 @@ def record(session: Session, ticket: Ticket, event: str, actor: str = "system",
     row = {"ticket_id": ticket.id, "event": event, "actor": actor, "at": now,
            "details_json": dumps(details)}
     if not insert_later(session, _INSERT_HISTORY, row):  # the pipeline writes a mail's at once
-        session.execute(_INSERT_HISTORY, row)
+        execute_core(session, _INSERT_HISTORY, row)
     if ticket.updated_at is None or (now - ticket.updated_at).total_seconds() >= 1:
         # Not on every event: each change is an UPDATE of the ticket (and its version)
         # at the next flush, several per mail for one timestamp.
@@ -106,7 +106,7 @@ def index_message_id(session: Session, ticket: Ticket, message_id: str | None,
     row = {"message_id": message_id[:191], "ticket_id": ticket.id, "direction": direction,
            "outbox_id": outbox_id, "created_at": utcnow()}
     if not insert_later(session, statement, row):
-        session.execute(statement, row)
+        execute_core(session, statement, row)
 
 
 def add_article(session: Session, store: ArticleStore, ticket: Ticket, *,
@@ -148,7 +148,7 @@ def add_article(session: Session, store: ArticleStore, ticket: Ticket, *,
         row = {"article_id": article.id, "filename": att.filename,
                "content_type": att.content_type[:255], "size": att.size, "sha256": att.sha256}
         if not insert_later(session, _INSERT_ATTACHMENT, row):
-            session.execute(_INSERT_ATTACHMENT, row)
+            execute_core(session, _INSERT_ATTACHMENT, row)
     # What the ORM would have known had it inserted them (a mail's attachments are read
     # from their table when asked for), without events or history.
     if not mail.attachments:

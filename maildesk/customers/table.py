@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.customers.record import CustomerRecord, usable_address
 from maildesk.intake.message import ParsedMail
-from maildesk.store.db import insert_ignore_statement, rowcount
+from maildesk.store.db import execute_core, insert_ignore_statement, rowcount
 from maildesk.store.models import Customer, Ticket, utcnow
 
 __all__ = ["GUESSED_LANGUAGES", "find", "is_registered", "language_of", "link_customer",
@@ -70,7 +70,7 @@ def _known(session: Session, address: str, *, fresh: bool = False) -> _Known | N
     cache: dict[str, _Known | None] | None = session.info.get(_KNOWN)
     if cache is not None and not fresh and address in cache:
         return cache[address]
-    row = session.execute(_READ, {"address": address}).first()
+    row = execute_core(session, _READ, {"address": address}).first()
     known = None if row is None else _Known(row[0], bool(row[1]), row[2], row[3] or "",
                                             row[4])
     if cache is not None:
@@ -142,7 +142,8 @@ def link_customer(session: Session, ticket: Ticket, mail: ParsedMail,
     known = _known(session, address)
     if known is None:
         values = _new_row(address, ticket, mail, directory)
-        result: Any = session.execute(insert_ignore_statement(session, Customer), values)
+        result: Any = execute_core(session, insert_ignore_statement(session, Customer),
+                                   values)
         if rowcount(result) == 1:  # made here: its id without reading it back
             known = _Known(int(result.inserted_primary_key[0]), False,
                            cast(str | None, values["language"]), cast(str, values["name"]),

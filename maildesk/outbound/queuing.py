@@ -31,6 +31,7 @@ from maildesk.config import Config
 from maildesk.core.tickets import index_message_id
 from maildesk.outbound.render import check_address, clean_header
 from maildesk.outbound.wire import wire_bytes
+from maildesk.store.db import execute_core
 from maildesk.store.models import OutboxMail, Ticket, utcnow
 
 __all__ = ["Then", "enqueue", "later", "together", "write_kept"]
@@ -100,11 +101,11 @@ def write_kept(session: Session) -> None:
     rows, steps = kept.rows, kept.steps
     kept.rows, kept.steps = [], []
     if len(rows) == 1:
-        result = cast(CursorResult[Any], session.execute(_INSERT_OUTBOX, rows[0]))
+        result = cast(CursorResult[Any], execute_core(session, _INSERT_OUTBOX, rows[0]))
         ids = [int(cast(Any, result.inserted_primary_key)[0])]
     elif rows:
         made = {(r.message_id, r.to_addr): int(r.id)
-                for r in session.execute(_insert_returning(), rows)}
+                for r in execute_core(session, _insert_returning(), rows)}
         ids = [made[(r["message_id"], r["to_addr"])] for r in rows]
         if len(made) != len(rows):
             raise RuntimeError(f"outbox: {len(rows)} rows written, {len(made)} ids back")
@@ -176,7 +177,7 @@ def enqueue(session: Session, config: Config, *, ticket: Ticket | None, kind: st
             session.flush()
             ids.append(row.id)
         else:
-            result = cast(CursorResult[Any], session.execute(_INSERT_OUTBOX, values))
+            result = cast(CursorResult[Any], execute_core(session, _INSERT_OUTBOX, values))
             ids.append(int(cast(Any, result.inserted_primary_key)[0]))
     if ticket is not None and ids:
         index_message_id(session, ticket, message_id, "out", ids[0])

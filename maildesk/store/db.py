@@ -38,6 +38,7 @@ __all__ = [
     "TRANSIENT_ERRORS",
     "deferred_inserts",
     "drop_deferred",
+    "execute_core",
     "insert_ignore",
     "insert_ignore_statement",
     "insert_later",
@@ -102,7 +103,7 @@ def insert_ignore(session: Session, table: Any, **values: Any) -> bool:
     backend (ON CONFLICT DO NOTHING / INSERT IGNORE), where a savepoint and a caught
     IntegrityError cost three round trips and a flush."""
     stmt = _insert_ignore(session.get_bind().dialect.name, table.__table__)
-    return bool(rowcount(session.execute(stmt, values)))
+    return bool(rowcount(execute_core(session, stmt, values)))
 
 
 def insert_ignore_statement(session: Session, table: Any) -> Any:
@@ -148,7 +149,7 @@ def write_deferred(session: Session) -> None:
     while pending:
         statement = next(iter(pending))
         rows = pending.pop(statement)
-        session.execute(statement, rows if len(rows) > 1 else rows[0])
+        session.connection().execute(statement, rows if len(rows) > 1 else rows[0])
 
 
 def drop_deferred(session: Session) -> None:
@@ -164,6 +165,17 @@ def _write_before(state: ORMExecuteState) -> None:
     """Session event: deferred rows are written before any statement but an INSERT."""
     if not state.is_insert and state.session.info.get(_DEFERRED):
         write_deferred(state.session)
+
+
+def execute_core(session: Session, statement: Any, params: Any = None) -> Any:
+    """A cached Core statement on the session's connection, past `Session.execute`'s ORM
+    layer (statement coercion, option merging, the `do_orm_execute` event: a fifth of a
+    small statement's cost, issue 20). The same transaction, and the same order: rows
+    `insert_later` kept are written before anything but an INSERT, as `_write_before`
+    does for statements through the session. Not for ORM statements (no autoflush)."""
+    if not statement.is_insert and session.info.get(_DEFERRED):
+        write_deferred(session)
+    return session.connection().execute(statement, params)
 
 
 def rowcount(result: Any) -> int:

@@ -19,6 +19,8 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Table, insert, inspect
 from sqlalchemy.orm import Mapper, Session, configure_mappers, make_transient_to_detached
 
+from maildesk.store.db import execute_core
+
 __all__ = ["insert_object", "new_object"]
 
 T = TypeVar("T")
@@ -59,9 +61,9 @@ def insert_object(session: Session, obj: T) -> T:
     statement, pairs, key_attr = _plan(cast(Hashable, type(obj)))
     state = obj.__dict__
     values = {column: state[attr] for attr, column in pairs}
-    result = session.execute(statement, values)
+    result = execute_core(session, statement, values)
     ident = cast(Any, result).inserted_primary_key[0]
-    setattr(obj, key_attr, ident)
+    state[key_attr] = ident  # as `new_object` wrote the rest: no attribute events
     make_transient_to_detached(obj)
     stale = session.identity_map.get(inspect(type(obj)).identity_key_from_primary_key((ident,)))
     if stale is not None:

@@ -12,13 +12,13 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, insert, select
 
 from maildesk.core.tickets import index_message_id, record
 from maildesk.intake.message import Envelope
 from maildesk.outbound.hygiene import take_slot
 from maildesk.store.articles import ArticleStore
-from maildesk.store.db import deferred_inserts, insert_ignore
+from maildesk.store.db import deferred_inserts, execute_core, insert_ignore
 from maildesk.store.models import AutoResponseCount, Customer, History, MessageIdRow, Ticket
 from tests.conftest import Desk, simple_mail
 
@@ -90,6 +90,29 @@ def test_deferred_rows_are_read_back_written_at_the_end_and_rolled_back(desk: De
             ).scalars().all()
             assert sorted(i for i in ids if i.endswith("@hotpath.test")) == [
                 "a@hotpath.test", "b@hotpath.test"]
+    finally:
+        app.close()
+
+
+def test_a_core_statement_past_the_session_keeps_the_kept_rows_order(desk: Desk) -> None:
+    """`execute_core` runs on the session's connection, past the session event that writes
+    kept rows first: a read writes them itself (the duplicate check, the customer row
+    see them), an INSERT leaves them kept."""
+    number = _new_ticket(desk)
+    app = desk.app()
+    table = History.__table__
+    try:
+        with app.db.transaction() as session:
+            ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
+            with deferred_inserts(session):
+                record(session, ticket, "kept")
+                execute_core(session, insert(table), {
+                    "ticket_id": ticket.id, "event": "direct", "actor": "system",
+                    "at": ticket.created_at, "details_json": "{}"})
+                read = select(table.c.event).where(table.c.ticket_id == ticket.id)
+                events = list(execute_core(session, read.order_by(table.c.id)).scalars())
+                assert events[-2:] == ["direct", "kept"], events
+            assert _events(session, ticket.id)[-2:] == ["direct", "kept"]
     finally:
         app.close()
 
