@@ -137,11 +137,17 @@ def _sync(app: App, session: Session) -> None:
 
 # `due.load_rows` as one cached statement: a follow-up's commit asks it once, and building
 # and keying a new SELECT each time cost more than running it.
+# One ticket (a mail's commit) is an `=`: an expanding IN rewrites the SQL on every run.
 _ROWS = select(Timer).where(Timer.ticket_id.in_(bindparam("ids", expanding=True)))
+_ROWS_ONE = select(Timer).where(Timer.ticket_id == bindparam("id"))
 
 
 def _rows_of(session: Session, ticket_ids: list[int]) -> dict[int, dict[str, Timer]]:
     out: dict[int, dict[str, Timer]] = {i: {} for i in ticket_ids}
+    if len(ticket_ids) == 1:
+        for row in session.scalars(_ROWS_ONE, {"id": ticket_ids[0]}):
+            out[row.ticket_id][row.kind] = row
+        return out
     for start in range(0, len(ticket_ids), 500):
         for row in session.scalars(_ROWS, {"ids": ticket_ids[start:start + 500]}):
             out[row.ticket_id][row.kind] = row
