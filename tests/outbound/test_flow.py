@@ -23,7 +23,7 @@ def _slow_for(sink: Sink, address: str, seconds: float) -> None:
     original = sink.handler.handle_DATA
 
     async def handle(server: Any, session: Any, envelope: Any) -> str:
-        if address in envelope.rcpt_tos:
+        if any(address in rcpt for rcpt in envelope.rcpt_tos):
             await asyncio.sleep(seconds)
         return await original(server, session, envelope)
 
@@ -107,3 +107,30 @@ def test_the_lanes_outcomes_share_commits(odesk_factory: Any, sink: Sink,
         sender.end()
     assert sum(commits) == 24
     assert len(commits) < 24, commits  # one commit for several mails, not one each
+
+
+def test_a_reload_changes_the_number_of_lanes(odesk_factory: Any, sink: Sink) -> None:
+    from maildesk.config import load_config
+
+    desk = odesk_factory(sink.port, outbound="  connections: 1\n")
+    _slow_for(sink, "@", 0.1)  # each mail holds its connection a while
+
+    def batch(first: int) -> None:
+        for n in range(first, first + 4):  # 8 rows
+            desk.ingest(simple_mail(subject=f"n{n}", sender=f"c{n}@example.org"),
+                        sender=f"c{n}@example.org")
+
+    batch(0)
+    sender = Running(desk)
+    try:
+        wait_for(lambda: len(sink.received) == 8)
+        assert len({r.peer for r in sink.received}) == 1
+        text = desk.config_path.read_text().replace("connections: 1", "connections: 4")
+        desk.config_path.write_text(text)
+        sender.loop.call_soon_threadsafe(sender.app.reload, load_config(desk.config_path))
+        batch(4)
+        sender.nudge()
+        wait_for(lambda: len(sink.received) == 16)
+    finally:
+        sender.end()
+    assert len({r.peer for r in sink.received[8:]}) == 4
