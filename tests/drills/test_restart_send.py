@@ -1,7 +1,8 @@
 """Restart mid-send (issue 13): the daemon is stopped or killed while its sender works
 through a busy outbox behind a slow relay. A SIGTERM finishes the mails in flight and
-resends nothing; a SIGKILL resends at most the mails in flight (one per relay
-connection); either way the restarted daemon sends the rest at once, not after a lease."""
+resends nothing; a SIGKILL resends at most the mails in flight or not yet noted as sent
+(two per relay connection: a lane sends its next mail while the last one's settle
+commits, outbound/lanes.py); either way the restarted daemon sends the rest at once, not after a lease."""
 
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def test_sigterm_mid_send_finishes_in_flight_and_resends_nothing(
     assert len(counts) == 2 * MAILS
 
 
-def test_sigkill_mid_send_resends_at_most_one_mail_per_connection(
+def test_sigkill_mid_send_resends_at_most_two_mails_per_connection(
         tmp_path: Path, daemons: list[Daemon]) -> None:
     sink = _slow_sink()
     try:
@@ -120,4 +121,4 @@ def test_sigkill_mid_send_resends_at_most_one_mail_per_connection(
         sink.stop()
     assert len(counts) == 2 * MAILS
     resent = sum(n - 1 for n in counts.values())
-    assert resent <= CONNECTIONS, f"{resent} mails sent twice"
+    assert resent <= 2 * CONNECTIONS, f"{resent} mails sent twice"
