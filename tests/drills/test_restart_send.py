@@ -2,7 +2,8 @@
 through a busy outbox behind a slow relay. A SIGTERM finishes the mails in flight and
 resends nothing; a SIGKILL resends at most the mails in flight or not yet noted as sent
 (two per relay connection: a lane sends its next mail while the last one's settle
-commits, outbound/lanes.py); either way the restarted daemon sends the rest at once, not after a lease."""
+commits, outbound/lanes.py); either way the restarted daemon sends the rest at once, not
+after a lease."""
 
 from __future__ import annotations
 
