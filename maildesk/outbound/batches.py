@@ -5,7 +5,8 @@ Each thread hop and each transaction is paid per batch, not per mail: the claim 
 rendering of up to a hundred rows are one hop (two transactions: the claim writes, the
 rendering only reads, so SQLite's write lock is not held while templates run); a lane
 hands its outcome to the `Settler` and goes on, and the outcomes that arrive while one
-commit runs all go into the next.
+commit runs all go into the next, or into the next claim's transaction, which commits
+them at no cost of its own (a commit is most of a settle's CPU on SQLite: its WAL write).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
@@ -22,10 +24,18 @@ from sqlalchemy.orm import Session
 from maildesk.config import Config
 from maildesk.events import DeliveryFailed
 from maildesk.outbound.dispatch import dispatch
-from maildesk.outbound.outbox import AttemptResult, Claimed, claim_due, note_settle_failure, settle
+from maildesk.outbound.outbox import (
+    AttemptResult,
+    Claimed,
+    React,
+    claim_in,
+    note_settle_failure,
+    settle,
+    settle_in,
+)
 from maildesk.store.db import TRANSIENT_ERRORS, Database
 
-__all__ = ["App", "Settler", "Source", "claim_ready", "render_ready"]
+__all__ = ["App", "Ready", "Settler", "Source", "claim_ready", "render_ready"]
 
 log = logging.getLogger("maildesk.outbox")
 
@@ -49,13 +59,32 @@ class Source(Protocol):
     def runtime(self) -> App: ...
 
 
+@dataclass
+class Ready:
+    """What one claim hop came to (`claim_ready`)."""
+
+    rows: list[Claimed]  # claimed; rendered ones `fresh`
+    broken: dict[int, str]  # the reason per row that could not be rendered (left out)
+    failed: list[int]  # rows of the settled outcomes that failed for good
+    error: Exception | None = None  # rendering raised after the claim committed
+
+
 def claim_ready(app: App, worker: str, claim: str, limit: int, lease: timedelta,
-                render: bool) -> tuple[list[Claimed], dict[int, str]]:
-    """Claim up to `limit` due rows under the mark `claim` and, with `render`, render the
-    ones queued as what to send. Blocking: one thread hop for both. Returns the rows
-    (rendered ones `fresh`) and the reason per row that could not be rendered (left out)."""
-    rows = claim_due(app.db, worker, limit, lease, claim=claim)
-    return render_ready(app, rows) if render else (rows, {})
+                render: bool, settling: list[AttemptResult] | None = None,
+                react: React | None = None) -> Ready:
+    """Settle `settling` and claim up to `limit` due rows under the mark `claim`, in one
+    transaction, and, with `render`, render the ones queued as what to send. Blocking: one
+    thread hop for all of it. When the transaction raises, nothing of it was done."""
+    with app.db.transaction() as session:
+        failed = settle_in(session, app.config, settling, react) if settling else []
+        session.flush()  # the claim sees the settled rows as they now are
+        rows = claim_in(session, worker, limit, lease, claim)
+    if not render:
+        return Ready(rows, {}, failed)
+    try:
+        return Ready(*render_ready(app, rows), failed)
+    except Exception as exc:  # the claim and the settle are committed: say so, then raise
+        return Ready([], {}, failed, exc)
 
 
 def render_ready(app: App, rows: list[Claimed]) -> tuple[list[Claimed], dict[int, str]]:
@@ -77,9 +106,14 @@ class Settler:
     commit at once. A commit costs ~1.8 ms of CPU whether it holds one row or sixteen
     (0.14 ms a row more), so one starts when `group` outcomes wait, when someone waits for
     one (`wait`), or `WINDOW` after the first; what arrives while it runs goes into the
-    next. A batch that fails is settled mail by mail: one bad row costs only itself."""
+    next. A batch that fails is settled mail by mail: one bad row costs only itself.
 
-    WINDOW = 0.02  # seconds an outcome may wait for others to share its commit
+    The claimer takes what waits into its claim's transaction (`take`): under a steady
+    flow the outcomes of one claim's mails ride on the next claim, and their commit costs
+    nothing of its own. `WINDOW` is longer than the claimer's gather time for that; a lane
+    that needs a commit (the crash bound, outbound/sender.py) still gets it at once."""
+
+    WINDOW = 0.25  # seconds an outcome may wait for others (or the next claim) to share its commit
 
     def __init__(self, current: Callable[[], App], held: set[int]) -> None:
         self._current = current  # the runtime of the moment (a reload is seen per commit)
@@ -103,6 +137,30 @@ class Settler:
         if self._task is None:
             self._task = asyncio.create_task(self._commit())
         return future
+
+    def take(self) -> list[tuple[list[AttemptResult], asyncio.Future[None]]]:
+        """The outcomes waiting for a commit that has not begun: the claimer commits them
+        with its claim (`Flow.fill`) and hands them back with `finish`, or with `back`
+        when that transaction failed (they are then settled here, as ever)."""
+        taken, self._queue = self._queue, []
+        return taken
+
+    def finish(self, taken: list[tuple[list[AttemptResult], asyncio.Future[None]]],
+               failed: list[int]) -> None:
+        """`taken` is committed (`failed`: the rows of it that failed for good)."""
+        self._done([o for outcomes, _ in taken for o in outcomes], failed)
+        for _, future in taken:
+            if not future.done():
+                future.set_result(None)
+
+    def back(self, taken: list[tuple[list[AttemptResult], asyncio.Future[None]]]) -> None:
+        """`taken` was not committed: settled here, at once."""
+        if not taken:
+            return
+        self._queue[:0] = taken
+        if self._task is None:
+            self._task = asyncio.create_task(self._commit())
+        self._kick.set()
 
     async def settle(self, outcomes: list[AttemptResult]) -> None:
         await self.wait(self.submit(outcomes))
@@ -128,12 +186,14 @@ class Settler:
                     except TimeoutError:
                         pass
                 self._kick.clear()
+                if not self._queue:  # the claimer took them (`take`)
+                    break
                 batch, self._queue = self._queue, []
                 every = [o for outcomes, _ in batch for o in outcomes]
                 app = self.app
                 try:
                     failed = await asyncio.to_thread(settle, app.db, app.config, every,
-                                                     self._react)
+                                                     self.react)
                 except Exception:
                     # One bad row must not take the batch with it: settle each mail alone,
                     # and count the failure against the rows that still fail.
@@ -147,7 +207,7 @@ class Settler:
         finally:
             self._task = None
 
-    def _react(self, session: Session, events: list[DeliveryFailed]) -> None:
+    def react(self, session: Session, events: list[DeliveryFailed]) -> None:
         """Mail about rows that failed for good (a note to an answer's owner)."""
         app = self.app
         dispatch(session, app.config, app.secret, events)
@@ -161,7 +221,7 @@ class Settler:
     async def _alone(self, outcomes: list[AttemptResult], future: asyncio.Future[None]) -> None:
         app = self.app
         try:
-            failed = await asyncio.to_thread(settle, app.db, app.config, outcomes, self._react)
+            failed = await asyncio.to_thread(settle, app.db, app.config, outcomes, self.react)
         except Exception as exc:
             ids = [o.id for o in outcomes]
             log.error("outbox %s: settle failed: %s", ids, exc, exc_info=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiosmtplib
 
-from maildesk.outbound.batches import App, Settler, claim_ready, render_ready
+from maildesk.outbound.batches import App, Ready, Settler, claim_ready, render_ready
 from maildesk.outbound.outbox import (
     LEASE,
     AttemptResult,
@@ -88,8 +88,8 @@ class Flow:
         self._resize()
         app = self.current()
         render = self.relay_seen and self.relay_error is None
-        rows, broken = await asyncio.to_thread(claim_ready, app, self.worker, self.claim,
-                                               limit, self.lease, render)
+        ready = await self._claim(app, limit, render)
+        rows, broken = ready.rows, ready.broken
         rows = [r for r in rows if r.id not in self.held]  # ours already (a lapsed lease)
         broken = {i: why for i, why in broken.items() if i not in self.held}
         self.held.update([r.id for r in rows], broken)
@@ -105,6 +105,39 @@ class Flow:
             self.held.difference_update([r.id for r in mails], broken)
             raise
         return len(rows) + len(broken)
+
+    async def _claim(self, app: App, limit: int, render: bool) -> Ready:
+        """The claim's thread hop, which commits the outcomes waiting for the settler too
+        (one commit instead of two); when that transaction fails, they go back to the
+        settler and the claim is made alone, as before."""
+        taken = self.settler.take()
+        every = [o for outcomes, _ in taken for o in outcomes]
+        hop = asyncio.ensure_future(asyncio.to_thread(
+            claim_ready, app, self.worker, self.claim, limit, self.lease, render, every,
+            self.settler.react))
+        try:
+            ready = await asyncio.shield(hop)
+        except asyncio.CancelledError:  # the thread goes on: its outcome decides theirs
+            hop.add_done_callback(lambda done: self._claimed(taken, done))
+            raise
+        except Exception:
+            if not taken:
+                raise
+            self.settler.back(taken)
+            ready = await asyncio.to_thread(claim_ready, app, self.worker, self.claim,
+                                            limit, self.lease, render)
+        else:
+            self.settler.finish(taken, ready.failed)
+        if ready.error is not None:
+            raise ready.error
+        return ready
+
+    def _claimed(self, taken: list[tuple[list[AttemptResult], asyncio.Future[None]]],
+                 hop: asyncio.Future[Ready]) -> None:
+        if hop.cancelled() or hop.exception() is not None:
+            self.settler.back(taken)
+        else:
+            self.settler.finish(taken, hop.result().failed)
 
     async def _queue(self, app: App, mails: list[Claimed], broken: dict[int, str],
                      render: bool) -> None:

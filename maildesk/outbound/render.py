@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from email import quoprimime
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidAddress",
     "build_message",
     "check_address",
+    "check_sender",
     "clean_header",
     "clean_message_id",
     "environment",
@@ -101,6 +103,30 @@ def check_address(address: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
+_TAG = re.compile(r"[0-9a-z-]+")  # a VERP tag: the outbox id and its base32 signature
+
+
+def check_sender(address: str) -> str:
+    """`check_address` of an envelope sender, cheaper for a VERP one (`base+tag@domain`,
+    outbound/verp.py): unique per mail, so `check_address`'s cache never has it, and its
+    parse cost the event loop more than the rest of the check. When the base is a valid
+    address as it stands (cached: the same for every mail) and the tag is ASCII letters,
+    digits and hyphens, the whole is valid as it stands too: the tag only lengthens the
+    last atom of a dot-atom local part, and the length is checked. Anything else gets the
+    full check, so the result and any refusal are `check_address`'s
+    (tests/outbound/test_render_sender.py compares the two)."""
+    local, _, domain = address.rpartition("@")
+    base, plus, tag = local.rpartition("+")
+    if plus and base and len(address) <= 254 and _TAG.fullmatch(tag) and address.isascii():
+        plain = f"{base}@{domain}"
+        try:
+            if check_address(plain) == plain:
+                return address
+        except InvalidAddress:
+            pass  # refused below, in check_address's words
+    return check_address(address)
+
+
 def clean_header(value: str | None, limit: int = 900) -> str:
     """One line of text: every control character and line break becomes a space; bidi
     controls (U+202E "gpj.exe" tricks in a display name or subject) are removed."""
@@ -119,9 +145,13 @@ def new_message_id(domain: str, prefix: str = "") -> str:
     return f"{prefix + '.' if prefix else ''}md-{secrets.token_hex(8)}@{domain}"
 
 
+@lru_cache(maxsize=1024)
 def _address(name: str, address: str) -> str:
     """`Name <addr>` with the name RFC 2047-encoded when it is not ASCII, quoted when it
     holds specials; the address itself passed `check_address`.
+
+    Cached (a pure function of its text; a refusal raises, which is never cached): the
+    queue's From and each agent's To come again in every mail of a sender's pass.
 
     A UTF-8 address is written as UTF-8 (RFC 6532; the mail then needs SMTPUTF8): as
     surrogate-escaped bytes, which the compat32 generator writes out untouched instead of
@@ -132,6 +162,13 @@ def _address(name: str, address: str) -> str:
     shown = formataddr((clean_header(name, 200), "x@x"), charset="utf-8")
     text = addr if shown == "x@x" else shown[:-4] + addr + ">"
     return text.encode("utf-8").decode("ascii", "surrogateescape")
+
+
+@lru_cache(maxsize=2)
+def _date(second: int) -> str:
+    """The Date header of a mail built in this second (what `format_datetime` writes for
+    `datetime.now(UTC)`, which shows no fraction): made once per second, not per mail."""
+    return format_datetime(datetime.fromtimestamp(second, UTC), usegmt=True)
 
 
 def _text_header(value: str) -> str | Header:
@@ -170,7 +207,7 @@ def build_message(
     if reply_to:
         msg["Reply-To"] = _address("", reply_to)
     msg["Subject"] = _text_header(clean_header(subject) or "(no subject)")
-    msg["Date"] = format_datetime(datetime.now(UTC), usegmt=True)
+    msg["Date"] = _date(int(time.time()))
     mid = clean_message_id(message_id)
     if mid is None:
         raise ValueError(f"bad Message-ID {message_id!r}")
@@ -287,6 +324,9 @@ class Texts:
         self.done: dict[tuple[str, str, object],
                         list[tuple[jinja2.Template, dict[str, Any], str]]] = {}
         self.reused = 0
+        # per template and language, the template found: looked up once a pass, not per
+        # mail (Jinja2 stats the file for every lookup, to see whether it changed)
+        self.found: dict[tuple[str, str | None], jinja2.Template] = {}
 
 
 def _same(a: object, b: object) -> bool:
@@ -316,7 +356,9 @@ def render_shared(config: Config, name: str, language: str | None,
     the agent gets a text per agent. `group` (hashable): only texts of the same group are
     compared (the mails of one ticket and article), so a pass of many mails compares each
     with a few, not with all."""
-    template = find_template(config, name, language)
+    template = texts.found.get((name, language))
+    if template is None:
+        template = texts.found[name, language] = find_template(config, name, language)
     folder = (template.name or f"en/{name}").split("/", 1)[0]
     values = {"folder": folder, "web": config.web, **context}
     key = (name, language or "", group)

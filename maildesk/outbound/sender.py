@@ -32,7 +32,7 @@ from maildesk.outbound.batches import App, Source
 from maildesk.outbound.lanes import Flow, first_of
 from maildesk.outbound.outbox import LEASE, AttemptResult, Claimed, reclaim, worker_name
 from maildesk.outbound.relay import KEEP_IDLE, Relay
-from maildesk.outbound.render import InvalidAddress, check_address
+from maildesk.outbound.render import InvalidAddress, check_address, check_sender
 
 __all__ = ["Pass", "run_sender", "send_due", "send_due_once"]
 
@@ -121,7 +121,7 @@ async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
 
 async def _send_one(smtp: aiosmtplib.SMTP, row: Claimed) -> AttemptResult:
     try:
-        sender = check_address(row.mail_from)
+        sender = check_sender(row.mail_from)
         recipients = [check_address(r) for r in row.recipients]
     except InvalidAddress as exc:
         return AttemptResult(row.id, "failed", str(exc))

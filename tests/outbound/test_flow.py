@@ -55,15 +55,21 @@ class Running:
 
 @pytest.fixture
 def commits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """The number of outcomes in each settle commit."""
+    """The number of outcomes in each settle commit: the settler's own, and those the
+    claimer makes in its claim's transaction."""
     sizes: list[int] = []
-    real = batches.settle
+    real, within = batches.settle, batches.settle_in
 
     def counting(db, config, outcomes, react=None):  # noqa: ANN001, ANN202
         sizes.append(len(outcomes))
         return real(db, config, outcomes, react)
 
+    def counting_in(session, config, outcomes, react=None):  # noqa: ANN001, ANN202
+        sizes.append(len(outcomes))
+        return within(session, config, outcomes, react)
+
     monkeypatch.setattr(batches, "settle", counting)
+    monkeypatch.setattr(batches, "settle_in", counting_in)
     yield sizes
 
 
