@@ -19,6 +19,7 @@ from maildesk.outbound.compose import (
     from_queue,
     queue_agents,
     reply_address,
+    reply_token,
     ticket_context,
     ticket_subject,
 )
@@ -34,7 +35,6 @@ from maildesk.outbound.render import (
 )
 from maildesk.reasons import localized
 from maildesk.store.models import Article, Ticket
-from maildesk.tokens import make_token
 
 __all__ = ["MAX_QUOTED", "command_help", "delivery_failed", "notify", "refusal", "transcript"]
 
@@ -166,7 +166,7 @@ def _common(session: Session, config: Config, event: TicketEvent, kind: str) -> 
 def _notify(session: Session, config: Config, secret: bytes, event: TicketEvent,
             common: _Common, agent: Agent) -> None:
     ticket = event.ticket
-    token = make_token(secret, ticket.id, agent.address)
+    token = reply_token(secret, ticket.id, agent.address)
     reply_to = reply_address(common.queue_address, token)
     language = agent_language(config, agent, common.queue)
     context = {**common.context, "agent": {"name": agent.name, "address": agent.address},

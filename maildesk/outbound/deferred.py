@@ -148,15 +148,21 @@ class Spec:
 
     def dumps(self) -> str:
         """The fields as JSON; the same text as `asdict`'s, which first deep-copied the
-        context (a cost in every ingest: the spec is written in the ingest transaction)."""
-        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)},
-                          separators=(",", ":"))
+        context (a cost in every ingest: the spec is written in the ingest transaction).
+        One encoder and the field names made once: `json.dumps` with `separators` built a
+        new encoder per call, and `fields()` filtered the class's fields per call (issue
+        20: a quarter of this method's time, ~5 us a row; the text is the same)."""
+        return _ENCODER.encode({name: getattr(self, name) for name in _FIELDS})
 
     @classmethod
     def loads(cls, text: str) -> Spec:
         data = json.loads(text)
         data["to"] = [(n or "", a) for n, a in data["to"]]
         return cls(**data)
+
+
+_FIELDS = tuple(f.name for f in fields(Spec))  # in the class's order, as asdict's were
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps(..., separators=) made one each
 
 
 Quoted = dict[int, tuple[str, dict[str, int] | None, list[dict[str, object]]]]

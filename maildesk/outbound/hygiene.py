@@ -25,7 +25,7 @@ from maildesk.config import AUTORESPONSE_DEFAULTS, Config, Queue
 from maildesk.events import TicketEvent
 from maildesk.marks import is_system_sender
 from maildesk.outbound.render import InvalidAddress, check_address
-from maildesk.store.db import insert_ignore, rowcount
+from maildesk.store.db import execute_core, insert_ignore, rowcount
 from maildesk.store.models import AutoResponseCount, utcnow
 
 __all__ = ["Decision", "autoresponse_decision", "take_daily_slot", "take_slot"]
@@ -161,9 +161,9 @@ def take_slot(session: Session, key: str, cap: int, period: str) -> bool:
     address = key[:191]
     day = period
     upsert = _upsert(session.get_bind().dialect.name)
-    if upsert is not None:
-        return rowcount(session.execute(upsert, {"address": address, "day": day,
-                                                 "count": 1, "cap": cap})) == 1
+    if upsert is not None:  # a Core statement on a Table: past the ORM's layer (issue 20)
+        return rowcount(execute_core(session, upsert, {"address": address, "day": day,
+                                                        "count": 1, "cap": cap})) == 1
     for _ in range(2):
         bumped = rowcount(session.execute(
             update(AutoResponseCount)

@@ -23,6 +23,7 @@ from maildesk.outbound.compose import (
     from_queue,
     queue_agents,
     reply_address,
+    reply_token,
     ticket_context,
     ticket_subject,
 )
@@ -31,7 +32,6 @@ from maildesk.outbound.failures import guarded
 from maildesk.outbound.queuing import enqueue
 from maildesk.outbound.render import new_message_id, render_text
 from maildesk.store.models import Ticket
-from maildesk.tokens import make_token
 
 __all__ = ["notice_spec", "to_owner_or_queue", "to_queue"]
 
@@ -85,7 +85,7 @@ def notice_spec(config: Config, secret: bytes, ticket: Ticket, agent: Agent, kin
     queue the same mail."""
     queue = config.queue(ticket.queue)
     language = agent_language(config, agent, queue)
-    token = make_token(secret, ticket.id, agent.address)
+    token = reply_token(secret, ticket.id, agent.address)
     queue_name, queue_address = from_queue(config, queue)
     reply_to = reply_address(queue_address, token)
     context = ticket_context(config, ticket, queue)
