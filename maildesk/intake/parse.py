@@ -253,11 +253,12 @@ def _parse(raw: bytes, limits: Limits, mail: ParsedMail, started: float) -> None
     walk = Walk(limits=limits, deadline=started + limits.parse_seconds, mail=mail, raw=data,
                 header_codec=header_codec)
     pieces = visit(walk, msg, 0)
-    texts = [p.value() for p in pieces if p.value().strip()]
-    body = "\n".join(t if t.endswith("\n") else t + "\n" for t in texts)
+    # Parts with more than white space ("not isspace", not "strip()", which copies a body)
+    shown = [p for p in pieces if p.value() and not p.value().isspace()]
+    body = "\n".join(t if t.endswith("\n") else t + "\n" for t in (p.value() for p in shown))
     # One newline convention for everything downstream; NUL never reaches a text column.
     mail.body = _lf(body).replace("\x00", "\ufffd")
-    mail.body_from_html = any(p.from_html for p in pieces if p.value().strip())
+    mail.body_from_html = any(p.from_html for p in shown)
     if walk.defects:
         mail.notes.append("defects: " + ", ".join(sorted(walk.defects)[:10]))
 
