@@ -4,15 +4,20 @@ past the ORM's layer."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
 
+from maildesk.app import App
+from maildesk.intake.message import Envelope
 from maildesk.outbound.compose import _token, reply_token
 from maildesk.outbound.deferred import Spec
-from maildesk.store.models import OutboxMail
+from maildesk.outbound.hygiene import take_in_order, take_slot
+from maildesk.store.models import AutoResponseCount, OutboxMail
 from maildesk.tokens import make_token, verify_token
 from tests.conftest import Desk, simple_mail
 
@@ -63,6 +68,7 @@ def test_the_reply_token_is_make_tokens_of_the_day() -> None:
         make_token(secret, 42, "alice@example.com", late)
 
 
+@pytest.mark.backends
 def test_a_mail_queues_the_rows_it_did(desk: Desk) -> None:
     """The auto-response and the notifications of a mail and of a reply: one row each,
     a spec JSON that reads back as written, a reply token per agent that verifies."""
@@ -87,3 +93,76 @@ def test_a_mail_queues_the_rows_it_did(desk: Desk) -> None:
             token = (spec.reply_to or "").split("+", 1)[1].split("@", 1)[0]
             ref = verify_token(secret, token, agents)
             assert ref is not None and ref.agent == row.to_addr
+
+
+def _counts(app: App) -> dict[tuple[str, str], int]:
+    with app.db.reading() as session:
+        return {(r.address, r.day): r.count for r in session.execute(
+            select(AutoResponseCount.address, AutoResponseCount.day, AutoResponseCount.count))}
+
+
+@pytest.mark.backends
+def test_the_caps_in_one_upsert_count_as_one_by_one(desk: Desk) -> None:
+    """Every way three slots can fall (each new, below its cap, at it; a count is never 0:
+    `take_slot` starts at 1): the slots taken and the table after are those of `take_slot`
+    one by one, run on the same counts under other keys."""
+    app = desk.app()
+    try:
+        period = "2026120110"
+        cases = 0
+        for start in itertools.product((None, 1, 2), repeat=3):  # a row's count, or none
+            caps = (1, 2, 2)
+            ways = {}
+            for way in ("one", "all"):
+                keys = [f"*{way}:{cases}:{i}" for i in range(3)]
+                with app.db.transaction() as session:
+                    for key, count in zip(keys, start, strict=True):
+                        if count is not None:
+                            session.add(AutoResponseCount(address=key, day=period,
+                                                          count=count))
+                with app.db.transaction() as session:
+                    wanted = [(k, c, period) for k, c in zip(keys, caps, strict=True)]
+                    if way == "one":
+                        taken = 0
+                        for key, cap, _ in wanted:
+                            if not take_slot(session, key, cap, period):
+                                break
+                            taken += 1
+                    else:
+                        taken = take_in_order(session, wanted)
+                left = {k[0].split(":")[2]: n for k, n in _counts(app).items()
+                        if k[0].startswith(f"*{way}:{cases}:")}
+                ways[way] = (taken, left)
+            assert ways["one"] == ways["all"], (start, ways)
+            cases += 1
+        # a cap of 0, or a key twice: one by one, as before
+        with app.db.transaction() as session:
+            assert take_in_order(session, [("*z:a", 1, period), ("*z:b", 0, period)]) == 1
+            assert take_in_order(session, [("*z:c", 5, period), ("*z:c", 5, period)]) == 2
+        assert _counts(app)[("*z:c", period)] == 2
+    finally:
+        app.close()
+
+
+@pytest.mark.backends
+def test_an_auto_response_takes_its_three_slots_in_one_statement(desk: Desk,
+                                                                 backend: str) -> None:
+    app = desk.app()
+    seen: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "autoresponse_counts" in statement:
+            seen.append(statement.split()[0].upper())
+
+    try:
+        event.listen(app.db.engine, "before_cursor_execute", note)
+        outcome = app.ingest(simple_mail(sender="dave@example.org"),
+                             Envelope("dave@example.org", ["support@example.com"]))
+        event.remove(app.db.engine, "before_cursor_execute", note)
+        counts = _counts(app)
+    finally:
+        app.close()
+    assert outcome.ticket
+    assert seen == (["INSERT"] if backend != "mariadb" else ["UPDATE", "INSERT"] * 3)
+    assert sorted(n for (k, _), n in counts.items()) == [1, 1, 1]
+    assert [k for (k, _) in counts if "@" in k] == ["dave@example.org"]
