@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from maildesk.store import rollup  # ticket counts kept on every flush (and their table)
+from maildesk.store import lean, rollup  # rollup: ticket counts kept on every flush
 
 __all__ = [
     "Database",
@@ -149,7 +149,7 @@ def write_deferred(session: Session) -> None:
     while pending:
         statement = next(iter(pending))
         rows = pending.pop(statement)
-        session.connection().execute(statement, rows if len(rows) > 1 else rows[0])
+        lean.execute(session.connection(), statement, rows if len(rows) > 1 else rows[0])
 
 
 def drop_deferred(session: Session) -> None:
@@ -175,13 +175,13 @@ def execute_core(session: Session, statement: Any, params: Any = None) -> Any:
     does for statements through the session. Not for ORM statements (no autoflush)."""
     if not statement.is_insert and session.info.get(_DEFERRED):
         write_deferred(session)
-    return session.connection().execute(statement, params)
+    return lean.execute(session.connection(), statement, params)  # on its DBAPI cursor
 
 
 def rowcount(result: Any) -> int:
     """Rows an UPDATE/INSERT touched: `Session.execute` is typed as returning a plain
     `Result`, while DML returns a `CursorResult`, which has the count."""
-    if not isinstance(result, CursorResult):
+    if not isinstance(result, CursorResult | lean.LeanResult):
         raise TypeError(f"not a DML result: {type(result).__name__}")
     return int(result.rowcount)
 

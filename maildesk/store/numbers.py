@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from maildesk.store.db import _make_engine, rowcount
+from maildesk.store import lean
+from maildesk.store.db import _make_engine, execute_core, rowcount
 from maildesk.store.models import Counter, utcnow
 
 __all__ = ["next_ticket_number"]
@@ -37,15 +38,23 @@ _BUMP_RETURNING = _BUMP.returning(_COUNTERS.c.value)  # one round trip where UPD
 _VALUE = select(_COUNTERS.c.value).where(_COUNTERS.c.name == bindparam("counter"))
 
 
+def _run(conn: Session | Connection, statement: Any, name: str) -> Any:
+    """A counter statement on the DBAPI cursor (`store.lean`), past the ORM session's
+    and the Connection's per-statement work: once per new ticket."""
+    if isinstance(conn, Session):
+        return execute_core(conn, statement, {"counter": name})
+    return lean.execute(conn, statement, {"counter": name})
+
+
 def _increment(conn: Session | Connection, name: str) -> int:
     returning = _dialect(conn) in ("sqlite", "postgresql")  # MariaDB: no UPDATE RETURNING
     for _ in range(3):
         if returning:
-            value = conn.execute(_BUMP_RETURNING, {"counter": name}).scalar()
+            value = _run(conn, _BUMP_RETURNING, name).scalar()
             if value is not None:
                 return int(value)
-        elif rowcount(conn.execute(_BUMP, {"counter": name})):
-            return int(conn.execute(_VALUE, {"counter": name}).scalar_one())
+        elif rowcount(_run(conn, _BUMP, name)):
+            return int(_run(conn, _VALUE, name).scalar_one())
         try:
             with conn.begin_nested():
                 conn.execute(insert(cast(Table, Counter.__table__)).values(name=name, value=1))

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column
 
+from maildesk.store import lean
 from maildesk.store.models import Base, Ticket, Timer
 
 __all__ = ["SLOTS", "TicketCount", "add", "after_flush", "counts", "drift", "rebuild"]
@@ -97,8 +98,10 @@ def add(session: Session, deltas: Counter[Key]) -> None:
     if not changes:
         return
     statement = _upsert(session.get_bind().dialect.name)
+    connection = session.connection()  # an INSERT: no deferred rows to write first
     for (queue, state, slot), n in changes:
-        session.execute(statement, {"queue": queue, "state": state, "slot": slot, "n": n})
+        lean.execute(connection, statement, {"queue": queue, "state": state, "slot": slot,
+                                             "n": n})
 
 
 def _old(ticket: Ticket) -> tuple[str, str]:

@@ -1,0 +1,321 @@
+"""Cached Core statements straight to the DBAPI cursor of the session's connection.
+
+`Connection.execute` spends ~80 us of Python on a small cached statement before and after
+the driver's own ~15 us (issue 20): merging execution options, looking the compiled form
+up by cache key, an execution context, `construct_params`, the bind processors through
+dicts, a `CursorResult` and its metadata. A mail runs about ten such statements. Here a
+statement is compiled once per (statement, dialect, parameter keys), as SQLAlchemy's own
+cache would, and what each run needs is kept: the SQL string, the parameters in the
+driver's order with their defaults and bind processors, the result columns' processors,
+and the compiled form's own primary-key getters.
+
+It runs on the very DBAPI connection of the session's `Connection`, so inside its
+transaction and savepoints; a driver error goes through the connection's own handler
+(`_handle_dbapi_exception`: the same `IntegrityError`/`OperationalError` wrapping, the
+disconnect check, `handle_error` events). `before_cursor_execute`/`after_cursor_execute`
+listeners are fired when any are set (with `context=None`); a statement-level listener
+(`before_execute`, the dialect's `do_execute`), echo, or anything the plan does not cover
+(expanding IN, literal binds, callable defaults, INSERT..RETURNING of several rows) sends
+the statement the usual way: `run` answers None and the caller executes it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Delete, Insert, Select, Update
+from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.result import result_tuple
+
+__all__ = ["LeanResult", "execute", "run"]
+
+_MAX_PLANS = 512  # statements are module constants; a caller building new ones goes past
+_plans: dict[tuple[Any, ...], _Plan | None] = {}
+_plans_lock = threading.Lock()
+_MISSING = object()
+_LEAN_TYPES = (Insert, Update, Delete, Select)
+
+
+class _Plan:
+    """What one run of a compiled statement needs, worked out once."""
+
+    __slots__ = ("sql", "binds", "positional", "sequence", "is_insert", "rows",
+                 "processors", "make_row", "implicit", "pk_from_row", "pk_from_lastrowid",
+                 "lastrowid")
+
+    def __init__(self, compiled: Any, dialect: Dialect, many: bool) -> None:
+        self.sql: str = compiled.string
+        self.positional: bool = bool(compiled.positional)
+        self.sequence: Callable[[list[Any]], Sequence[Any]] = dialect.execute_sequence_format
+        processors = compiled._bind_processors
+        escaped = compiled.escaped_bind_names or {}
+        prefetch = {col.key: col for col in
+                    list(compiled.insert_prefetch) + list(compiled.update_prefetch)}
+        by_name = {name: bind for bind, name in compiled.bind_names.items()}
+        order = compiled.positiontup if self.positional else list(by_name)
+        binds = []
+        for name in order:
+            bind = by_name[name]
+            default = bind.effective_value if bind.callable else bind.value
+            required = bool(bind.required)
+            column = prefetch.get(name)
+            if column is not None:  # a column the INSERT/UPDATE leaves to its default
+                default, required = column.default.arg, False
+            # (the parameter's key, its name in the SQL, default, required, processor)
+            binds.append((bind.key, escaped.get(name, name), name, default, required,
+                          processors.get(name)))
+        self.binds: tuple[tuple[str, str, str, Any, bool, Any], ...] = tuple(binds)
+        self.is_insert: bool = bool(compiled.isinsert) and not many
+        statement = compiled.statement
+        explicit = bool(getattr(statement, "_returning", ())) or isinstance(statement,
+                                                                            Select)
+        self.implicit: bool = bool(compiled.implicit_returning) and not explicit
+        self.rows: bool = explicit
+        columns = compiled._result_columns
+        self.processors: tuple[Any, ...] | None = None
+        self.make_row: Any = None
+        if explicit or self.implicit:
+            procs = tuple(c[3]._cached_result_processor(dialect, None) for c in columns)
+            self.processors = procs if any(p is not None for p in procs) else None
+            self.make_row = result_tuple([c[0] for c in columns])
+        self.pk_from_row: Any = None
+        self.pk_from_lastrowid: Any = None
+        self.lastrowid: bool = False
+        if self.is_insert:
+            if self.implicit:
+                self.pk_from_row = compiled._inserted_primary_key_from_returning_getter
+            self.pk_from_lastrowid = compiled._inserted_primary_key_from_lastrowid_getter
+            self.lastrowid = bool(compiled.postfetch_lastrowid)
+
+    def parameters(self, params: dict[str, Any]) -> tuple[Sequence[Any] | dict[str, Any],
+                                                           dict[str, Any] | None]:
+        """The driver's parameters, and (for a single INSERT) the values by bind name
+        before processing, which the primary-key getters read."""
+        values: list[Any] = []
+        given: dict[str, Any] | None = {} if self.is_insert else None
+        for key, _sql_name, name, default, required, processor in self.binds:
+            value = params.get(key, _MISSING)
+            if value is _MISSING:
+                value = params.get(name, _MISSING)
+                if value is _MISSING:
+                    if required:
+                        raise _Unplanned
+                    value = default
+            if given is not None:
+                given[name] = value
+            values.append(value if processor is None else processor(value))
+        if self.positional:
+            return self.sequence(values), given
+        return {b[1]: v for b, v in zip(self.binds, values, strict=True)}, given
+
+    def shape(self, raw: list[Any]) -> list[Any]:
+        processors, make_row = self.processors, self.make_row
+        if processors is None:
+            return [make_row(r) for r in raw]
+        return [make_row([v if p is None else p(v) for p, v in zip(processors, r, strict=True)])
+                for r in raw]
+
+
+class _Unplanned(Exception):
+    """Something this plan does not cover: the statement goes the usual way."""
+
+
+class LeanResult:
+    """The part of `CursorResult` the callers of `execute_core` use: rows (as `Row`s,
+    result processors applied), `rowcount`, `inserted_primary_key`."""
+
+    __slots__ = ("rowcount", "_rows", "_pk", "returns_rows")
+
+    def __init__(self, rowcount: int, rows: list[Any] | None, pk: Any) -> None:
+        self.rowcount = rowcount
+        self.returns_rows = rows is not None
+        self._rows: list[Any] = rows if rows is not None else []
+        self._pk = pk
+
+    @property
+    def inserted_primary_key(self) -> Any:
+        if self._pk is None:
+            raise AttributeError("inserted_primary_key: not a single-row INSERT")
+        return self._pk
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.all())
+
+    def all(self) -> list[Any]:
+        if not self.returns_rows:  # as `CursorResult` says of an UPDATE's rows
+            from sqlalchemy.exc import ResourceClosedError
+
+            raise ResourceClosedError("This result object does not return rows.")
+        rows, self._rows = self._rows, []
+        return rows
+
+    fetchall = all
+
+    def fetchone(self) -> Any:
+        rows = self.all()
+        self._rows = rows[1:]
+        return rows[0] if rows else None
+
+    def first(self) -> Any:
+        rows = self.all()
+        return rows[0] if rows else None
+
+    def scalar(self) -> Any:
+        row = self.first()
+        return None if row is None else row[0]
+
+    def one_or_none(self) -> Any:
+        rows = self.all()
+        if len(rows) > 1:
+            from sqlalchemy.exc import MultipleResultsFound
+
+            raise MultipleResultsFound("Multiple rows were found when one or none was required")
+        return rows[0] if rows else None
+
+    def one(self) -> Any:
+        row = self.one_or_none()
+        if row is None:
+            from sqlalchemy.exc import NoResultFound
+
+            raise NoResultFound("No row was found when one was required")
+        return row
+
+    def scalar_one_or_none(self) -> Any:
+        row = self.one_or_none()
+        return None if row is None else row[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def scalars(self) -> list[Any]:
+        return [row[0] for row in self.all()]
+
+    def close(self) -> None:
+        self._rows = []
+
+
+def _plan(statement: Any, dialect: Dialect, keys: tuple[str, ...], many: bool
+          ) -> _Plan | None:
+    key = (statement, dialect, keys, many)
+    try:
+        return _plans[key]
+    except KeyError:
+        pass
+    plan: _Plan | None = None
+    if isinstance(statement, _LEAN_TYPES) and not statement._propagate_attrs:
+        try:
+            compiled: Any = statement.compile(dialect=dialect, column_keys=sorted(keys),
+                                              for_executemany=many)
+        except Exception:  # the usual path raises it, as it always did
+            compiled = None
+        if compiled is not None and _plannable(compiled, many):
+            plan = _Plan(compiled, dialect, many)
+    with _plans_lock:
+        if len(_plans) < _MAX_PLANS:
+            _plans[key] = plan
+    return plan
+
+
+def _plannable(compiled: Any, many: bool) -> bool:
+    """What the plan leaves to SQLAlchemy: parameters rendered per run, callable or SQL
+    defaults computed per run, INSERT..RETURNING of several rows (insertmanyvalues)."""
+    if compiled.literal_execute_params or compiled.post_compile_params:
+        return False
+    if getattr(compiled, "_collected_params", None) or compiled.schema_translate_map:
+        return False
+    for column in list(compiled.insert_prefetch) + list(compiled.update_prefetch):
+        default = column.default
+        if default is None or not default.is_scalar:
+            return False
+    if many and (compiled._insertmanyvalues or compiled.effective_returning
+                 or isinstance(compiled.statement, Select)):
+        return False
+    return True
+
+
+def execute(conn: Connection, statement: Any, params: Any = None) -> Any:
+    """`conn.execute(statement, params)`: a `LeanResult` when `run` covers the statement,
+    else the `CursorResult` of the usual path."""
+    result = run(conn, statement, params)
+    return result if result is not None else conn.execute(statement, params)
+
+
+def run(conn: Connection, statement: Any, params: Any) -> LeanResult | None:
+    """`statement` with `params` on `conn`'s DBAPI connection, or None: the caller runs it
+    through `conn.execute` (something here is not covered)."""
+    if params is None:
+        rows: list[dict[str, Any]] = [{}]
+    elif isinstance(params, dict):
+        rows = [params]
+    elif isinstance(params, list) and params and all(isinstance(r, dict) for r in params):
+        rows = params
+    else:
+        return None
+    if conn._echo or conn._execution_options:
+        return None
+    dispatch = conn.dispatch
+    if (conn._has_events or conn.engine._has_events) and (
+            dispatch.before_execute or dispatch.after_execute):
+        return None
+    dialect = conn.dialect
+    if dialect._has_events and (dialect.dispatch.do_execute
+                                or dialect.dispatch.do_executemany):
+        return None
+    many = len(rows) > 1
+    plan = _plan(statement, dialect, tuple(rows[0]), many)
+    if plan is None:
+        return None
+    try:
+        if many:
+            driver_params: Any = [plan.parameters(r)[0] for r in rows]
+            given = None
+        else:
+            driver_params, given = plan.parameters(rows[0])
+    except _Unplanned:  # a required parameter missing: SQLAlchemy says which
+        return None
+    except Exception as exc:  # a bind processor refused a value: a StatementError, as usual
+        conn._handle_dbapi_exception(exc, plan.sql, params, None, None)
+    return _execute(conn, plan, driver_params, given, many)
+
+
+def _execute(conn: Connection, plan: _Plan, parameters: Any, given: dict[str, Any] | None,
+             many: bool) -> LeanResult:
+    sql = plan.sql
+    dispatch = conn.dispatch
+    events = dispatch.before_cursor_execute or dispatch.after_cursor_execute
+    cursor: Any = None
+    try:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        if events:
+            for fn in dispatch.before_cursor_execute:
+                sql, parameters = fn(conn, cursor, sql, parameters, None, many)
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
+        if events:
+            for fn in dispatch.after_cursor_execute:
+                fn(conn, cursor, sql, parameters, None, many)
+        raw = cursor.fetchall() if (plan.rows or plan.implicit) else None
+        rowcount = cursor.rowcount
+        pk = None
+        if plan.is_insert:
+            if plan.implicit and raw:
+                pk = plan.pk_from_row(plan.shape(raw)[0], given)
+            elif plan.lastrowid:
+                pk = plan.pk_from_lastrowid(cursor.lastrowid, given)
+            else:
+                pk = plan.pk_from_lastrowid(None, given)
+        cursor.close()
+    except BaseException as exc:
+        if cursor is not None:
+            try:
+                cursor.close()
+            except Exception:
+                pass
+        conn._handle_dbapi_exception(exc, sql, parameters, cursor, None)
+        raise  # not reached: the handler raises
+    return LeanResult(rowcount, plan.shape(raw) if plan.rows and raw is not None else
+                      ([] if plan.rows else None), pk)
