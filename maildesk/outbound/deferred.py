@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from maildesk.commands import COMMANDS
@@ -34,6 +34,7 @@ from maildesk.outbound.render import (
     render_shared,
 )
 from maildesk.outbound.wire import wire_bytes
+from maildesk.store.db import execute_core
 from maildesk.store.models import Article, AttachmentRow
 
 if TYPE_CHECKING:
@@ -173,16 +174,24 @@ def _quoted(session: Session, ids: set[int]) -> Quoted:
     for a whole pass, each text cut once for all the agents it goes to."""
     if not ids:
         return {}
-    bodies: dict[int, str | None] = {row.id: row.body for row in session.execute(
-        select(Article.id, Article.body).where(Article.id.in_(ids)))}
+    wanted = {"ids": sorted(ids)}
+    bodies: dict[int, str | None] = {
+        row.id: row.body for row in execute_core(session, _BODIES, wanted)}
     files: dict[int, list[dict[str, object]]] = {i: [] for i in bodies}
-    for row in session.execute(
-            select(AttachmentRow.article_id, AttachmentRow.filename,
-                   AttachmentRow.content_type, AttachmentRow.size)
-            .where(AttachmentRow.article_id.in_(ids)).order_by(AttachmentRow.id)):
+    for row in execute_core(session, _FILES, wanted):
         files[row.article_id].append({"filename": row.filename,
                                       "content_type": row.content_type, "size": row.size})
     return {i: (*cut_quote(body or ""), files[i]) for i, body in bodies.items()}
+
+
+# Built once, the ids one expanding parameter: built per pass with a bound parameter per
+# id, each pass paid their cache keys and compilation (~1 ms a pass, issue 20).
+_BODIES = select(Article.id, Article.body).where(
+    Article.id.in_(bindparam("ids", expanding=True)))
+_FILES = (select(AttachmentRow.article_id, AttachmentRow.filename, AttachmentRow.content_type,
+                 AttachmentRow.size)
+          .where(AttachmentRow.article_id.in_(bindparam("ids", expanding=True)))
+          .order_by(AttachmentRow.id))
 
 
 def render(config: Config, spec: Spec, message_id: str, quoted: Quoted | None = None,
