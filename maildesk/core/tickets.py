@@ -117,7 +117,8 @@ def add_article(session: Session, store: ArticleStore, ticket: Ticket, *,
                 content_sha256: str | None = None) -> Article:
     """The mail as an article of `ticket`, its rows written with Core INSERTs
     (`store.rows`); the due times are told of it (`timers.hooks.written`)."""
-    raw_key = store.put(session, raw) if raw is not None else None
+    # raw_sha256 is the pipeline's sha256 of these very bytes: not hashed a second time
+    raw_key = store.put(session, raw, raw_sha256) if raw is not None else None
     if ticket.id is None:
         session.flush()
     article = new_object(
