@@ -116,9 +116,14 @@ def fsync_us(folder: Path, count: int = 200) -> float:
     return percentile(times, 50) * 1e6
 
 
+# The CPUs this process could use when it started: `pin_self` narrows its own set to the
+# client's CPU, after which the servers it starts must still be pinned to theirs.
+_CPUS = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
+
+
 def can_pin() -> bool:
     return (shutil.which("taskset") is not None and hasattr(os, "sched_setaffinity")
-            and len(os.sched_getaffinity(0)) >= 2)
+            and {SERVER_CPU, CLIENT_CPU} <= _CPUS)
 
 
 def pin_self(cpu: int) -> None:
