@@ -60,6 +60,10 @@ RESERVE = 8  # the last 1/RESERVE of the slots: only for clients holding few
 _SIZE_PARAM = re.compile(r"(?:^|\s)SIZE=(\d+)", re.IGNORECASE)
 _EARLY = 0.001  # seconds: a timer that fires this much before its deadline sleeps again
 _READ_ALL = 1 << 40  # StreamReader.read(n) returns what is buffered, up to n bytes
+# During DATA the reader's limit only sets its flow control (DATA is read with `read`, not
+# `readuntil`): aiosmtpd's line limit (1001) paused and resumed the socket (two epoll
+# calls) for every mail over 2 KB; asyncio's own default window still bounds the buffer.
+_DATA_WINDOW = 1 << 16
 
 
 @dataclass
@@ -290,6 +294,8 @@ class MaildeskSMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         self.busy = self._in_data = True
+        line_limit = self._reader._limit  # type: ignore[attr-defined]
+        self._reader._limit = max(line_limit, _DATA_WINDOW)  # type: ignore[attr-defined]
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         handler: Handler = self.event_handler
         data = handler.data_sink()
@@ -298,6 +304,7 @@ class MaildeskSMTP(SMTP):
                 error = await self._read_data(data)
             finally:
                 self._in_data = False
+                self._reader._limit = line_limit  # type: ignore[attr-defined]
             replies = len(self.envelope.rcpt_tos) if self.per_recipient_replies else 1
             if error is not None:
                 reply = error

@@ -89,3 +89,18 @@ def test_a_bare_lf_after_spilling_is_refused(daemon: Daemon) -> None:
     assert c.replies(2, timeout=30) == [status.BARE_LF, status.BARE_LF]
     c.close()
     assert _raw_sha256(daemon, "bare-lf@customer.example") is None
+
+
+def test_the_command_line_limit_is_back_after_a_big_data(daemon: Daemon) -> None:
+    """DATA widens the reader's window (no pause and resume of the socket per mail); the
+    commands after it still meet aiosmtpd's 512-byte command line limit."""
+    raw = _mail("window@customer.example", 200_000)
+    c = _lmtp(daemon)
+    c.replies(4)
+    c.send(_stuffed(raw) + b".\r\n")
+    assert [r[:9] for r in c.replies(2, timeout=30)] == ["250 2.0.0", "250 2.0.0"]
+    c.send("MAIL FROM:<" + "a" * 3000 + "@customer.example>\r\n")
+    assert c.replies()[0].startswith("500 ")
+    c.send("NOOP\r\n")
+    assert c.replies()[0].startswith("250")
+    c.close()
