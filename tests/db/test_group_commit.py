@@ -176,3 +176,126 @@ def test_a_batch_reaches_the_event_loop_in_one_hop(desk: Desk, app: App) -> None
     assert hops.count(batch._deliver) == 1
     with app.db.reading() as session:
         assert session.execute(select(func.count()).select_from(Ticket)).scalar_one() == 6
+
+
+# -- the optimistic batch: no savepoints unless a mail fails ------------------------------
+
+COUNTED = ("tickets", "articles", "history", "message_ids", "outbox", "timers",
+           "autoresponse_counts", "customers")
+
+
+def _statements(app: App) -> list[str]:
+    seen: list[str] = []
+    event.listen(app.db.engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, *_a: seen.append(sql.split(None, 1)[0].upper()))
+    return seen
+
+
+def _rows(app: App) -> dict[str, int]:
+    from sqlalchemy import table
+
+    with app.db.reading() as session:
+        return {name: session.execute(select(func.count()).select_from(table(name)))
+                .scalar_one() for name in COUNTED}
+
+
+def _poison(monkeypatch: pytest.MonkeyPatch, subject: str = "poison") -> list[str]:
+    """`_apply` writes everything for the mail called `subject` (rows, its article file,
+    a ticket number, the timers' session hooks), then raises: a bug met after the work."""
+    real_apply = pipeline._apply
+    met: list[str] = []
+
+    def poisoned(ctx: pipeline.Context) -> Outcome:
+        outcome = real_apply(ctx)
+        if ctx.mail.subject == subject:
+            met.append(outcome.ticket or "")
+            raise RuntimeError("a bug met by this one mail")
+        return outcome
+
+    monkeypatch.setattr(pipeline, "_apply", poisoned)
+    return met
+
+
+def test_a_batch_that_goes_well_takes_no_savepoint(desk: Desk, app: App) -> None:
+    assert app.ingest(simple_mail(subject="first"), ENVELOPE).result == "stored"
+    seen = _statements(app)  # from here on: today's ticket counter row is there
+    batcher = Batcher(app, workers=1)
+    try:
+        futures = queue_behind_a_gate(batcher, [simple_mail(subject=f"m {n}") for n in range(5)])
+        outcomes = [future.result(timeout=60) for future in futures]
+    finally:
+        batcher.shutdown()
+    assert [o.result for o in outcomes] == ["stored"] * 5
+    assert "SAVEPOINT" not in seen and "RELEASE" not in seen
+    assert _rows(app)["tickets"] == 6
+
+
+def test_a_failing_mail_leaves_the_others_as_a_batch_without_it_would(
+        desk_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The poisoned batch rolls back and runs again with savepoints: the good mails are
+    stored exactly once (same rows as the same batch without the poison, their article
+    files readable), the poison is quarantined, and the batch still makes one commit."""
+    good = [simple_mail(subject=f"good {n}", sender=f"c{n}@example.org") for n in range(4)]
+    clean_desk, poisoned_desk = desk_factory(), desk_factory()
+
+    clean = clean_desk.app()
+    try:
+        batcher = Batcher(clean, workers=1)
+        try:
+            for future in queue_behind_a_gate(batcher, good):
+                assert future.result(timeout=60).result == "stored"
+        finally:
+            batcher.shutdown()
+        expected = _rows(clean)
+    finally:
+        clean.close()
+
+    met = _poison(monkeypatch)
+    app = poisoned_desk.app()
+    try:
+        commits: list[int] = []
+        event.listen(app.db.engine, "commit", lambda conn: commits.append(1))
+        seen = _statements(app)
+        batcher = Batcher(app, workers=1)
+        try:
+            mails = good[:1] + [simple_mail(subject="poison")] + good[1:]
+            futures = queue_behind_a_gate(batcher, mails)
+            outcomes = [future.result(timeout=60) for future in futures]
+        finally:
+            batcher.shutdown()
+        bad = outcomes.pop(1)
+        assert bad.result == "quarantined" and bad.code == 250
+        assert len(app.failed) == 1
+        assert [o.result for o in outcomes] == ["stored"] * 4
+        assert len({o.ticket for o in outcomes}) == 4
+        assert len(met) == 3  # optimistic pass, its savepoint, then alone
+        assert "SAVEPOINT" in seen  # the second pass found it
+        assert len(commits) == 1  # the good four, together; the poison alone committed nothing
+        assert _rows(app) == expected
+        with app.db.reading() as session:
+            titles = session.execute(select(Ticket.title)).scalars().all()
+            keys = session.execute(select(Article.raw_key)).scalars().all()
+            assert sorted(app.store.get(session, k) for k in keys) == sorted(good)
+        assert sorted(titles) == [f"good {n}" for n in range(4)]
+    finally:
+        app.close()
+
+
+def test_a_reply_in_the_same_batch_finds_the_ticket_made_just_before(
+        desk: Desk, app: App) -> None:
+    """Without a savepoint's flush between mails, the next mail's reads must still see the
+    rows of the one before it (its Message-ID): each mail's work is flushed after it."""
+    first = simple_mail(subject="printer", message_id="first@example.org")
+    reply = simple_mail(subject="Re: printer", headers={"In-Reply-To": "<first@example.org>"},
+                        body="It is still burning.\n")
+    batcher = Batcher(app, workers=1)
+    try:
+        futures = queue_behind_a_gate(batcher, [first, simple_mail(subject="other"), reply])
+        outcomes = [future.result(timeout=60) for future in futures]
+    finally:
+        batcher.shutdown()
+    assert [o.result for o in outcomes] == ["stored"] * 3
+    assert outcomes[2].ticket == outcomes[0].ticket
+    with app.db.reading() as session:
+        assert session.execute(select(func.count()).select_from(Ticket)).scalar_one() == 2
+        assert session.execute(select(func.count()).select_from(Article)).scalar_one() >= 3
