@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,9 @@ from maildesk.outbound.outbox import (
     settle_in,
 )
 from maildesk.store.db import TRANSIENT_ERRORS, Database
+
+if TYPE_CHECKING:
+    from maildesk.outbound import deferred
 
 __all__ = ["App", "Ready", "Settler", "Source", "claim_ready", "render_ready"]
 
@@ -74,29 +77,48 @@ def claim_ready(app: App, worker: str, claim: str, limit: int, lease: timedelta,
                 react: React | None = None) -> Ready:
     """Settle `settling` and claim up to `limit` due rows under the mark `claim`, in one
     transaction, and, with `render`, render the ones queued as what to send. Blocking: one
-    thread hop for all of it. When the transaction raises, nothing of it was done."""
+    thread hop for all of it. When the transaction raises, nothing of it was done.
+
+    What the rendering reads (the specs, the quoted articles) is read in that transaction
+    and the templates run after its commit: a read transaction of its own per claim cost
+    a session, a connection and its BEGIN and ROLLBACK (issue 20)."""
+    from maildesk.outbound import deferred
+
+    loaded: deferred.Loaded | None = None
     with app.db.transaction() as session:
         failed = settle_in(session, app.config, settling, react) if settling else []
         session.flush()  # the claim sees the settled rows as they now are
         rows = claim_in(session, worker, limit, lease, claim)
+        todo = _to_render(rows) if render else []
+        if todo:
+            loaded = deferred.load_claimed(session, todo)
     if not render:
         return Ready(rows, {}, failed)
     try:
-        return Ready(*render_ready(app, rows), failed)
+        return Ready(*render_ready(app, rows, loaded), failed)
     except Exception as exc:  # the claim and the settle are committed: say so, then raise
         return Ready([], {}, failed, exc)
 
 
-def render_ready(app: App, rows: list[Claimed]) -> tuple[list[Claimed], dict[int, str]]:
+def _to_render(rows: list[Claimed]) -> list[Claimed]:
+    return [r for r in rows if r.kind != "webhook" and r.spec and not r.raw]
+
+
+def render_ready(app: App, rows: list[Claimed], loaded: deferred.Loaded | None = None
+                 ) -> tuple[list[Claimed], dict[int, str]]:
     """`rows` with the mails queued as what to send rendered (outbound/deferred.py), in a
-    read transaction; the reason per row that could not be, those rows left out."""
+    read transaction unless `loaded` holds what `deferred.load_claimed` read for them; the
+    reason per row that could not be, those rows left out."""
     from maildesk.outbound import deferred
 
-    todo = [r for r in rows if r.kind != "webhook" and r.spec and not r.raw]
+    todo = _to_render(rows)
     if not todo:
         return rows, {}
-    with app.db.reading() as session:
-        built, broken = deferred.render_claimed(session, app.config, todo)
+    if loaded is not None:
+        built, broken = deferred.render_claimed(None, app.config, todo, loaded)
+    else:
+        with app.db.reading() as session:
+            built, broken = deferred.render_claimed(session, app.config, todo)
     ready = {r.id: r for r in built}
     return [ready.get(r.id, r) for r in rows if r.id not in broken], broken
 
@@ -119,7 +141,7 @@ class Settler:
         self._current = current  # the runtime of the moment (a reload is seen per commit)
         self.held = held  # rows claimed and not yet settled or released (renewed meanwhile)
         self.counts: Counter[str] = Counter()  # sent / retry / failed, as committed
-        self.group = 1  # outcomes that start a commit at once (the sender: its lanes)
+        self.group = 1  # outcomes that start a commit at once (outbound/lanes.py sets it)
         self._queue: list[tuple[list[AttemptResult], asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()

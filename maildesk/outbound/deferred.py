@@ -28,19 +28,20 @@ from maildesk.commands import COMMANDS
 from maildesk.config import Config
 from maildesk.outbound.render import (
     Texts,
-    build_message,
     check_address,
+    checked_once,
     find_template,
     render_shared,
 )
-from maildesk.outbound.wire import wire_bytes
+from maildesk.outbound.wire import built_bytes
 from maildesk.store.db import execute_core
 from maildesk.store.models import Article, AttachmentRow
 
 if TYPE_CHECKING:
     from maildesk.outbound.outbox import Claimed
 
-__all__ = ["Spec", "command_help", "message_bytes", "quote", "render", "render_claimed"]
+__all__ = ["Loaded", "Spec", "command_help", "load_claimed", "message_bytes", "quote", "render",
+           "render_claimed"]
 
 log = logging.getLogger("maildesk.outbox")
 
@@ -213,17 +214,25 @@ def render(config: Config, spec: Spec, message_id: str, quoted: Quoted | None = 
     group = (spec.quote, str(ticket.get("number")) if isinstance(ticket, dict) else None)
     text = render_shared(config, spec.template, spec.language, context,
                          texts if texts is not None else Texts(), group)
-    message = build_message(
+    return built_bytes(  # wire_bytes(build_message(...)) without the Message
         from_name=spec.from_name, from_addr=spec.from_addr, to=spec.to,
         reply_to=spec.reply_to, subject=spec.subject, body=text, message_id=message_id,
         in_reply_to=spec.in_reply_to, references=spec.references, extra=spec.extra)
-    return wire_bytes(message)
 
 
-def render_claimed(session: Session, config: Config, rows: list[Claimed]
-                   ) -> tuple[list[Claimed], dict[int, str]]:
-    """The sender's pass: rows without bytes rendered (`fresh`, so settle keeps the
-    bytes), and the reason per row that could not be."""
+@dataclass
+class Loaded:
+    """What the rendering of a pass reads: the rows' specs (or why one could not be read)
+    and the articles they quote. Read in the claim's transaction (outbound/batches.py), so
+    rendering after its commit needs no transaction of its own."""
+
+    specs: dict[int, Spec]
+    broken: dict[int, str]
+    quoted: Quoted
+
+
+def load_claimed(session: Session, rows: list[Claimed]) -> Loaded:
+    """The specs of `rows` and the articles they quote (two SELECTs for the pass)."""
     specs: dict[int, Spec] = {}
     broken: dict[int, str] = {}
     for row in rows:
@@ -232,21 +241,36 @@ def render_claimed(session: Session, config: Config, rows: list[Claimed]
         except (ValueError, TypeError, KeyError) as exc:
             broken[row.id] = f"bad spec: {type(exc).__name__}: {exc}"[:500]
     quoted = _quoted(session, {s.quote for s in specs.values() if s.quote is not None})
+    return Loaded(specs, broken, quoted)
+
+
+def render_claimed(session: Session | None, config: Config, rows: list[Claimed],
+                   loaded: Loaded | None = None) -> tuple[list[Claimed], dict[int, str]]:
+    """The sender's pass: rows without bytes rendered (`fresh`, so settle keeps the
+    bytes), and the reason per row that could not be. `loaded`: what `load_claimed` read
+    for `rows` (else it is read here, in `session`)."""
+    if loaded is None:
+        if session is None:
+            raise TypeError("render_claimed needs a session or what load_claimed read")
+        loaded = load_claimed(session, rows)
+    specs, quoted = loaded.specs, loaded.quoted
+    broken = dict(loaded.broken)
     texts = Texts()
     built: list[Claimed] = []
-    for row in rows:
-        spec = specs.get(row.id)
-        if spec is None:
-            continue
-        try:
-            raw = render(config, spec, row.message_id, quoted, texts)
-        except Exception as exc:  # an admin's template, a gone article: this row only
-            broken[row.id] = f"{type(exc).__name__}: {exc}"[:500]
-            log.error("outbox %d: %s to %s not built: %s", row.id, WHAT.get(row.kind, row.kind),
-                      ", ".join(row.recipients), broken[row.id],
-                      extra={"outbound_failure": True})
-            continue
-        built.append(replace(row, raw=raw, fresh=True))
+    with checked_once():  # a template's file is looked at once per pass, not per render
+        for row in rows:
+            spec = specs.get(row.id)
+            if spec is None:
+                continue
+            try:
+                raw = render(config, spec, row.message_id, quoted, texts)
+            except Exception as exc:  # an admin's template, a gone article: this row only
+                broken[row.id] = f"{type(exc).__name__}: {exc}"[:500]
+                log.error("outbox %d: %s to %s not built: %s", row.id,
+                          WHAT.get(row.kind, row.kind), ", ".join(row.recipients),
+                          broken[row.id], extra={"outbound_failure": True})
+                continue
+            built.append(replace(row, raw=raw, fresh=True))
     return built, broken
 
 

@@ -75,7 +75,11 @@ class Flow:
 
     def _resize(self) -> None:
         """As many lanes as wanted (a reload may change it; a lane past it ends)."""
-        self.settler.group = self._want()
+        # Outcomes wait for the next claim's commit, a lane that needs theirs before it
+        # sends again, or the settler's window: at most two a lane wait without one of
+        # those, so they never start a commit by their number alone (issue 20: that cost
+        # a commit of its own for most outcomes under a steady flow).
+        self.settler.group = 2 * self._want() + 1
         for index in range(self._want()):
             if index == len(self.lanes):
                 self.lanes.append(asyncio.create_task(self._lane(index)))
@@ -197,9 +201,12 @@ class Flow:
     async def _lane(self, index: int) -> None:
         """Send ready rows one by one over one connection, each outcome handed to the
         settler; before a mail goes out, the settle of the one before the last is
-        committed. An idle lane gives its connection back to the relay pool."""
+        committed (only then: a lane with nothing more to send leaves its outcomes to the
+        next claim's commit, issue 20). An idle lane gives its connection back to the
+        relay pool."""
         smtp: aiosmtplib.SMTP | None = None
         behind: asyncio.Future[None] | None = None  # the last mail's settle
+        before: asyncio.Future[None] | None = None  # the settle of the mail before it
         try:
             while index < self._want():
                 if smtp is not None and self.ready.empty():
@@ -209,6 +216,9 @@ class Flow:
                 self._note_level()
                 if row is None or (self.stop is not None and self.stop.is_set()):
                     break  # the untried rows are handed back by close
+                if before is not None:  # a crash resends at most the last two mails
+                    await self._settled(before)
+                    before = None
                 if smtp is None or not smtp.is_connected:
                     smtp = await self._connect()
                 try:
@@ -223,15 +233,14 @@ class Flow:
                     continue
                 done = self.settler.submit([replace(outcome, raw=row.raw) if row.fresh
                                             else outcome])
-                if behind is not None:
-                    await self._settled(behind)
-                behind = done
+                before, behind = behind, done
         except BaseException:  # cancelled half-way: never hand that connection on
             if smtp is not None:
                 smtp.close()
             raise
-        if behind is not None:
-            await self._settled(behind)
+        for future in (before, behind):
+            if future is not None:
+                await self._settled(future)
         if smtp is not None:
             self.relay.give(smtp)
 

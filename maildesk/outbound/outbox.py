@@ -40,7 +40,7 @@ from maildesk.config import Config
 from maildesk.core.tickets import record
 from maildesk.events import DeliveryFailed
 from maildesk.outbound.queuing import enqueue
-from maildesk.store.db import Database
+from maildesk.store.db import Database, execute_core
 from maildesk.store.models import OutboxAttempt, OutboxMail, Ticket, utcnow
 
 React = Callable[[Session, list[DeliveryFailed]], None]
@@ -112,14 +112,17 @@ def claim_in(session: Session, worker: str, limit: int = 100, lease: timedelta =
     claimed: list[Claimed] = []
     claim = claim or claim_mark(worker)
     due, take, taken = _claim_statements(limit)
-    ids = session.execute(due, {"now": now}).scalars().all()
+    # Cached Core statements on the session's connection (execute_core), past the ORM's
+    # layer: the caller's session holds no unflushed change of these rows (issue 20).
+    ids = [row[0] for row in execute_core(session, due, {"now": now})]
     if not ids:
         return claimed
     # One conditional UPDATE for the batch: a row another daemon took in between no
     # longer matches (its lease is live), so only rows marked with `claim` are ours.
     # Row by row this held SQLite's one write lock for 40 ms per hundred rows.
-    session.execute(take, {"ids": ids, "now": now, "claim": claim, "until": now + lease})
-    for row in session.execute(taken, {"ids": ids, "claim": claim}):
+    execute_core(session, take, {"ids": ids, "now": now, "claim": claim,
+                                 "until": now + lease})
+    for row in execute_core(session, taken, {"ids": ids, "claim": claim}):
         claimed.append(Claimed(row.id, row.ticket_id, row.kind, row.mail_from,
                                json.loads(row.rcpt_json), bytes(row.raw), row.attempts,
                                row.created_at, claim, row.message_id, row.spec_json))
@@ -278,6 +281,10 @@ def settle_in(session: Session, config: Config, outcomes: list[AttemptResult],
 
 _OUTBOX = cast(Table, OutboxMail.__table__)
 _INSERT_ATTEMPTS = insert(cast(Table, OutboxAttempt.__table__))
+# Built once, the ids one expanding parameter (issue 20): built per settle, each paid its
+# cache key.
+_SENT_ROWS = (select(_OUTBOX.c.id, _OUTBOX.c.state, func.length(_OUTBOX.c.raw).label("size"))
+              .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))))
 
 
 def _settle_sent(session: Session, outcomes: list[AttemptResult],
@@ -290,14 +297,13 @@ def _settle_sent(session: Session, outcomes: list[AttemptResult],
     sent = [o for o in outcomes if o.result == "sent" and o.built]
     if not sent or len(set(ids)) != len(ids):  # the same row twice: in order, by the loop
         return outcomes
-    found = {row.id: (row.state, not row.size) for row in session.execute(
-        select(_OUTBOX.c.id, _OUTBOX.c.state, func.length(_OUTBOX.c.raw).label("size"))
-        .where(_OUTBOX.c.id.in_([o.id for o in sent])))}
+    found = {row.id: (row.state, not row.size) for row in execute_core(
+        session, _SENT_ROWS, {"ids": [o.id for o in sent]})}
     sent = [o for o in sent if o.id in found]  # a row gone is skipped, as the loop does
     if not sent:
         return [o for o in outcomes if o.result != "sent" or not o.built]
-    session.execute(_INSERT_ATTEMPTS, [dict(outbox_id=o.id, at=now, ok=True, error=o.error)
-                                       for o in sent])
+    execute_core(session, _INSERT_ATTEMPTS, [dict(outbox_id=o.id, at=now, ok=True,
+                                                   error=o.error) for o in sent])
     shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
     for o in sent:
         state, empty = found[o.id]
@@ -308,7 +314,7 @@ def _settle_sent(session: Session, outcomes: list[AttemptResult],
             values.update(b_state="sent", b_sent_at=now, b_last_error=o.error)
         shapes.setdefault(tuple(values), []).append(values)
     for keys, rows in shapes.items():
-        session.execute(_settled(keys), rows)
+        execute_core(session, _settled(keys), rows)
     done = {o.id for o in sent}
     return [o for o in outcomes if o.id not in done]
 

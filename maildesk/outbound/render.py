@@ -5,9 +5,8 @@ and every address passes `check_address` before it reaches a header or an SMTP e
 Python 3.11's email package re-emits an encoded newline as a real one (CVE-2024-6923), and
 aiosmtplib before 5.1.1 passed CR/LF in envelope addresses on to the server.
 
-Templates live in `<lang>/<audience>/<purpose>.txt`; a folder named by `templates:` in
-the config overrides the shipped ones file by file. A missing language falls back to the
-instance default, then to English.
+The templates themselves (Jinja2, by language) are outbound/templating.py's; their names
+are exported here too.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from email import quoprimime
 from email.charset import QP, Charset
@@ -24,15 +22,18 @@ from email.message import Message
 from email.policy import compat32
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
-from pathlib import Path
-from typing import Any
 
-import jinja2
-import jinja2.runtime
-from jinja2.sandbox import SandboxedEnvironment
-
-from maildesk.config import Config
 from maildesk.errors import InputError
+from maildesk.outbound.templating import (
+    SHIPPED_TEMPLATES,
+    Texts,
+    checked_once,
+    environment,
+    find_template,
+    render_shared,
+    render_text,
+    template_languages,
+)
 
 __all__ = [
     "SHIPPED_TEMPLATES",
@@ -42,23 +43,17 @@ __all__ = [
     "build_message",
     "check_address",
     "check_sender",
+    "checked_once",
     "clean_header",
     "clean_message_id",
     "environment",
     "find_template",
+    "message_parts",
     "new_message_id",
     "render_shared",
     "render_text",
     "template_languages",
 ]
-
-
-def _shipped() -> Path:
-    """`maildesk/templates`: package data, so a plain `pip install .` ships it too."""
-    return Path(__file__).resolve().parents[1] / "templates"
-
-
-SHIPPED_TEMPLATES = _shipped()
 
 
 class InvalidAddress(InputError):
@@ -199,38 +194,63 @@ def build_message(
     Built with the compat32 classes: `EmailMessage` with `policy.SMTP` re-parses every
     header it is given, which cost more than the rest of an auto-response together. Safety
     does not depend on the policy: no value that reaches a header holds a line break."""
+    headers, text = message_parts(
+        from_name=from_name, from_addr=from_addr, to=to, subject=subject, body=body,
+        message_id=message_id, cc=cc, reply_to=reply_to, in_reply_to=in_reply_to,
+        references=references, extra=extra)
     msg: Message[str, str | Header] = Message()
-    msg["From"] = _address(from_name, from_addr)
-    msg["To"] = ", ".join(_address(n, a) for n, a in to)
+    for name, value in headers:
+        msg[name] = value
+    if "Content-Type" in msg or "Content-Transfer-Encoding" in msg:  # an extra header set one
+        msg.set_payload(text, _BODY_CHARSET)
+    else:
+        _set_text(msg, text)
+    return msg
+
+
+def message_parts(
+    *,
+    from_name: str,
+    from_addr: str,
+    to: list[tuple[str, str]],
+    subject: str,
+    body: str,
+    message_id: str,
+    cc: list[tuple[str, str]] | None = None,
+    reply_to: str | None = None,
+    in_reply_to: str | None = None,
+    references: list[str] | None = None,
+    extra: dict[str, str] | None = None,
+) -> tuple[list[tuple[str, str | Header]], str]:
+    """`build_message`'s headers, in order, cleaned, up to MIME-Version, and its text:
+    what outbound/wire.py writes without building the `Message` (issue 20)."""
+    headers: list[tuple[str, str | Header]] = [
+        ("From", _address(from_name, from_addr)),
+        ("To", ", ".join(_address(n, a) for n, a in to))]
     if cc:
-        msg["Cc"] = ", ".join(_address(n, a) for n, a in cc)
+        headers.append(("Cc", ", ".join(_address(n, a) for n, a in cc)))
     if reply_to:
-        msg["Reply-To"] = _address("", reply_to)
-    msg["Subject"] = _text_header(clean_header(subject) or "(no subject)")
-    msg["Date"] = _date(int(time.time()))
+        headers.append(("Reply-To", _address("", reply_to)))
+    headers.append(("Subject", _text_header(clean_header(subject) or "(no subject)")))
+    headers.append(("Date", _date(int(time.time()))))
     mid = clean_message_id(message_id)
     if mid is None:
         raise ValueError(f"bad Message-ID {message_id!r}")
-    msg["Message-ID"] = f"<{mid}>"
+    headers.append(("Message-ID", f"<{mid}>"))
     parent = clean_message_id(in_reply_to)
     if parent:
-        msg["In-Reply-To"] = f"<{parent}>"
+        headers.append(("In-Reply-To", f"<{parent}>"))
     refs = [r for r in (clean_message_id(x) for x in (references or [])) if r]
     if parent and parent not in refs:
         refs.append(parent)
     if refs:
         # RFC 5322 allows trimming the middle; keep the first and the latest ones.
         refs = refs[:1] + refs[1:][-19:] if len(refs) > 20 else refs
-        msg["References"] = " ".join(f"<{r}>" for r in refs)
+        headers.append(("References", " ".join(f"<{r}>" for r in refs)))
     for name, value in (extra or {}).items():
-        msg[name] = _text_header(clean_header(value))
-    msg["MIME-Version"] = "1.0"
-    text = body if body.endswith("\n") else body + "\n"
-    if "Content-Type" in msg or "Content-Transfer-Encoding" in msg:  # an extra header set one
-        msg.set_payload(text, _BODY_CHARSET)
-    else:
-        _set_text(msg, text)
-    return msg
+        headers.append((name, _text_header(clean_header(value))))
+    headers.append(("MIME-Version", "1.0"))
+    return headers, body if body.endswith("\n") else body + "\n"
 
 
 def _set_text(msg: Message, text: str) -> None:
@@ -248,131 +268,3 @@ def _quoted_printable(text: str) -> str:
     Cached: the notifications of one mail to each agent quote the same (up to 64 KiB)
     text, and the email package's pure-Python encoder costs ~1 ms per 64 KiB."""
     return quoprimime.body_encode(text.encode("utf-8").decode("latin1"))
-
-
-_SEEN: ContextVar[set[str] | None] = ContextVar("maildesk_template_names", default=None)
-_MISSING = object()
-
-
-class _Noting(jinja2.runtime.Context):
-    """A mail template's context that notes every name the template (and what it
-    includes) looks up, while `render_shared` listens."""
-
-    def resolve_or_missing(self, key: str) -> Any:
-        seen = _SEEN.get()
-        if seen is not None:
-            seen.add(key)
-        return super().resolve_or_missing(key)
-
-
-@lru_cache(maxsize=8)
-def _environment(override: Path | None, shipped: Path) -> SandboxedEnvironment:
-    folders = [str(p) for p in (override, shipped) if p is not None]
-    env = SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(folders),
-        autoescape=False,  # plain-text mail; no HTML is ever rendered
-        undefined=jinja2.ChainableUndefined,  # an organisation's template may be sloppy
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.context_class = _Noting
-    return env
-
-
-def environment(config: Config) -> SandboxedEnvironment:
-    """The Jinja2 environment for this config: its `templates:` folder first, then ours.
-
-    Sandboxed, because template authors are admins, not Python programmers: a template can
-    read the plain values it is given and nothing behind them."""
-    return _environment(config.templates, SHIPPED_TEMPLATES)
-
-
-def template_languages(config: Config, language: str | None) -> list[str]:
-    """The fall-back chain: `de-AT` → `de` → the instance default → `en`."""
-    chain: list[str] = []
-    for lang in (language, (language or "").replace("_", "-").split("-")[0],
-                 config.instance.default_language, "en"):
-        if lang and lang.lower() not in chain:
-            chain.append(lang.lower())
-    return chain
-
-
-def find_template(config: Config, name: str, language: str | None) -> jinja2.Template:
-    """`<lang>/<name>` for the first language in the chain that has it, compiled (Jinja2
-    caches it): TemplateNotFound or TemplateSyntaxError here, not when it is rendered."""
-    names = [f"{lang}/{name}" for lang in template_languages(config, language)]
-    return environment(config).select_template(names)
-
-
-def render_text(config: Config, name: str, language: str | None, /,
-                **context: object) -> str:
-    """Render `<lang>/<name>` for the first language in the chain that has it."""
-    names = [f"{lang}/{name}" for lang in template_languages(config, language)]
-    template = find_template(config, name, language)
-    # `folder` lets a template include its siblings in the language it was found in.
-    folder = (template.name or names[-1]).split("/", 1)[0]
-    # `web`: the branding (web.title, web.base_url) of every customer mail's signature.
-    return template.render(**{"folder": folder, "web": config.web, **context})
-
-
-class Texts:
-    """The bodies `render_shared` made in one sender pass: per template and language, the
-    compiled template, the values of the names it read, and the text."""
-
-    def __init__(self) -> None:
-        self.done: dict[tuple[str, str, object],
-                        list[tuple[jinja2.Template, dict[str, Any], str]]] = {}
-        self.reused = 0
-        # per template and language, the template found: looked up once a pass, not per
-        # mail (Jinja2 stats the file for every lookup, to see whether it changed)
-        self.found: dict[tuple[str, str | None], jinja2.Template] = {}
-
-
-def _same(a: object, b: object) -> bool:
-    """Equal and of the same types all the way down (1, 1.0 and True render apart)."""
-    if a is b:
-        return True
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        assert isinstance(b, dict)
-        return list(a) == list(b) and all(_same(v, b[k]) for k, v in a.items())
-    if isinstance(a, list | tuple):
-        assert isinstance(b, list | tuple)
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
-
-
-def render_shared(config: Config, name: str, language: str | None,
-                  context: dict[str, Any], texts: Texts, group: object = None) -> str:
-    """`render_text`, reusing a text of `texts` whose render read the same values: the
-    notifications of one mail to several agents differ in values the shipped templates do
-    not show (the agent, the reply address), so the body is rendered once for all of them.
-
-    Sound for any template: what it writes depends only on the values of the names it
-    looks up (the context notes them, in what it includes too), so a context with the same
-    values for those names renders the same text, branch for branch. A template that reads
-    the agent gets a text per agent. `group` (hashable): only texts of the same group are
-    compared (the mails of one ticket and article), so a pass of many mails compares each
-    with a few, not with all."""
-    template = texts.found.get((name, language))
-    if template is None:
-        template = texts.found[name, language] = find_template(config, name, language)
-    folder = (template.name or f"en/{name}").split("/", 1)[0]
-    values = {"folder": folder, "web": config.web, **context}
-    key = (name, language or "", group)
-    for done, seen, text in texts.done.get(key, ()):
-        if done is template and all(_same(values.get(n, _MISSING), v)
-                                    for n, v in seen.items()):
-            texts.reused += 1
-            return text
-    noted: set[str] = set()
-    token = _SEEN.set(noted)
-    try:
-        text = template.render(**values)
-    finally:
-        _SEEN.reset(token)
-    seen = {n: values.get(n, _MISSING) for n in noted}
-    texts.done.setdefault(key, []).append((template, seen, text))
-    return text

@@ -16,12 +16,13 @@ payload with raw 8-bit bytes) goes through the generator as before.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from email.message import Message
 from typing import Any
 
-from maildesk.outbound.render import WIRE
+from maildesk.outbound.render import WIRE, _quoted_printable, build_message, message_parts
 
-__all__ = ["fold", "wire_bytes"]
+__all__ = ["built_bytes", "fold", "wire_bytes"]
 
 _NEWLINES = re.compile(r"\r\n|\r|\n")  # the generator's NLCRE
 _LIMIT = WIRE.max_line_length or 78
@@ -43,9 +44,30 @@ def wire_bytes(message: Message) -> bytes:
     if (message.is_multipart() or not isinstance(payload, str) or not payload.isascii()
             or message.get_content_type() != "text/plain"):
         return message.as_bytes(policy=WIRE)
-    head = b"".join(fold(name, value) for name, value in message.raw_items())
+    return _joined(message.raw_items(), payload)
+
+
+def _joined(headers: Iterable[tuple[str, Any]], payload: str) -> bytes:
+    head = b"".join(fold(name, value) for name, value in headers)
     # The quoted-printable encoder ends lines with LF only (a CR in the text is encoded or
     # ends a line), so replacing LF is the generator's split and join, ten times cheaper.
     body = payload.replace("\n", "\r\n") if "\r" not in payload else \
         "\r\n".join(_NEWLINES.split(payload))
     return head + b"\r\n" + body.encode("ascii")
+
+
+_MIME = {"content-type", "content-transfer-encoding"}
+_TEXT_PLAIN = [("Content-Type", 'text/plain; charset="utf-8"'),
+               ("Content-Transfer-Encoding", "quoted-printable")]
+
+
+def built_bytes(**fields: Any) -> bytes:
+    """`wire_bytes(build_message(**fields))` without the `Message` in between (its
+    headers set one by one, the MIME headers' parameters formatted, the content type
+    parsed back): the headers `message_parts` makes, then `_set_text`'s two and its
+    quoted-printable body (tests/outbound/test_wire.py compares the two)."""
+    headers, text = message_parts(**fields)
+    payload = _quoted_printable(text)
+    if any(name.lower() in _MIME for name, _ in headers) or not payload.isascii():
+        return wire_bytes(build_message(**fields))  # an extra header set one
+    return _joined(headers + _TEXT_PLAIN, payload)

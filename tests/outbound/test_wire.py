@@ -128,3 +128,58 @@ _HEADER_TEXT = st.lists(
        value=_HEADER_TEXT)
 def test_fold_is_compat32s_fold(name: str, value: str) -> None:
     assert fold(name, value) == WIRE.fold_binary(name, value)
+
+
+def _fields(name: str, subject: str, body: str, parent: str | None, references: list[str],
+            to: str = "carol@example.org", **more: object) -> dict[str, object]:
+    fields: dict[str, object] = dict(
+        from_name=f"{name} via Example Support", from_addr="support@example.com",
+        to=[(name, to)], reply_to="support+tok3n@example.com", subject=subject,
+        body=body, message_id="tok3n.md-0123456789abcdef@example.com",
+        in_reply_to=parent, references=references,
+        extra={"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All",
+               "X-Loop": "support@example.com"})
+    fields.update(more)
+    return fields
+
+
+def test_built_bytes_are_the_built_messages_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sender writes a mail without its `Message` (wire.built_bytes): the bytes of
+    `wire_bytes(build_message(...))`, and so the email package's, for the shapes maildesk
+    makes, random ones, and the ones that still take the `Message` path."""
+    from types import SimpleNamespace
+
+    from maildesk.outbound import render
+    from maildesk.outbound.wire import built_bytes
+
+    monkeypatch.setattr(render, "time", SimpleNamespace(time=lambda: 1764633600.5))  # one Date
+    rng = random.Random(21)
+    words = ["Drucker", "brennt", "ça", "marche", "pas", "日本", "printer", "on", "fire",
+             "=?utf-8?q?x?=", "a,b", '"quoted"', "(comment)", "semi;colon", "x" * 90,
+             "\u202egpj.exe", "line\nbreak", "\r\n"]
+    cases = []
+    for n in range(300):
+        name = " ".join(rng.choice(words) for _ in range(rng.randint(0, 6)))
+        subject = " ".join(rng.choice(words) for _ in range(rng.randint(0, 30)))
+        references = [f"m{n}.{i}@thread.example" for i in range(rng.randint(0, 30))]
+        body = quote("\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(0, 40)))
+                               for _ in range(rng.randint(0, 60))))
+        to = "jürgen@example.org" if n % 7 == 0 else "carol@example.org"
+        more: dict[str, object] = {}
+        if n % 5 == 0:
+            more["cc"] = [("Dan", "dan@example.org"), (name, "erik@example.org")]
+        if n % 11 == 0:
+            more["reply_to"] = None
+        cases.append(_fields(name, subject, body, f"p{n}@customer.example" if n % 3 else None,
+                             references, to, **more))
+    cases.append(_fields("Carol", "mime", "text\n", None, [],
+                         extra={"Content-Type": "text/plain; charset=us-ascii"}))
+    cases.append(_fields("Carol", "cte", "text", None, [],
+                         extra={"content-transfer-encoding": "8bit", "X-A": "b"}))
+    cases.append(_fields("Carol", "big", "Zeile mit Umlauten äöü und = Zeichen\n" * 3000,
+                         None, []))
+    for fields in cases:
+        message = build_message(**fields)  # type: ignore[arg-type]
+        assert built_bytes(**fields) == wire_bytes(message) == _generator(message), fields
+    with pytest.raises(ValueError, match="bad Message-ID"):
+        built_bytes(**_fields("Carol", "x", "y", None, [], message_id="<no good>"))

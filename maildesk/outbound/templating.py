@@ -1,0 +1,210 @@
+"""Mail templates: Jinja2 text templates, sandboxed, looked up by language (issue 20 moved
+them here out of outbound/render.py, which re-exports these names).
+
+Templates live in `<lang>/<audience>/<purpose>.txt`; a folder named by `templates:` in
+the config overrides the shipped ones file by file. A missing language falls back to the
+instance default, then to English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.runtime
+from jinja2.sandbox import SandboxedEnvironment
+
+from maildesk.config import Config
+
+__all__ = [
+    "SHIPPED_TEMPLATES",
+    "Texts",
+    "checked_once",
+    "environment",
+    "find_template",
+    "render_shared",
+    "render_text",
+    "template_languages",
+]
+
+
+def _shipped() -> Path:
+    """`maildesk/templates`: package data, so a plain `pip install .` ships it too."""
+    return Path(__file__).resolve().parents[1] / "templates"
+
+
+SHIPPED_TEMPLATES = _shipped()
+
+
+
+_SEEN: ContextVar[set[str] | None] = ContextVar("maildesk_template_names", default=None)
+_MISSING = object()
+
+
+class _Noting(jinja2.runtime.Context):
+    """A mail template's context that notes every name the template (and what it
+    includes) looks up, while `render_shared` listens."""
+
+    def resolve_or_missing(self, key: str) -> Any:
+        seen = _SEEN.get()
+        if seen is not None:
+            seen.add(key)
+        return super().resolve_or_missing(key)
+
+
+_CHECKED: ContextVar[dict[Any, bool] | None] = ContextVar("maildesk_templates_checked",
+                                                          default=None)
+
+
+class _Loader(jinja2.FileSystemLoader):
+    """Jinja2's loader, whose check that a compiled template is still what its file says
+    (a stat of the file, made for every lookup: each render of a template that includes
+    another, issue 20) is made once per template in a sender's pass (`checked_once`).
+    Outside a pass every lookup checks, as Jinja2 does; a template edited while maildesk
+    runs is used from the next pass on (the rows of one pass are rendered together)."""
+
+    def get_source(self, environment: jinja2.Environment, template: str
+                   ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+
+        def checked() -> bool:
+            memo = _CHECKED.get()
+            if memo is None:
+                return uptodate()
+            known = memo.get(checked)
+            if known is None:
+                known = memo[checked] = uptodate()
+            return known
+
+        memo = _CHECKED.get()
+        if memo is not None:  # read just now: up to date for the rest of the pass
+            memo[checked] = True
+        return source, filename, checked
+
+
+@contextmanager
+def checked_once() -> Iterator[None]:
+    """Inside: each template's file is looked at once whatever the renders (see `_Loader`)."""
+    token = _CHECKED.set({})
+    try:
+        yield
+    finally:
+        _CHECKED.reset(token)
+
+
+@lru_cache(maxsize=8)
+def _environment(override: Path | None, shipped: Path) -> SandboxedEnvironment:
+    folders = [str(p) for p in (override, shipped) if p is not None]
+    env = SandboxedEnvironment(
+        loader=_Loader(folders),
+        autoescape=False,  # plain-text mail; no HTML is ever rendered
+        undefined=jinja2.ChainableUndefined,  # an organisation's template may be sloppy
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.context_class = _Noting
+    return env
+
+
+def environment(config: Config) -> SandboxedEnvironment:
+    """The Jinja2 environment for this config: its `templates:` folder first, then ours.
+
+    Sandboxed, because template authors are admins, not Python programmers: a template can
+    read the plain values it is given and nothing behind them."""
+    return _environment(config.templates, SHIPPED_TEMPLATES)
+
+
+def template_languages(config: Config, language: str | None) -> list[str]:
+    """The fall-back chain: `de-AT` → `de` → the instance default → `en`."""
+    chain: list[str] = []
+    for lang in (language, (language or "").replace("_", "-").split("-")[0],
+                 config.instance.default_language, "en"):
+        if lang and lang.lower() not in chain:
+            chain.append(lang.lower())
+    return chain
+
+
+def find_template(config: Config, name: str, language: str | None) -> jinja2.Template:
+    """`<lang>/<name>` for the first language in the chain that has it, compiled (Jinja2
+    caches it): TemplateNotFound or TemplateSyntaxError here, not when it is rendered."""
+    names = [f"{lang}/{name}" for lang in template_languages(config, language)]
+    return environment(config).select_template(names)
+
+
+def render_text(config: Config, name: str, language: str | None, /,
+                **context: object) -> str:
+    """Render `<lang>/<name>` for the first language in the chain that has it."""
+    names = [f"{lang}/{name}" for lang in template_languages(config, language)]
+    template = find_template(config, name, language)
+    # `folder` lets a template include its siblings in the language it was found in.
+    folder = (template.name or names[-1]).split("/", 1)[0]
+    # `web`: the branding (web.title, web.base_url) of every customer mail's signature.
+    return template.render(**{"folder": folder, "web": config.web, **context})
+
+
+class Texts:
+    """The bodies `render_shared` made in one sender pass: per template and language, the
+    compiled template, the values of the names it read, and the text."""
+
+    def __init__(self) -> None:
+        self.done: dict[tuple[str, str, object],
+                        list[tuple[jinja2.Template, dict[str, Any], str]]] = {}
+        self.reused = 0
+        # per template and language, the template found: looked up once a pass, not per
+        # mail (Jinja2 stats the file for every lookup, to see whether it changed)
+        self.found: dict[tuple[str, str | None], jinja2.Template] = {}
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal and of the same types all the way down (1, 1.0 and True render apart)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        assert isinstance(b, dict)
+        return list(a) == list(b) and all(_same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list | tuple):
+        assert isinstance(b, list | tuple)
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def render_shared(config: Config, name: str, language: str | None,
+                  context: dict[str, Any], texts: Texts, group: object = None) -> str:
+    """`render_text`, reusing a text of `texts` whose render read the same values: the
+    notifications of one mail to several agents differ in values the shipped templates do
+    not show (the agent, the reply address), so the body is rendered once for all of them.
+
+    Sound for any template: what it writes depends only on the values of the names it
+    looks up (the context notes them, in what it includes too), so a context with the same
+    values for those names renders the same text, branch for branch. A template that reads
+    the agent gets a text per agent. `group` (hashable): only texts of the same group are
+    compared (the mails of one ticket and article), so a pass of many mails compares each
+    with a few, not with all."""
+    template = texts.found.get((name, language))
+    if template is None:
+        template = texts.found[name, language] = find_template(config, name, language)
+    folder = (template.name or f"en/{name}").split("/", 1)[0]
+    values = {"folder": folder, "web": config.web, **context}
+    key = (name, language or "", group)
+    for done, seen, text in texts.done.get(key, ()):
+        if done is template and all(_same(values.get(n, _MISSING), v)
+                                    for n, v in seen.items()):
+            texts.reused += 1
+            return text
+    noted: set[str] = set()
+    token = _SEEN.set(noted)
+    try:
+        text = template.render(**values)
+    finally:
+        _SEEN.reset(token)
+    seen = {n: values.get(n, _MISSING) for n in noted}
+    texts.done.setdefault(key, []).append((template, seen, text))
+    return text
