@@ -29,6 +29,7 @@ from maildesk.config import Config
 from maildesk.outbound.render import (
     Texts,
     check_address,
+    check_sender,
     checked_once,
     find_template,
     render_shared,
@@ -141,8 +142,8 @@ class Spec:
         for _name, address in self.to:
             check_address(address)
         check_address(self.from_addr)
-        if self.reply_to:
-            check_address(self.reply_to)
+        if self.reply_to:  # a queue's address + a reply token: new per ticket, so
+            check_sender(self.reply_to)  # check_address's answer, without its parse
         if found is None or self.language not in found:
             find_template(config, self.template, self.language)
             if found is not None:
