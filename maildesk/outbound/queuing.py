@@ -72,11 +72,10 @@ _CHUNK = 500  # rows a statement: 7,000 parameters, below SQLite's 32,766 and Po
 
 def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> list[Sequence[Any]]:
     """(id, message_id, to_addr) of the rows, written by one multi-row INSERT..RETURNING
-    (per 500): on SQLite and PostgreSQL the driver's own SQL, made once per row count,
-    the values through the columns' own bind processors, on the connection's DBAPI
-    cursor (`driver_rows`). SQLAlchemy's insertmanyvalues wrote the same statement but
-    compiled it and batched the parameters anew per call (issue 20: ~0.1 ms a mail).
-    Elsewhere (MariaDB) that way still."""
+    (per 500): the driver's own SQL, made once per row count, the values through the
+    columns' own bind processors, on the connection's DBAPI cursor (`driver_rows`).
+    SQLAlchemy's insertmanyvalues wrote the same statement but compiled it and batched
+    the parameters anew per call (issue 20: ~0.1 ms a mail)."""
     dialect = session.get_bind().dialect
     binds = _binds(dialect)
     if binds is None or set(rows[0]) != set(_COLUMNS):
@@ -96,8 +95,9 @@ def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> list[Sequence[
 @lru_cache(maxsize=8)
 def _binds(dialect: Dialect) -> tuple[tuple[str, Any], ...] | None:
     """(column, bind processor) of `_COLUMNS`; None where `_insert_sql` does not apply."""
-    if dialect.name not in ("sqlite", "postgresql") or dialect.paramstyle not in _MARKS:
-        return None
+    if (dialect.name not in ("sqlite", "postgresql", "mysql", "mariadb")
+            or not dialect.insert_returning or dialect.paramstyle not in _MARKS):
+        return None  # MySQL: no RETURNING (the old way fails there as it always did)
     return tuple((name, _TABLE.c[name].type._cached_bind_processor(dialect))
                  for name in _COLUMNS)
 
