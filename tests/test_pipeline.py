@@ -65,6 +65,24 @@ def test_reply_threads_by_in_reply_to(desk: Desk) -> None:
     assert _number(desk.ingest(reply2)) == number
 
 
+def test_reply_threads_by_one_id_or_many_in_their_order(desk: Desk) -> None:
+    """The same id in In-Reply-To and References (one statement with `=`), and several
+    ids (one IN): In-Reply-To first, then the References from the newest back."""
+    first = _number(desk.ingest(simple_mail(message_id="one@example.org")))
+    second = _number(desk.ingest(simple_mail(message_id="two@example.org")))
+    assert first != second
+    both = {"In-Reply-To": "<one@example.org>", "References": "<one@example.org>"}
+    assert _number(desk.ingest(simple_mail(subject="Re: a", headers=both))) == first
+    refs = {"References": "<one@example.org> <nobody@example.org> <two@example.org>"}
+    assert _number(desk.ingest(simple_mail(subject="Re: b", headers=refs))) == second
+    mixed = {"In-Reply-To": "<one@example.org>",
+             "References": "<two@example.org> <one@example.org> <two@example.org>"}
+    assert _number(desk.ingest(simple_mail(subject="Re: c", headers=mixed))) == first
+    unknown = {"In-Reply-To": "<nobody@example.org>", "References": "<nobody@example.org>"}
+    assert _number(desk.ingest(simple_mail(subject="Re: d", headers=unknown))) not in (
+        first, second)
+
+
 def test_subject_tag_threads_for_participants_in_many_languages(desk: Desk) -> None:
     number = _number(desk.ingest(simple_mail()))
     for prefix in ("Re:", "RE:", "AW:", "Antw:", "RV:", "R:", "SV:", "VS:", "Fwd:", "FW:",

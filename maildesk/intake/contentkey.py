@@ -37,17 +37,23 @@ def content_key(raw: bytes, message_id: str | None) -> str:
     copy of itself (converting it whole took three: the LF text, its body, the body
     without its last line ends)."""
     chunks = _lf_chunks(raw)
-    text = bytearray()
+    text: bytes | bytearray = b""
     match = None
     done = False
     while match is None and not done:
         chunk = next(chunks, None)
         done = chunk is None
-        text += chunk or b""
+        if chunk and text:  # a second chunk: joined (a mail of one chunk is not copied)
+            if not isinstance(text, bytearray):
+                text = bytearray(text)
+            text += chunk
+        elif chunk:
+            text = chunk
         match = _SPLIT.search(text)
         if match is not None and not done and match.end() > len(text) - 4:
             match = None  # it might grow with the next chunk: decide then
-    head, body = (bytes(text[:match.start()]), text[match.end():]) if match else (bytes(text), b"")
+    head = bytes(text[:match.start()]) if match else bytes(text)
+    body = memoryview(text)[match.end():] if match else memoryview(b"")
     digest = hashlib.sha256()
     digest.update(b"message-id:" + (message_id or "").encode("utf-8", "surrogateescape"))
     digest.update(b"\0")
@@ -63,19 +69,27 @@ def content_key(raw: bytes, message_id: str | None) -> str:
             digest.update(line + b"\n")
     digest.update(b"\0")
     # The body without the line ends at its very end (an SMTP client may add one): a run
-    # of them is held back until more text follows it.
+    # of them is held back until more text follows it. Hashed from views: no copy of it.
     held = b""
-    for piece in itertools.chain((bytes(body),), chunks):
+    for piece in itertools.chain((body,), map(memoryview, chunks)):
         if not piece:
             continue
-        kept = piece.rstrip(b"\r\n")
-        if kept:
+        end = _text_end(piece)
+        if end:
             digest.update(held)
-            digest.update(kept)
-            held = piece[len(kept):]
+            digest.update(piece[:end])
+            held = bytes(piece[end:])
         else:
-            held += piece
+            held += bytes(piece)
     return digest.hexdigest()
+
+
+def _text_end(piece: memoryview) -> int:
+    """`len(bytes(piece).rstrip(b"\r\n"))`, from the last bytes only when they hold text."""
+    tail = bytes(piece[-64:]).rstrip(b"\r\n")
+    if tail:
+        return len(piece) - min(len(piece), 64) + len(tail)
+    return len(bytes(piece).rstrip(b"\r\n"))
 
 
 def _lf_chunks(raw: bytes) -> Iterator[bytes]:

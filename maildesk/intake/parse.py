@@ -81,13 +81,31 @@ def _lf(text: str) -> str:
 
 
 _LOWER_CHUNK = 1 << 20  # bytes lowercased at a time to find where a pattern may start
+_LAST_BYTE_HITS = 128  # a prefix's last byte looked at one by one before lowercasing instead
 
 
 def _starts(data: bytes, prefix: bytes) -> Iterator[int]:
     """Every offset where `prefix` (lowercase ASCII) is, in any case: where a `(?i)` bytes
     pattern that begins with it can match. bytes.lower and a bytes pattern's IGNORECASE
-    both fold ASCII letters only; a chunk at a time, so a big mail is not copied whole."""
-    for start in range(0, len(data), _LOWER_CHUNK):
+    both fold ASCII letters only; a chunk at a time, so a big mail is not copied whole.
+
+    A prefix ending in a byte that has no case (`content-`) is first looked for where
+    that byte is (memchr: a 100 KB mail lowercased and searched cost ~85 us, its few
+    hyphens ~1 us); past _LAST_BYTE_HITS of them, the rest is lowercased as before."""
+    begin = 0
+    last, before = prefix[-1:], len(prefix) - 1
+    if not last.isalpha():
+        at = data.find(last, before)
+        for _ in range(_LAST_BYTE_HITS):
+            if at < 0:
+                return
+            if data[at - before : at + 1].lower() == prefix:
+                yield at - before
+            at = data.find(last, at + 1)
+        if at < 0:
+            return
+        begin = at - before  # every start before this one was looked at
+    for start in range(begin, len(data), _LOWER_CHUNK):
         chunk = data[start : start + _LOWER_CHUNK + len(prefix) - 1].lower()
         at = chunk.find(prefix)
         while 0 <= at < _LOWER_CHUNK:

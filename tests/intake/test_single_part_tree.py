@@ -5,6 +5,8 @@ for every mail of the shared corpus and the header-block edge cases below."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from maildesk.intake import parse
@@ -95,13 +97,16 @@ def test_every_corpus_mail_gives_the_same_tree_and_parsed_mail(
         assert fast == slow, path
 
 
-@pytest.mark.parametrize("chunk", [1, 7, 1 << 20])
+@pytest.mark.parametrize(("chunk", "hits"), [(1, 128), (7, 128), (1 << 20, 128), (7, 0),
+                                             (1 << 20, 1), (3, 2), (1 << 20, 5)])
 def test_the_case_insensitive_checks_find_what_re_finds(
-        chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """_prepare's two whole-mail checks are tried only where their first word is."""
+        chunk: int, hits: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """_prepare's two whole-mail checks are tried only where their first word is (looked
+    for by its last byte first, then by lowercasing, from wherever that gave up)."""
     import random
 
     monkeypatch.setattr(parse, "_LOWER_CHUNK", chunk)
+    monkeypatch.setattr(parse, "_LAST_BYTE_HITS", hits)
     rng = random.Random(chunk)
     pieces = [b"Content-Type:", b"CONTENT-TYPE :", b"content-tYpe\t:", b"Content-Disposition:",
               b" multipart/", b"\r\n message/", b"message/", b"text/plain", b"\n", b"\r\n",
@@ -115,6 +120,9 @@ def test_the_case_insensitive_checks_find_what_re_finds(
         for pattern, prefix in ((parse._MULTIPART_HINT, b"content-type"),
                                 (parse._LONG_PARAM_HEADER, b"content-")):
             assert parse._search(pattern, prefix, data) == (pattern.search(data) is not None)
+        for prefix in (b"content-", b"-", b"t-"):
+            assert list(parse._starts(data, prefix)) == [
+                m.start() for m in re.finditer(b"(?=" + re.escape(prefix) + b")", data.lower())]
         long_param = parse._LONG_PARAM_HEADER.search(data) is not None
         hint = parse._MULTIPART_HINT.search(data) is not None
         assert parse._content_checks(data) in ({(True, False), (True, True)} if long_param

@@ -52,6 +52,25 @@ def test_article_store_is_content_addressed_and_complete(tmp_path) -> None:  # n
         store.get(None, "../../etc/passwd")  # type: ignore[arg-type]
 
 
+def test_article_store_keys_are_lowercase_sha256_hex_only(tmp_path) -> None:  # noqa: ANN001
+    """The mail path's string paths (`_file`) are the pathlib ones (`_path`); anything but
+    64 lowercase hex digits is refused by both, also when the blob would only be kept
+    pending for a group commit."""
+    store = ArticleStore(tmp_path, "filesystem")
+    key = sha256(b"x")
+    assert store._file(key) == str(store._path(key))
+    bad = [key.upper(), key[:-1], key + "0", key + "\n", "../" + key[3:], key[:-1] + "g",
+           key[:-1] + "\u0660"]
+    for wrong in [*bad, ""]:
+        for check in (store._file, store._path, lambda k: store.has_file(k, 1)):
+            with pytest.raises(ValueError):
+                check(wrong)
+    for wrong in bad:  # ("" is no key given: put hashes the data)
+        with store.deferred(), pytest.raises(ValueError):
+            store.put(object(), b"x", wrong)  # type: ignore[arg-type]
+    assert not store.has_file(key, 1)
+
+
 def test_article_store_database_mode(tmp_path) -> None:  # noqa: ANN001
     db = Database(f"sqlite:///{tmp_path}/t.db")
     upgrade(db)

@@ -111,3 +111,17 @@ def test_line_ends_made_lf_the_cheap_way_are_the_same() -> None:
         assert contentkey._crlf_to_lf(data) == data.replace(b"\r\n", b"\n"), repr(data)
     big = b"From: a@example.org\r\n\r\n" + b"line\r\n" * 400_000 + b"lone\rcr\r\n"
     assert b"".join(contentkey._lf_chunks(big)) == big.replace(b"\r\n", b"\n")
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 70, 1 << 20])
+def test_content_key_of_long_bodies_and_line_end_runs(monkeypatch: pytest.MonkeyPatch,
+                                                      chunk: int) -> None:
+    """The body's last line ends are found from its last bytes, or from all of it when
+    those are all line ends: runs longer than that tail, and chunks of nothing else."""
+    monkeypatch.setattr(contentkey, "_CHUNK", chunk)
+    rng = random.Random(chunk + 1)
+    for _ in range(300):
+        body = b"".join(rng.choice([b"a", b"\r\n", b"\n", b"\r", b"\r\n" * 40, b"x" * 70])
+                        for _ in range(rng.randrange(12)))
+        raw = b"From: y\r\nReceived: z\r\n\r\n" + body
+        assert content_key(raw, None) == _whole_key(raw, None), repr(raw)

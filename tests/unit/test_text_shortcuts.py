@@ -54,6 +54,25 @@ def test_first_words_are_the_first_words_of_the_whole_text(
             assert first_words(txt, count) == words(txt)[:count], (txt, count)
 
 
+def test_ascii_text_gives_the_words_of_the_unicode_pattern() -> None:
+    """words() reads ASCII text with an ASCII pattern: the same words, in the same order,
+    as NFKC, lowercasing and the Unicode pattern give."""
+    rng = random.Random(11)
+    ascii_pieces = [p for p in PIECES if p.isascii()] + [
+        "Don't", "O'Neil", "'quoted'", "a'b'c", "x_y", "__", "A1b2", "99", "MiXeD", "-", ",",
+        "it''s", "end'", "\x7f", "\x00", "~"]
+    spaces = [s for s in SPACES if s.isascii()]
+    for _ in range(3000):
+        txt = "".join(rng.choice(ascii_pieces) + rng.choice(spaces)
+                      for _ in range(rng.randrange(0, 60)))
+        assert txt.isascii()
+        reference = [w for w in text._WORD.findall(txt.lower()) if len(w) > 1
+                     and not w.isdigit()]
+        assert words(txt) == reference, txt
+    assert words("Don't PANIC: it's 42 o'clock, ok?") == ["don't", "panic", "it's",
+                                                            "o'clock", "ok"]
+
+
 def test_the_language_guess_is_the_same_from_the_top_of_a_long_mail() -> None:
     rng = random.Random(7)
     among = ("en", "es", "de", "fr", "it", "pt", "nl")
