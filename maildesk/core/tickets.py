@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import cast
 
-from sqlalchemy import Table, insert, inspect
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 from maildesk.config import Config
 from maildesk.intake.message import Envelope, ParsedMail
@@ -155,7 +155,9 @@ def add_article(session: Session, store: ArticleStore, ticket: Ticket, *,
     if not mail.attachments:
         set_committed_value(article, "attachments", [])
     set_committed_value(article, "ticket", ticket)
-    known = inspect(ticket).attrs.articles.loaded_value
+    # `inspect(ticket).attrs.articles.loaded_value`, without building the state's
+    # AttributeState of every column first (~20 us a ticket): its dict, a list when loaded
+    known = instance_dict(ticket).get("articles")
     if isinstance(known, list):
         set_committed_value(ticket, "articles", [*known, article])
     written(session, ticket, customer_wrote=sender_type == "customer" and kind == "mail")

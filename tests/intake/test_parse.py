@@ -406,6 +406,26 @@ def test_inline_uuencoded_file_becomes_an_attachment() -> None:
     assert "begin 644" not in m.body and "Thanks." in m.body
 
 
+@pytest.mark.parametrize("long_text", [1, 5, 16384])
+def test_the_quick_look_for_a_uuencode_line_is_the_plain_one(
+        long_text: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line beginning with `begin ` is looked for with re on a long text, with `in` on
+    a short one: the same answer either way; and a long body's inline file is found."""
+    from maildesk.intake import mime
+
+    monkeypatch.setattr(mime, "_LONG_TEXT", long_text)
+    rng = random.Random(long_text)
+    pieces = ["begin ", "begin", "\n", "\r\n", "\nbegin", " ", "x", "é", "\n\n", "egin "]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(12)))
+        assert mime._uu_line(text) == ("\nbegin " in text), repr(text)
+    body = "quoted text of a long thread\r\n" * 2000
+    uu = "begin 644 a.txt\r\n%:&5L;&\\*\r\n`\r\nend\r\n"
+    m = parse_message(b"Subject: x\r\n\r\n" + (body + uu + body).encode())
+    assert [(a.filename, a.data) for a in m.attachments] == [("a.txt", b"hello")]
+    assert "begin 644" not in m.body
+
+
 def test_uuencode_transfer_encoding() -> None:
     part = (
         b"Content-Type: application/octet-stream; name=a.txt\r\n"

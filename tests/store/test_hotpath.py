@@ -264,3 +264,60 @@ def test_core_written_tickets_keep_counts_versions_and_the_session_view(desk: De
             assert rollup.drift(session) == {}
     finally:
         app.close()
+
+
+def test_an_added_article_joins_its_tickets_articles_only_when_they_are_loaded(
+        desk: Desk) -> None:
+    """add_article tells a ticket whose articles were read of the new one (no SELECT
+    later); a ticket whose articles were not read still reads them all when asked."""
+    from maildesk.core.tickets import add_article
+    from maildesk.intake.parse import parse_message
+
+    number = _new_ticket(desk)
+    app = desk.app()
+    seen: list[str] = []
+    event.listen(app.db.engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, *_a: seen.append(sql))
+    try:
+        with app.db.transaction() as session:
+            ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
+            mail = parse_message(simple_mail(subject="Re: printer"))
+            add_article(session, app.store, ticket, mail=mail, raw=None, envelope=None)
+            assert "articles" not in ticket.__dict__  # not read, not made up
+            assert len(ticket.articles) == 2  # read now: both
+            before = len(seen)
+            third = add_article(session, app.store, ticket, mail=mail, raw=None,
+                                envelope=None)
+            assert ticket.articles[-1] is third and len(ticket.articles) == 3
+            assert not [s for s in seen[before:] if re.match(r"(?i)\s*SELECT", s)]
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("count", [1, 2, 9, 16, 17, 40])
+def test_a_group_commit_writes_only_the_blobs_no_segment_holds_yet(
+        tmp_path: Path, desk: Desk, count: int) -> None:
+    """The look-up of a batch's keys (`=` for one, an IN of plain parameters for a few, an
+    expanding IN for more) finds those stored before, and only the others are appended."""
+    store = ArticleStore(tmp_path / "store")
+    segments = tmp_path / "store" / "articles" / "segments"
+    app = desk.app()
+    try:
+        old = [f"old {n}\n".encode() for n in range(count)]
+        with store.deferred() as pending, app.db.transaction() as session:
+            for blob in old[::2]:
+                store.put(session, blob)
+            pending.flush()
+        (segment,) = segments.iterdir()
+        size = segment.stat().st_size
+        new = [f"new {n}\n".encode() for n in range(count)]
+        batch = [blob for pair in zip(old, new, strict=True) for blob in pair][:count]
+        with store.deferred() as pending, app.db.transaction() as session:
+            keys = [store.put(session, blob) for blob in batch]
+            pending.flush()
+        added = b"".join(blob for blob in batch if blob not in old[::2])
+        assert segment.read_bytes()[size:] == added
+        with app.db.reading() as session:
+            assert [store.get(session, key) for key in keys] == batch
+    finally:
+        app.close()
