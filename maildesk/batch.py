@@ -174,6 +174,15 @@ class Batcher(Executor):
         return items, False
 
     def _run_batch(self, mails: list[_Mail]) -> None:
+        """The batch's mails, each template's file looked at once for all of them (the
+        check at ingest that a mail's template still compiles stats it otherwise, per
+        mail, issue 20): a template edited while maildesk runs is the next batch's."""
+        from maildesk.outbound.templating import checked_once
+
+        with checked_once():
+            self._run_mails(mails)
+
+    def _run_mails(self, mails: list[_Mail]) -> None:
         from maildesk.pipeline import prepare
 
         app = self.app

@@ -64,9 +64,11 @@ _CHECKED: ContextVar[dict[Any, bool] | None] = ContextVar("maildesk_templates_ch
 class _Loader(jinja2.FileSystemLoader):
     """Jinja2's loader, whose check that a compiled template is still what its file says
     (a stat of the file, made for every lookup: each render of a template that includes
-    another, issue 20) is made once per template in a sender's pass (`checked_once`).
-    Outside a pass every lookup checks, as Jinja2 does; a template edited while maildesk
-    runs is used from the next pass on (the rows of one pass are rendered together)."""
+    another, issue 20) is made once per template in a sender's pass or an ingest batch
+    (`checked_once`; at ingest each mail's templates are looked up to see that they
+    compile). Outside one every lookup checks, as Jinja2 does; a template edited while
+    maildesk runs is used from the next pass or batch on (the rows of one pass are
+    rendered together, the mails of one batch committed together)."""
 
     def get_source(self, environment: jinja2.Environment, template: str
                    ) -> tuple[str, str, Callable[[], bool]]:
@@ -89,7 +91,8 @@ class _Loader(jinja2.FileSystemLoader):
 
 @contextmanager
 def checked_once() -> Iterator[None]:
-    """Inside: each template's file is looked at once whatever the renders (see `_Loader`)."""
+    """Inside: each template's file is looked at once whatever the lookups and renders
+    (see `_Loader`): a sender's pass, an ingest batch (`batch.Batcher._run_batch`)."""
     token = _CHECKED.set({})
     try:
         yield
