@@ -321,3 +321,48 @@ def test_a_group_commit_writes_only_the_blobs_no_segment_holds_yet(
             assert [store.get(session, key) for key in keys] == batch
     finally:
         app.close()
+
+
+def test_an_inserted_object_is_in_the_session_as_if_loaded(desk: Desk) -> None:
+    """store.rows.insert_object attaches without Session.add's cascade walk: the object
+    is persistent and clean, found by its key, its relationships load when asked, a later
+    change is an UPDATE; one carrying a related object still cascades it into the session."""
+    from sqlalchemy import inspect as sa_inspect
+
+    from maildesk.store.models import Article, utcnow
+    from maildesk.store.rows import insert_object, new_object
+
+    number = _new_ticket(desk)
+    app = desk.app()
+    try:
+        with app.db.transaction() as session:
+            ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
+            columns = dict(message_id=None, from_addr="a@example.org", to_json="[]",
+                           cc_json="[]", subject="s", sender_type="customer",
+                           visibility="internal", kind="note", body="b", raw_sha256=None,
+                           content_sha256=None, raw_key=None, raw_size=0,
+                           envelope_json="{}", notes_json="[]", verified=True,
+                           created_at=utcnow(), has_html=None)
+            article = insert_object(session, new_object(Article, ticket_id=ticket.id, **columns))
+            state = sa_inspect(article)
+            assert state.persistent and not state.modified
+            assert article not in session.dirty and article not in session.new
+            assert session.get(Article, article.id) is article
+            assert article.ticket is ticket and article.attachments == []
+            article.body = "changed"
+            session.flush()
+            assert session.execute(select(Article.body).where(
+                Article.id == article.id)).scalar_one() == "changed"
+            other = new_object(Ticket, number="x-1", title="t", queue=ticket.queue,
+                               customer="c@example.org", priority=3, state="new", owner=None,
+                               locked=False, customer_id=None, cc_json="[]", tags_json="[]",
+                               language=None, pending_until=None, merged_into_id=None,
+                               linked_to_id=None, created_at=utcnow(), updated_at=utcnow(),
+                               first_response_at=None, closed_at=None, version=1)
+            carried = new_object(Article, ticket_id=ticket.id, **columns)
+            carried.__dict__["ticket"] = other  # a related object along: cascaded
+            insert_object(session, carried)
+            assert other in session.new
+            session.rollback()
+    finally:
+        app.close()
