@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -27,11 +27,25 @@ from maildesk.outbound.outbox import (
 from maildesk.outbound.relay import Relay
 from maildesk.outbound.verp import envelope_base, signed_verp
 
-__all__ = ["Flow", "Send", "first_of", "signed"]
+__all__ = ["Ahead", "Flow", "Send", "first_of", "signed"]
 
 log = logging.getLogger("maildesk.outbox")
 
-Send = Callable[[aiosmtplib.SMTP, Claimed], Awaitable[AttemptResult]]
+
+@dataclass(frozen=True)
+class Ahead:
+    """A row a lane took as its previous mail's final dot went out (RFC 2920 pipelining):
+    `started` is the sender's note that its commands went behind that dot on the lane's
+    connection; None: it is sent anew."""
+
+    row: Claimed
+    started: object | None = None
+
+
+# One row's mail (or one `Ahead`) over a connection, given what takes the next ready row
+# when one is at hand as its dot goes out: its outcome and that next row, if taken.
+Send = Callable[[aiosmtplib.SMTP, Claimed | Ahead, Callable[[], Claimed | None]],
+                Awaitable[tuple[AttemptResult, Ahead | None]]]
 _RELAY_ERRORS = (aiosmtplib.SMTPException, OSError, TimeoutError)
 
 
@@ -202,34 +216,61 @@ class Flow:
         """Send ready rows one by one over one connection, each outcome handed to the
         settler; before a mail goes out, the settle of the one before the last is
         committed (only then: a lane with nothing more to send leaves its outcomes to the
-        next claim's commit, issue 20). An idle lane gives its connection back to the
-        relay pool."""
+        next claim's commit, issue 20). When the next row is ready as a mail's final dot
+        goes out, the sender may send its commands behind that dot (RFC 2920: one round
+        trip less a mail); that row is then the lane's next, even when stopping (it is in
+        flight). An idle lane gives its connection back to the relay pool."""
         smtp: aiosmtplib.SMTP | None = None
         behind: asyncio.Future[None] | None = None  # the last mail's settle
         before: asyncio.Future[None] | None = None  # the settle of the mail before it
+        job: Claimed | Ahead | None = None  # taken as the last mail's dot went out
+        ended = False  # the end (None) was taken behind a dot
+        taken: list[Claimed] = []  # by `take`, as the mail in flight's dot went out
+
+        def take() -> Claimed | None:
+            nonlocal ended
+            if (ended or index >= self._want() or self.ready.empty()
+                    or (self.stop is not None and self.stop.is_set())):
+                return None
+            following = self.ready.get_nowait()
+            self._note_level()
+            if following is None:
+                ended = True
+                return None
+            taken.append(following)
+            return signed(self.current(), following)
+
         try:
-            while index < self._want():
-                if smtp is not None and self.ready.empty():
-                    self.relay.give(smtp)  # idle: the pool closes it after KEEP_IDLE
-                    smtp = None
-                row = await self.ready.get()
-                self._note_level()
-                if row is None or (self.stop is not None and self.stop.is_set()):
-                    break  # the untried rows are handed back by close
+            while job is not None or (not ended and index < self._want()):
+                if job is None:
+                    if smtp is not None and self.ready.empty():
+                        self.relay.give(smtp)  # idle: the pool closes it after KEEP_IDLE
+                        smtp = None
+                    got = await self.ready.get()
+                    self._note_level()
+                    if got is None or (self.stop is not None and self.stop.is_set()):
+                        break  # the untried rows are handed back by close
+                    job = signed(self.current(), got)
+                row = job.row if isinstance(job, Ahead) else job
                 if before is not None:  # a crash resends at most the last two mails
                     await self._settled(before)
                     before = None
                 if smtp is None or not smtp.is_connected:
                     smtp = await self._connect()
+                    job = row  # anything begun went with the old connection
+                taken.clear()
                 try:
-                    outcome = (AttemptResult(row.id, "retry", self.relay_error) if smtp is None
-                               else await self.send(smtp, signed(self.current(), row)))
+                    if smtp is None:
+                        outcome, job = AttemptResult(row.id, "retry", self.relay_error), None
+                    else:
+                        outcome, job = await self.send(smtp, job, take)
                 except Exception:  # a bug: the lease runs out and the row is tried again
                     log.exception("outbox %d: sending failed", row.id)
                     self.held.discard(row.id)
                     if smtp is not None:
                         smtp.close()
                     smtp = None
+                    job = signed(self.current(), taken[0]) if taken else None  # anew
                     continue
                 done = self.settler.submit([replace(outcome, raw=row.raw) if row.fresh
                                             else outcome])

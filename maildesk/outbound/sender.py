@@ -11,7 +11,10 @@ or a timeout retry with backoff; 5xx for the recipient or the message failed at 
 
 Outcomes are settled in commits the lanes share. A lane sends its next mail while the
 previous one's settle commits, never the one after: a crash (SIGKILL, power loss) resends
-at most two mails per connection, the one in flight and the one not yet noted. A stop lets
+at most two mails per connection, the one in flight and the one not yet noted. (With
+RFC 2920 pipelining the next mail's MAIL, RCPT and DATA may go out behind a mail's final
+dot, outbound/transaction.py; its own dot still waits for that rule, and a relay drops a
+transaction whose data never ended.) A stop lets
 the mail in flight on each connection finish, settles it, and hands the untried rows back;
 leases are short and renewed while rows are held, and a restarted daemon takes its own
 back at once (see outbox.py). While the relay does not answer, mails are retried without
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,7 +33,7 @@ import aiosmtplib
 
 from maildesk.outbound import transaction
 from maildesk.outbound.batches import App, Source
-from maildesk.outbound.lanes import Flow, first_of
+from maildesk.outbound.lanes import Ahead, Flow, first_of
 from maildesk.outbound.outbox import LEASE, AttemptResult, Claimed, reclaim, worker_name
 from maildesk.outbound.relay import KEEP_IDLE, Relay
 from maildesk.outbound.render import InvalidAddress, check_address, check_sender
@@ -73,7 +77,7 @@ async def run_sender(source: Source, stop_event: asyncio.Event, *,
         if taken:
             log.info("outbox: took back %d rows an earlier run of this daemon held", taken)
     log.info("outbox sender %s started, relay %s:%d", worker, *app.config.outbound.relay)
-    flow = Flow(lambda: source.runtime, worker, Relay(), stop_event, _send_one, _describe)
+    flow = Flow(lambda: source.runtime, worker, Relay(), stop_event, _send, _describe)
     loop = asyncio.get_running_loop()
     try:
         while not stop_event.is_set():
@@ -108,7 +112,7 @@ async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
     `connections` connections from `relay` (given back to it; without one they end with
     the call); when `stop` is set, rows not yet begun are handed back. A settle that
     failed is raised once every other mail is settled (those are never resent)."""
-    flow = Flow(lambda: app, worker or worker_name(), relay or Relay(), stop, _send_one,
+    flow = Flow(lambda: app, worker or worker_name(), relay or Relay(), stop, _send,
                 _describe, lease=lease, connections=connections)
     try:
         claimed = await flow.fill(limit)
@@ -120,14 +124,55 @@ async def send_due(app: App, *, worker: str | None = None, limit: int = BATCH,
     return Pass(claimed, counts["sent"], counts["retry"], counts["failed"])
 
 async def _send_one(smtp: aiosmtplib.SMTP, row: Claimed) -> AttemptResult:
+    """One row's mail over `smtp`, nothing behind it."""
+    return (await _send(smtp, row, lambda: None))[0]
+
+
+async def _send(smtp: aiosmtplib.SMTP, job: Claimed | Ahead, take: Callable[[], Claimed | None]
+                ) -> tuple[AttemptResult, Ahead | None]:
+    """The lanes' send (outbound/lanes.py): one row's mail over `smtp`, and the next row
+    (`take`, when one is at hand as this one's final dot goes out; RFC 2920) with its
+    commands sent behind that dot when the relay offers PIPELINING. Each mail's outcome is
+    its own: a refusal of the next mail's commands is the next mail's."""
+    row, started = (job.row, job.started) if isinstance(job, Ahead) else (job, None)
+    taken: list[Claimed] = []
+
+    def behind() -> transaction.Envelope | None:
+        following = take()
+        if following is None:
+            return None
+        taken.append(following)
+        try:
+            sender = check_sender(following.mail_from)
+            recipients = [check_address(r) for r in following.recipients]
+            if not recipients:
+                return None
+            return transaction.envelope(smtp, sender, recipients, following.raw,
+                                        _utf8_options(sender, recipients, following.raw))
+        except Exception:  # not for behind a dot: sent on its own, its error told then
+            return None
+
+    pipe = transaction.Behind(behind)
+    outcome = await _attempt(smtp, row, started if isinstance(started, transaction.Started)
+                             else None, pipe)
+    return outcome, (Ahead(taken[0], pipe.started) if taken else None)
+
+
+async def _attempt(smtp: aiosmtplib.SMTP, row: Claimed, started: transaction.Started | None,
+                   behind: transaction.Behind) -> AttemptResult:
     try:
-        sender = check_sender(row.mail_from)
-        recipients = [check_address(r) for r in row.recipients]
-    except InvalidAddress as exc:
-        return AttemptResult(row.id, "failed", str(exc))
-    options = _utf8_options(sender, recipients, row.raw)
-    try:
-        refused = await transaction.send(smtp, sender, recipients, row.raw, options)
+        if started is None:
+            try:
+                sender = check_sender(row.mail_from)
+                recipients = [check_address(r) for r in row.recipients]
+            except InvalidAddress as exc:
+                return AttemptResult(row.id, "failed", str(exc))
+            options = _utf8_options(sender, recipients, row.raw)
+            mail: transaction.Envelope | transaction.Started = await transaction.prepare(
+                smtp, sender, recipients, row.raw, options)
+        else:
+            mail = started
+        refused = await transaction.carry(smtp, mail, behind)
     except aiosmtplib.SMTPNotSupported:  # before MAIL FROM: the connection stays usable
         return AttemptResult(row.id, "failed", _NO_SMTPUTF8)
     except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -136,7 +181,8 @@ async def _send_one(smtp: aiosmtplib.SMTP, row: Claimed) -> AttemptResult:
         await _reset(smtp)
         return AttemptResult(row.id, "failed" if codes and min(codes) >= 500 else "retry", error)
     except aiosmtplib.SMTPResponseException as exc:
-        await _reset(smtp)
+        if behind.started is None:  # else the next mail's commands followed the refused dot,
+            await _reset(smtp)  # which ended this transaction (RFC 5321 4.1.1.4)
         return AttemptResult(row.id, "failed" if exc.code >= 500 else "retry", _describe(exc))
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         smtp.close()

@@ -12,6 +12,11 @@ protocol on the transport and gives aiosmtplib's back at the end.
   instead of one per command.
 - When the relay's EHLO offers PIPELINING, MAIL, RCPT and DATA go in one write and their
   replies are read after it (RFC 2920); the data follows the 354 as ever. Else lockstep.
+  When the next mail is at hand as the final dot goes out (`Behind`), its MAIL, RCPT and
+  DATA go in the dot's write: one round trip a mail instead of two. The dot's reply is
+  read first and is this mail's; the next mail's replies wait (`Started`) for its own
+  `carry`, which charges them to it. When the connection ends before the dot's reply, the
+  next mail was not begun and is sent anew.
 - The bytes on the wire are those `sendmail` writes: `size=` first when the relay offers
   SIZE, the message with CRLF line ends, dot-stuffed, then `.`; a message with CRLF line
   ends only (what maildesk renders) is not copied to be normalised.
@@ -26,6 +31,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
 import aiosmtplib
@@ -33,7 +40,8 @@ from aiosmtplib.email import quote_address
 from aiosmtplib.protocol import normalize_message_line_endings
 from aiosmtplib.response import SMTPResponse
 
-__all__ = ["TIMEOUT", "greet", "send", "wire_data"]
+__all__ = ["TIMEOUT", "Behind", "Envelope", "Started", "carry", "envelope", "greet",
+           "prepare", "send", "wire_data"]
 
 TIMEOUT = 60.0  # seconds for a transaction; a big message gets more (`_deadline`)
 BYTES_PER_SECOND = 1 << 20  # the least transfer rate a big message's deadline allows for
@@ -55,6 +63,7 @@ class _Replies(asyncio.Protocol):
         self._size = 0
         self._replies: deque[SMTPResponse] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._ahead = 1  # replies the waiter waits for
         self.broken: aiosmtplib.SMTPException | None = None
 
     def data_received(self, data: bytes) -> None:
@@ -68,7 +77,7 @@ class _Replies(asyncio.Protocol):
         del buffer[:start]
         if len(buffer) > _MAX_LINE:
             self._fail(aiosmtplib.SMTPResponseException(-1, "Response too long"))
-        elif self._replies:
+        elif len(self._replies) >= self._ahead:
             self._wake()
 
     def _line(self, line: bytes) -> bool:
@@ -104,11 +113,16 @@ class _Replies(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(aiosmtplib.SMTPServerDisconnected("Connection lost"))
 
-    async def reply(self) -> SMTPResponse:
-        """The next reply; raises when the connection broke first."""
-        while not self._replies:
+    async def reply(self, ahead: int = 1) -> SMTPResponse:
+        """The next reply, once `ahead` replies are in (the replies to the commands of one
+        write are awaited together: a wakeup for all, not one a read) or the connection
+        broke; raises when it broke first."""
+        while len(self._replies) < ahead:
             if self.broken is not None:
+                if self._replies:
+                    break
                 raise self.broken
+            self._ahead = ahead
             self._waiter = self._loop.create_future()
             await self._waiter
         return self._replies.popleft()
@@ -151,16 +165,24 @@ def _deadline(size: int) -> float:
     return TIMEOUT + size / BYTES_PER_SECOND
 
 
-async def send(smtp: aiosmtplib.SMTP, sender: str, recipients: list[str], raw: bytes,
-               options: list[str]) -> dict[str, SMTPResponse]:
-    """Send one mail over `smtp` (connected, logged in); the recipients refused while
-    others were accepted, as `aiosmtplib.SMTP.sendmail` returns them. Raises as it does:
-    SMTPNotSupported before MAIL (SMTPUTF8 not offered; nothing sent), SMTPSenderRefused,
-    SMTPRecipientsRefused (every recipient), SMTPDataError; SMTPServerDisconnected,
-    SMTPReadTimeoutError or a reply that is not SMTP with the connection closed."""
+@dataclass(eq=False)
+class Envelope:
+    """One mail's transaction as it goes on the wire: MAIL, RCPT (one a recipient) and
+    DATA, then the data (`wire_data`)."""
+
+    sender: str
+    recipients: list[str]
+    commands: list[bytes]
+    data: bytes
+
+
+def envelope(smtp: aiosmtplib.SMTP, sender: str, recipients: list[str], raw: bytes,
+             options: list[str]) -> Envelope:
+    """The mail's transaction over `smtp` (greeted). Raises before anything is sent:
+    SMTPRecipientsRefused without a recipient, SMTPNotSupported when it needs SMTPUTF8
+    and the relay does not offer it, SMTPException for an address that cannot be sent."""
     if not recipients:
         raise aiosmtplib.SMTPRecipientsRefused([])
-    await greet(smtp)
     utf8 = any(o.upper() == "SMTPUTF8" for o in options)
     if utf8 and not smtp.supports_extension("smtputf8"):
         raise aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported by this server")
@@ -172,18 +194,81 @@ async def send(smtp: aiosmtplib.SMTP, sender: str, recipients: list[str], raw: b
     commands = [b"MAIL FROM:" + _quote(sender).encode(encoding) + tail]
     commands += [b"RCPT TO:" + _quote(r).encode(encoding) + b"\r\n" for r in recipients]
     commands.append(b"DATA\r\n")
-    transport, theirs = smtp.transport, smtp.protocol
-    if transport is None or theirs is None or transport.is_closing():
-        smtp.close()
-        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-    ours = _Replies(asyncio.get_running_loop())
-    transport.set_protocol(ours)
+    return Envelope(sender, recipients, commands, data)
+
+
+@dataclass(eq=False)
+class Started:
+    """A mail whose commands went out behind the previous mail's final dot (RFC 2920) on
+    `smtp`, our protocol still on its transport: `send` given it reads their replies."""
+
+    envelope: Envelope
+    smtp: aiosmtplib.SMTP
+    replies: _Replies
+    theirs: asyncio.BaseProtocol
+
+
+class Behind:
+    """What may go behind a mail's final dot when the relay offers PIPELINING: `take`
+    gives the next mail's envelope when one is at hand as the dot goes out (None: the
+    mail ends alone). `started` is that mail once its commands went and the connection
+    lives on (its replies wait for `send`); when it did not, the caller sends it anew."""
+
+    def __init__(self, take: Callable[[], Envelope | None]) -> None:
+        self.take = take
+        self.sent: Envelope | None = None  # went behind the dot
+        self.started: Started | None = None
+
+
+async def send(smtp: aiosmtplib.SMTP, sender: str, recipients: list[str], raw: bytes,
+               options: list[str]) -> dict[str, SMTPResponse]:
+    """Send one mail over `smtp` (connected, logged in); the recipients refused while
+    others were accepted, as `aiosmtplib.SMTP.sendmail` returns them. Raises as it does:
+    SMTPNotSupported before MAIL (SMTPUTF8 not offered; nothing sent), SMTPSenderRefused,
+    SMTPRecipientsRefused (every recipient), SMTPDataError; SMTPServerDisconnected,
+    SMTPReadTimeoutError or a reply that is not SMTP with the connection closed."""
+    return await carry(smtp, await prepare(smtp, sender, recipients, raw, options))
+
+
+async def prepare(smtp: aiosmtplib.SMTP, sender: str, recipients: list[str], raw: bytes,
+                  options: list[str]) -> Envelope:
+    """The mail's `envelope`, the connection greeted first (unless it has no recipient)."""
+    if not recipients:
+        raise aiosmtplib.SMTPRecipientsRefused([])
+    await greet(smtp)
+    return envelope(smtp, sender, recipients, raw, options)
+
+
+async def carry(smtp: aiosmtplib.SMTP, mail: Envelope | Started,
+                behind: Behind | None = None) -> dict[str, SMTPResponse]:
+    """`send` of a mail's `envelope` (or of one `Started` behind the previous mail's dot,
+    on this same connection): raises as `send` does. With `behind`, the next mail's
+    commands may go out with this one's final dot (see `Behind`); this mail's outcome is
+    its own whatever the replies to them are, read by the next `carry`."""
+    transport = smtp.transport
+    theirs: asyncio.BaseProtocol | None
+    if isinstance(mail, Started):
+        started, mail = mail, mail.envelope
+        ours, theirs = started.replies, started.theirs
+        if (started.smtp is not smtp or transport is None or transport.is_closing()
+                or transport.get_protocol() is not ours):
+            smtp.close()
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    else:
+        started, theirs = None, smtp.protocol
+        if transport is None or theirs is None or transport.is_closing():
+            smtp.close()
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        ours = _Replies(asyncio.get_running_loop())
+        transport.set_protocol(ours)
+    if behind is not None:
+        behind.sent = behind.started = None
     in_step = False  # every reply asked for was read: aiosmtplib may take the connection back
     try:
-        async with asyncio.timeout(_deadline(len(data))):
-            refused = await _transact(ours, cast(asyncio.WriteTransport, transport), commands,
-                                      data, sender, recipients,
-                                      smtp.supports_extension("pipelining"))
+        async with asyncio.timeout(_deadline(len(mail.data))):
+            refused = await _transact(ours, cast(asyncio.WriteTransport, transport), mail,
+                                      smtp.supports_extension("pipelining"),
+                                      started is not None, behind)
         in_step = True
         return refused
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
@@ -195,25 +280,29 @@ async def send(smtp: aiosmtplib.SMTP, sender: str, recipients: list[str], raw: b
         raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from None
     finally:
         if in_step and not transport.is_closing():
-            transport.set_protocol(theirs)
-        else:  # broken, timed out, cancelled half-way: never handed on
+            if behind is not None and behind.sent is not None:  # its replies are ours to read
+                behind.started = Started(behind.sent, smtp, ours, theirs)
+            else:
+                transport.set_protocol(theirs)
+        else:  # broken, timed out, cancelled half-way: never handed on (nor what went behind)
             smtp.close()
 
 
-async def _transact(replies: _Replies, transport: asyncio.WriteTransport,
-                    commands: list[bytes], data: bytes, sender: str, recipients: list[str],
-                    pipelining: bool) -> dict[str, SMTPResponse]:
+async def _transact(replies: _Replies, transport: asyncio.WriteTransport, mail: Envelope,
+                    pipelining: bool, started: bool, behind: Behind | None
+                    ) -> dict[str, SMTPResponse]:
     write = transport.write
+    commands, data, recipients = mail.commands, mail.data, mail.recipients
     got: list[SMTPResponse] = []
 
-    async def answer() -> SMTPResponse:
-        reply = await replies.reply()
+    async def answer(ahead: int = 1) -> SMTPResponse:
+        reply = await replies.reply(ahead)
         if reply.code == _CLOSING:  # the relay ends the connection; `send` drops it
             transport.close()
             replies.broken = aiosmtplib.SMTPServerDisconnected("closing")
         return reply
 
-    if pipelining:
+    if pipelining and not started:
         write(b"".join(commands))
     for n, command in enumerate(commands):
         if not pipelining:
@@ -222,30 +311,37 @@ async def _transact(replies: _Replies, transport: asyncio.WriteTransport,
             if n == len(commands) - 1 and all(r.code not in (250, 251) for r in got[1:]):
                 break  # every recipient refused: no DATA
             write(command)
-        got.append(reply := await answer())
+        got.append(reply := await answer(len(commands) - n if pipelining else 1))
         if reply.code == _CLOSING:
             break
-    mail, answered = got[0], got[1:1 + len(recipients)]
+    mail_reply, answered = got[0], got[1:1 + len(recipients)]
     refused = [aiosmtplib.SMTPRecipientRefused(r.code, r.message, to)
                for to, r in zip(recipients, answered, strict=False) if r.code not in (250, 251)]
-    go = mail.code == 250 and len(answered) == len(recipients) and len(refused) < len(answered)
+    go = (mail_reply.code == 250 and len(answered) == len(recipients)
+          and len(refused) < len(answered))
     start = got[-1] if len(got) == len(commands) else None  # DATA's reply
     if start is not None and start.code == 354:
         if not go:  # 354 though nothing may be sent (RFC 2920 3.1): end an empty message
             write(b".\r\n")
             await answer()
         else:
+            after = behind.take() if pipelining and behind is not None else None
+            end_line = b".\r\n" if after is None else b"".join([b".\r\n", *after.commands])
             if len(data) < _ONE_WRITE:
-                write(data + b".\r\n")
+                write(data + end_line)
             else:  # not copied once more to append the dot
                 write(data)
-                write(b".\r\n")
+                write(end_line)
+            if behind is not None:
+                behind.sent = after
             end = await answer()
+            if end.code == _CLOSING and behind is not None:  # nothing behind it begun
+                behind.sent = None
             if end.code != 250:
                 raise aiosmtplib.SMTPDataError(end.code, end.message)
             return {r.recipient: SMTPResponse(r.code, r.message) for r in refused}
-    if mail.code != 250:
-        raise aiosmtplib.SMTPSenderRefused(mail.code, mail.message, sender)
+    if mail_reply.code != 250:
+        raise aiosmtplib.SMTPSenderRefused(mail_reply.code, mail_reply.message, mail.sender)
     if refused and (len(refused) == len(answered) or len(answered) < len(recipients)):
         raise aiosmtplib.SMTPRecipientsRefused(refused)
     if start is None:  # a 421 cut the envelope short

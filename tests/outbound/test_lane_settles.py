@@ -8,7 +8,9 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from maildesk.outbound.lanes import Flow
+import pytest
+
+from maildesk.outbound.lanes import Ahead, Flow
 from maildesk.outbound.outbox import AttemptResult, Claimed
 
 
@@ -55,14 +57,20 @@ def _rows(n: int) -> list[Claimed]:
                     datetime.now(UTC)) for i in range(1, n + 1)]
 
 
-async def _lane(n: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    """(events before the flow closes, events after) for `n` rows over one lane."""
+async def _lane(n: int, pipelined: bool = False
+                ) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(events before the flow closes, events after) for `n` rows over one lane;
+    `pipelined`: each send takes the next ready row behind its dot (RFC 2920), a "send"
+    is then that row's data and dot going out."""
     events: list[tuple[str, int]] = []
 
-    async def send(smtp: Any, row: Claimed) -> AttemptResult:
+    async def send(smtp: Any, job: Claimed | Ahead, take: Any
+                   ) -> tuple[AttemptResult, Ahead | None]:
+        row = job.row if isinstance(job, Ahead) else job
         events.append(("send", row.id))
         await asyncio.sleep(0)
-        return AttemptResult(row.id, "sent")
+        following = take() if pipelined else None
+        return AttemptResult(row.id, "sent"), (Ahead(following, "begun") if following else None)
 
     async def connect(again: bool = False) -> Any:
         return _SMTP()
@@ -80,14 +88,54 @@ async def _lane(n: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
     return sent, events[len(sent):]
 
 
-def test_a_lane_commits_the_one_before_the_last_before_it_sends() -> None:
-    sent, closing = asyncio.run(_lane(4))
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_a_lane_commits_the_one_before_the_last_before_it_sends(pipelined: bool) -> None:
+    sent, closing = asyncio.run(_lane(4, pipelined))
     assert sent == [("send", 1), ("send", 2), ("commit", 1), ("send", 3),
                     ("commit", 2), ("send", 4)]  # never more than two mails not noted
     assert closing == [("commit", 3), ("commit", 4)]
 
 
-def test_a_lane_with_nothing_more_to_send_waits_for_no_commit() -> None:
-    sent, closing = asyncio.run(_lane(2))
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_a_lane_with_nothing_more_to_send_waits_for_no_commit(pipelined: bool) -> None:
+    sent, closing = asyncio.run(_lane(2, pipelined))
     assert sent == [("send", 1), ("send", 2)]  # their settles ride on the next claim
     assert closing == [("commit", 1), ("commit", 2)]
+
+
+def test_a_row_taken_behind_a_send_that_broke_is_sent_anew() -> None:
+    """A send that raised (a bug) after taking the next row: that row is not lost, the
+    lane sends it anew over a new connection; the broken one's lease runs out."""
+    async def run() -> tuple[list[tuple[str, object]], set[int]]:
+        events: list[tuple[str, object]] = []
+
+        async def send(smtp: Any, job: Claimed | Ahead, take: Any
+                       ) -> tuple[AttemptResult, Ahead | None]:
+            row = job.row if isinstance(job, Ahead) else job
+            events.append(("ahead" if isinstance(job, Ahead) else "send", row.id))
+            following = take()
+            if row.id == 1:
+                raise RuntimeError("a bug")
+            return AttemptResult(row.id, "sent"), (Ahead(following, "begun") if following
+                                                   else None)
+
+        async def connect(again: bool = False) -> Any:
+            events.append(("connect", None))
+            return _SMTP()
+
+        flow = Flow(lambda: None, "w", _Relay(), None, send, str,  # type: ignore[arg-type]
+                    connections=1)
+        flow.settler = _Settler([])  # type: ignore[assignment]
+        flow._connect = connect  # type: ignore[method-assign]
+        rows = _rows(2)
+        flow.held.update(r.id for r in rows)
+        for row in rows:
+            flow.ready.put_nowait(row)
+        for _ in range(50):
+            await asyncio.sleep(0)
+        await flow.close(own_relay=False)
+        return events, flow.held
+
+    events, held = asyncio.run(run())
+    assert events == [("connect", None), ("send", 1), ("connect", None), ("send", 2)]
+    assert held == {2}  # the second is settled by the (recording) settler, not discarded
