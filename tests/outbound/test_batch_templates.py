@@ -9,13 +9,17 @@ from __future__ import annotations
 import os
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
+import jinja2
 import pytest
 from sqlalchemy import select
 
 from maildesk.app import App
 from maildesk.batch import Batcher, _Mail
 from maildesk.intake.message import Envelope
+from maildesk.outbound import templating
+from maildesk.outbound.templating import find_template
 from maildesk.store.models import OutboxMail
 from tests.conftest import make_desk, simple_mail
 
@@ -83,3 +87,37 @@ def test_a_batch_looks_at_each_template_once_and_the_next_sees_an_edit(
         assert [s for s, _ in _autoreplies(app)[18:]] == ["queued"] * 4
     finally:
         app.close()
+
+
+def test_find_template_finds_each_template_once_in_a_scope(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    desk = make_desk(tmp_path / "d", extra="templates: ./brand\n")
+    folder = desk.root / "brand" / "en" / "agent"
+    folder.mkdir(parents=True)
+    (folder / "refusal.txt").write_text("{% if %}broken\n")
+    app = desk.app()
+    config = app.config
+    app.close()
+    selected: list[tuple[str, ...]] = []
+    real = templating.jinja2.Environment.select_template
+
+    def select_template(env: Any, names: Any, *args: Any) -> Any:
+        selected.append(tuple(names))
+        return real(env, names, *args)
+
+    monkeypatch.setattr(templating.jinja2.Environment, "select_template", select_template)
+    name = "customer/autoresponse_new.txt"
+    with templating.checked_once():
+        first = [find_template(config, name, lang) for lang in ("en", "de-AT", None, "xx")]
+        again = [find_template(config, name, lang) for lang in ("en", "de-AT", None, "xx")]
+        assert [a is b for a, b in zip(first, again, strict=True)] == [True] * 4
+        assert [t.name for t in first] == [f"{lang}/{name}" for lang in ("en", "de", "en", "en")]
+        assert len(selected) == 4  # once per name and language
+        for _ in range(2):  # an error is not kept: raised by every lookup
+            with pytest.raises(jinja2.TemplateSyntaxError):
+                find_template(config, "agent/refusal.txt", "en")
+        assert len(selected) == 6
+    selected.clear()
+    for _ in range(2):  # outside a scope every lookup selects, as before
+        assert find_template(config, name, "de-AT").name == f"de/{name}"
+    assert len(selected) == 2
