@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 from maildesk.config import AUTORESPONSE_DEFAULTS, Config, Queue
 from maildesk.events import TicketEvent
 from maildesk.marks import is_system_sender
-from maildesk.outbound.queuing import driver_rows
 from maildesk.outbound.render import InvalidAddress, check_address
 from maildesk.store.db import execute_core, insert_ignore, rowcount
+from maildesk.store.lean import driver_rows
 from maildesk.store.models import AutoResponseCount, utcnow
 
 __all__ = ["Decision", "autoresponse_decision", "take_daily_slot", "take_slot"]
@@ -174,9 +174,9 @@ def take_in_order(session: Session, wanted: list[tuple[str, int, str]]) -> int:
         return len(keys)
     params: list[str | int] = [value for key, _, period in keys for value in (key, period)]
     params += [value for key, cap, _ in keys[:-1] for value in (key, cap)] + [keys[-1][1]]
-    # The driver's own SQL on the session's connection's cursor (`queuing.driver_rows`),
+    # The driver's own SQL on the session's connection's cursor (`store.lean.driver_rows`),
     # as `execute_core` runs an INSERT: the rows `insert_later` kept stay kept.
-    counted = {row[0] for row in driver_rows(session, sql, params)}
+    counted = {row[0] for row in driver_rows(session.connection(), sql, params)}
     done = next((i for i, (key, _, _) in enumerate(keys) if key not in counted), len(keys))
     for key, _, period in keys[done + 1:]:
         if key in counted:  # counted past a full one: give it back

@@ -34,9 +34,10 @@ from maildesk.core.tickets import index_message_id
 from maildesk.outbound.render import check_address, clean_header
 from maildesk.outbound.wire import wire_bytes
 from maildesk.store.db import execute_core
+from maildesk.store.lean import driver_rows
 from maildesk.store.models import OutboxMail, Ticket, utcnow
 
-__all__ = ["Then", "driver_rows", "enqueue", "later", "together", "write_kept"]
+__all__ = ["Then", "enqueue", "later", "together", "write_kept"]
 
 
 class Spec(Protocol):
@@ -73,7 +74,7 @@ _CHUNK = 500  # rows a statement: 7,000 parameters, below SQLite's 32,766 and Po
 def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> list[Sequence[Any]]:
     """(id, message_id, to_addr) of the rows, written by one multi-row INSERT..RETURNING
     (per 500): the driver's own SQL, made once per row count, the values through the
-    columns' own bind processors, on the connection's DBAPI cursor (`driver_rows`).
+    columns' own bind processors, on the connection's DBAPI cursor (`store.lean.driver_rows`).
     SQLAlchemy's insertmanyvalues wrote the same statement but compiled it and batched
     the parameters anew per call (issue 20: ~0.1 ms a mail)."""
     dialect = session.get_bind().dialect
@@ -87,8 +88,8 @@ def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> list[Sequence[
         params = [value if process is None else process(value)
                   for row in chunk for name, process in binds
                   for value in (row[name],)]
-        made += driver_rows(session, _insert_sql(dialect.name, dialect.paramstyle,
-                                                 len(chunk)), params)
+        sql = _insert_sql(dialect.name, dialect.paramstyle, len(chunk))
+        made += driver_rows(session.connection(), sql, params)
     return made
 
 
@@ -111,31 +112,6 @@ def _insert_sql(dialect: str, paramstyle: str, n: int) -> str:
             f"{', '.join([values] * n)} RETURNING id, message_id, to_addr")
 
 
-def driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
-    """The rows `sql` (the driver's own text, positional `params`) returns, run on the
-    DBAPI cursor of the session's connection: in its transaction, and past the ~60 us of
-    `exec_driver_sql`'s execution context and result (issue 20). A driver error goes
-    through the connection's own handler (the same wrapped `IntegrityError` and the rest);
-    with cursor events listened to, `exec_driver_sql` runs it, so they see it."""
-    conn = session.connection()
-    dispatch = conn.dispatch
-    if dispatch.before_cursor_execute or dispatch.after_cursor_execute or conn._echo:
-        return list(conn.exec_driver_sql(sql, tuple(params)))
-    cursor: Any = None
-    try:
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(sql, params)
-        made = cursor.fetchall()
-        cursor.close()
-    except BaseException as exc:
-        if cursor is not None:
-            try:
-                cursor.close()
-            except Exception:
-                pass
-        conn._handle_dbapi_exception(exc, sql, params, cursor, None)
-        raise  # not reached: the handler raises
-    return made
 
 
 @dataclass

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Delete, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.result import result_tuple
 
-__all__ = ["LeanResult", "execute", "run"]
+__all__ = ["LeanResult", "driver_rows", "execute", "run"]
 
 _MAX_PLANS = 512  # statements are module constants; a caller building new ones goes past
 _plans: dict[tuple[Any, ...], _Plan | None] = {}
@@ -280,6 +280,38 @@ def run(conn: Connection, statement: Any, params: Any) -> LeanResult | None:
     return _execute(conn, plan, driver_params, given, many)
 
 
+def driver_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+    """The rows `sql` (the driver's own text, positional `params`) returns, on the same
+    cursor path as `run`: past the ~60 us of `exec_driver_sql`'s execution context and
+    result (issue 20), for a statement no Core plan covers (a multi-row INSERT..RETURNING
+    built per row count, the caps' upsert). With cursor events listened to or echo on,
+    `exec_driver_sql` runs it, so they see it."""
+    dispatch = conn.dispatch
+    if dispatch.before_cursor_execute or dispatch.after_cursor_execute or conn._echo:
+        return list(conn.exec_driver_sql(sql, tuple(params)))
+    cursor: Any = None
+    try:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(sql, params)
+        made: list[Sequence[Any]] = cursor.fetchall()
+        cursor.close()
+    except BaseException as exc:
+        _failed(conn, exc, sql, params, cursor)
+    return made
+
+
+def _failed(conn: Connection, exc: BaseException, sql: str, params: Any, cursor: Any) -> NoReturn:
+    """A driver error through the connection's own handler (`_handle_dbapi_exception`: the
+    same wrapped `IntegrityError`/`OperationalError`, the disconnect check), which raises."""
+    if cursor is not None:
+        try:
+            cursor.close()
+        except Exception:
+            pass
+    conn._handle_dbapi_exception(exc, sql, params, cursor, None)
+    raise exc  # not reached: the handler raises
+
+
 def _execute(conn: Connection, plan: _Plan, parameters: Any, given: dict[str, Any] | None,
              many: bool) -> LeanResult:
     sql = plan.sql
@@ -310,12 +342,6 @@ def _execute(conn: Connection, plan: _Plan, parameters: Any, given: dict[str, An
                 pk = plan.pk_from_lastrowid(None, given)
         cursor.close()
     except BaseException as exc:
-        if cursor is not None:
-            try:
-                cursor.close()
-            except Exception:
-                pass
-        conn._handle_dbapi_exception(exc, sql, parameters, cursor, None)
-        raise  # not reached: the handler raises
+        _failed(conn, exc, sql, parameters, cursor)
     return LeanResult(rowcount, plan.shape(raw) if plan.rows and raw is not None else
                       ([] if plan.rows else None), pk)

@@ -1,6 +1,6 @@
 """The outbox rows of a mail written by the driver's own multi-row INSERT..RETURNING
 (`queuing._insert_rows`) are the rows SQLAlchemy's insertmanyvalues wrote; a cap's upsert
-and the INSERT go to the DBAPI cursor (`queuing.driver_rows`) with the connection's own
+and the INSERT go to the DBAPI cursor (`store.lean.driver_rows`) with the connection's own
 error handling; a reply-to is checked as `check_address` checks it (issue 20)."""
 
 from __future__ import annotations
