@@ -191,7 +191,7 @@ def _rows_of(session: Session, ticket_ids: list[int], *, probe: bool = False
         chunk = ticket_ids[start:start + _CHUNK]
         if probe:
             size, params = _in_list(chunk)
-            chunk = execute_core(session, _statement(_PROBES, size, True), params).scalars()
+            chunk = list(execute_core(session, _statement(_PROBES, size, True), params).scalars())
             if not chunk:
                 continue
         size, params = _in_list(chunk)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import event
 
 from maildesk.store.models import Ticket, Timer
 from maildesk.timers import hooks
@@ -39,6 +40,21 @@ def test_rows_of_is_load_rows_probed_or_not(adesk: Desk) -> None:
                 want = _ids(load_rows(session, ids))
                 assert _ids(hooks._rows_of(session, ids, probe=True)) == want, ids
                 assert _ids(hooks._rows_of(session, ids, probe=False)) == want, ids
+            # a statement-level listener sends the probe the usual way (a CursorResult,
+            # not store.lean's list): the same rows
+            seen: list[object] = []
+
+            def listener(_conn: object, statement: object, *_rest: object) -> None:
+                seen.append(statement)
+
+            event.listen(app.db.engine, "before_execute", listener)
+            try:
+                for ids in cases[:4]:
+                    usual = _ids(load_rows(session, ids))
+                    assert _ids(hooks._rows_of(session, ids, probe=True)) == usual, ids
+                assert seen
+            finally:
+                event.remove(app.db.engine, "before_execute", listener)
             assert set(want[one]) == set(want[three]) == {"reminder", "lock"}
             assert want[two] == want[four] == {}
             session.rollback()
