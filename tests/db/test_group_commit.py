@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
@@ -301,3 +302,21 @@ def test_a_reply_in_the_same_batch_finds_the_ticket_made_just_before(
     with app.db.reading() as session:
         assert session.execute(select(func.count()).select_from(Ticket)).scalar_one() == 2
         assert session.execute(select(func.count()).select_from(Article)).scalar_one() >= 3
+
+
+def test_a_batch_as_big_as_the_last_starts_without_waiting_out_the_linger(
+        desk: Desk, app: App) -> None:
+    """Under load a batch waits a few ms for late arrivals; once as many mails wait as
+    the last batch held, it starts at once (a steady set of clients is all there)."""
+    batcher = Batcher(app, workers=1, linger=30.0)
+    try:
+        first = queue_behind_a_gate(batcher, [simple_mail(subject=f"first {n}")
+                                              for n in range(2)])
+        assert [f.result(timeout=60).result for f in first] == ["stored"] * 2
+        started = time.monotonic()
+        second = [batcher.submit_mail(simple_mail(subject=f"second {n}"), ENVELOPE)
+                  for n in range(2)]
+        assert [f.result(timeout=60).result for f in second] == ["stored"] * 2
+        assert time.monotonic() - started < 15  # not the 30 s linger
+    finally:
+        batcher.shutdown()
