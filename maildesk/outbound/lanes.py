@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from maildesk.outbound.outbox import (
     AttemptResult,
     Claimed,
     claim_mark,
+    evolve,
     release,
     renew,
 )
@@ -272,7 +273,7 @@ class Flow:
                     smtp = None
                     job = signed(self.current(), taken[0]) if taken else None  # anew
                     continue
-                done = self.settler.submit([replace(outcome, raw=row.raw) if row.fresh
+                done = self.settler.submit([evolve(outcome, raw=row.raw) if row.fresh
                                             else outcome])
                 before, behind = behind, done
         except BaseException:  # cancelled half-way: never hand that connection on
@@ -341,6 +342,6 @@ def signed(app: App, row: Claimed) -> Claimed:
         return row
     base = envelope_base(row.mail_from, row.id)
     if app.secret:
-        return replace(row, mail_from=signed_verp(base, app.secret, row.id))
+        return evolve(row, mail_from=signed_verp(base, app.secret, row.id))
     local, _, domain = base.partition("@")
-    return replace(row, mail_from=f"{local}+{row.id}@{domain}")
+    return evolve(row, mail_from=f"{local}+{row.id}@{domain}")

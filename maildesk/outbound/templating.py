@@ -186,6 +186,8 @@ class Texts:
         # per template and language, the template found: looked up once a pass, not per
         # mail (Jinja2 stats the file for every lookup, to see whether it changed)
         self.found: dict[tuple[str, str | None], jinja2.Template] = {}
+        # per template, its globals as one dict (`_render`): flattened once a pass
+        self.globals: dict[jinja2.Template, dict[str, Any]] = {}
 
 
 def _same(a: object, b: object) -> bool:
@@ -201,6 +203,26 @@ def _same(a: object, b: object) -> bool:
         assert isinstance(b, list | tuple)
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return a == b
+
+
+def _render(template: jinja2.Template, values: dict[str, Any], texts: Texts) -> str:
+    """`template.render(**values)`, the context's dict made from the template's globals
+    flattened once a pass: `Template.new_context` copies them out of their `ChainMap`
+    (`dict(globals, **values)`, a pure-Python lookup per global, ~10 us of a ~45 us
+    render; issue 20). The same context (its parent dict has the same items in the same
+    order) and the same exception handling as `Template.render` in Jinja2 3.1."""
+    env = template.environment
+    flat = texts.globals.get(template)
+    if flat is None:
+        if env.is_async:  # never for maildesk's environment; render as Jinja2 does
+            return template.render(**values)
+        flat = texts.globals[template] = dict(template.globals)
+    context = env.context_class(env, {**flat, **values}, template.name, template.blocks,
+                                globals=template.globals)
+    try:
+        return env.concat(template.root_render_func(context))  # type: ignore[attr-defined]
+    except Exception:
+        env.handle_exception()
 
 
 def render_shared(config: Config, name: str, language: str | None,
@@ -229,7 +251,7 @@ def render_shared(config: Config, name: str, language: str | None,
     noted: set[str] = set()
     token = _SEEN.set(noted)
     try:
-        text = template.render(**values)
+        text = _render(template, values, texts)
     finally:
         _SEEN.reset(token)
     seen = {n: values.get(n, _MISSING) for n in noted}
