@@ -296,7 +296,10 @@ def test_a_stop_finishes_the_mail_begun_behind_the_dot() -> None:
         flow.settler = settler  # type: ignore[assignment]
         flow._connect = connect  # type: ignore[method-assign]
         flow.ready.put_nowait(rows[0])
-        for _ in range(20):  # the lane has the first mail on its way
+        # The lane has the first mail on its way: the relay read its MAIL and answered its
+        # DATA, and the lane reads that 354 (and sends the dot) in a later turn of the loop
+        # than this one (a count of turns, as before, was flaky under load).
+        while script.mails == 0:
             await asyncio.sleep(0)
         for row in rows[1:]:
             flow.ready.put_nowait(row)
