@@ -34,7 +34,7 @@ from maildesk.core.tickets import index_message_id
 from maildesk.outbound.render import check_address, clean_header
 from maildesk.outbound.wire import wire_bytes
 from maildesk.store.db import execute_core
-from maildesk.store.lean import driver_rows
+from maildesk.store.lean import bind_processor, driver_rows
 from maildesk.store.models import OutboxMail, Ticket, utcnow
 
 __all__ = ["Then", "enqueue", "later", "together", "write_kept"]
@@ -99,7 +99,8 @@ def _binds(dialect: Dialect) -> tuple[tuple[str, Any], ...] | None:
     if (dialect.name not in ("sqlite", "postgresql", "mysql", "mariadb")
             or not dialect.insert_returning or dialect.paramstyle not in _MARKS):
         return None  # MySQL: no RETURNING (the old way fails there as it always did)
-    return tuple((name, _TABLE.c[name].type._cached_bind_processor(dialect))
+    return tuple((name, bind_processor(_TABLE.c[name].type, dialect,
+                                       _TABLE.c[name].type._cached_bind_processor(dialect)))
                  for name in _COLUMNS)
 
 

@@ -21,6 +21,7 @@ the statement the usual way: `run` answers None and the caller executes it.
 
 from __future__ import annotations
 
+import datetime
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
@@ -29,7 +30,7 @@ from sqlalchemy import Connection, Delete, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.result import result_tuple
 
-__all__ = ["LeanResult", "driver_rows", "execute", "run"]
+__all__ = ["LeanResult", "bind_processor", "driver_rows", "execute", "run"]
 
 _MAX_PLANS = 512  # statements are module constants; a caller building new ones goes past
 _plans: dict[tuple[Any, ...], _Plan | None] = {}
@@ -65,7 +66,7 @@ class _Plan:
                 default, required = column.default.arg, False
             # (the parameter's key, its name in the SQL, default, required, processor)
             binds.append((bind.key, escaped.get(name, name), name, default, required,
-                          processors.get(name)))
+                          bind_processor(bind.type, dialect, processors.get(name))))
         self.binds: tuple[tuple[str, str, str, Any, bool, Any], ...] = tuple(binds)
         self.is_insert: bool = bool(compiled.isinsert) and not many
         statement = compiled.statement
@@ -116,6 +117,34 @@ class _Plan:
             return [make_row(r) for r in raw]
         return [make_row([v if p is None else p(v) for p, v in zip(processors, r, strict=True)])
                 for r in raw]
+
+
+# SQLAlchemy's SQLite DATETIME storage format (its default), which `isoformat` matches
+_SQLITE_DATETIME = ("%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d"
+                    ".%(microsecond)06d")
+
+
+def bind_processor(type_: Any, dialect: Dialect, processor: Any) -> Any:
+    """`processor` (the type's bind processor on `dialect`), or for SQLite's DATETIME in
+    its default format one giving the same text faster: SQLAlchemy's fills a dict of the
+    seven fields and %-formats it, ~2 us a value against `isoformat`'s ~0.7 (issue 20: a
+    mail binds about fifteen). A naive `datetime` (what the schema stores) takes the
+    quick way; anything else (a date, an aware or a subclassed datetime, None) the type's."""
+    if processor is None or dialect.name != "sqlite":
+        return processor
+    from sqlalchemy.dialects import sqlite  # here: a PostgreSQL process never loads it
+
+    impl = type_.dialect_impl(dialect)
+    if type(impl) is not sqlite.DATETIME or impl._storage_format != _SQLITE_DATETIME:
+        return processor
+    exact = datetime.datetime
+
+    def process(value: Any) -> Any:
+        if type(value) is exact and value.tzinfo is None:
+            return value.isoformat(" ", "microseconds")
+        return processor(value)
+
+    return process
 
 
 class _Unplanned(Exception):

@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from maildesk.store.jsontext import dumps  # the JSON text columns' encoder (issue 20)
+
 __all__ = [
     "ApiToken",
     "Article",
@@ -48,12 +50,10 @@ __all__ = [
 
 
 def utcnow() -> datetime:
-    """Naive UTC: the one form every backend stores the same way."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Naive UTC: the one form every backend stores the same way (`now(UTC).replace(tzinfo=
+    None)`'s value, whose keywords cost ~1 us of its ~1.4: issue 20, ~15 calls a mail)."""
+    now = datetime.now(UTC)
+    return datetime.combine(now.date(), now.time())  # time(): the naive wall clock
 
 
 # MariaDB needs a length on indexed strings; 191 chars fits utf8mb4 index limits.
