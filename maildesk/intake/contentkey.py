@@ -108,9 +108,11 @@ _LONE_CR = re.compile(rb"\r(?!\n)")
 
 def _crlf_to_lf(chunk: bytes) -> bytes:
     """`chunk.replace(b"\r\n", b"\n")`; when every CR in it begins a CRLF (a mail that came
-    over SMTP), the CRs deleted: a third of the cost for 100 KB of CRLF lines."""
+    over SMTP), the CRs deleted: a third of the cost for 100 KB of CRLF lines. Deleted by
+    `replace(b"\r", b"")`, which jumps from CR to CR (memchr), not `translate(None, b"\r")`,
+    which looks up every byte: 64 -> 18 us for 100 KB (issue 20)."""
     if b"\r" not in chunk:
         return chunk
     if _LONE_CR.search(chunk) is None:
-        return chunk.translate(None, b"\r")
+        return chunk.replace(b"\r", b"")
     return chunk.replace(b"\r\n", b"\n")

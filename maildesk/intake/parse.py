@@ -72,10 +72,14 @@ def _lf(text: str) -> str:
     """`_NEWLINES.sub("\n", text)` without the regex (0.2 ms for 100 KB): every CRLF, then
     every CR left alone (CRLFs cannot overlap, so both find the same pairs). When every
     CR begins a CRLF (any mail that came over SMTP), dropping the CRs is the same, and
-    half the cost: a one-character replace, after a search that stops at each CR only."""
+    half the cost: a one-character replace, after a search that stops at each CR only.
+    An ASCII text's CRs go in its bytes (issue 20): bytes.replace jumps from CR to CR
+    (memchr), str.replace looks at every character (100 KB: 60 -> 25 us with the copies)."""
     if "\r" not in text:
         return text
     if _LONE_CR.search(text) is None:
+        if text.isascii():
+            return text.encode("ascii").replace(b"\r", b"").decode("ascii")
         return text.replace("\r", "")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 

@@ -20,12 +20,22 @@ reader's, byte for byte:
 
 from __future__ import annotations
 
+import re
+
 from maildesk.smtp import status
 from maildesk.smtp.datasink import DataSink
 
 __all__ = ["DataReader"]
 
 _END = b"\r\n.\r\n"
+# An LF without a CR before it (`body` begins a line, so an LF at 0 is one too). re's
+# search for a pattern that begins with a literal steps from LF to LF; the lookbehind is
+# checked at each: 100 KB of CRLF lines 57 us, where `count(b"\n") != count(b"\r\n")`
+# took 140 (issue 20).
+_BARE_LF = re.compile(rb"\n(?<!\r\n)")
+# A line's leading dot, `find(b"\n.")` by re: bytes.find keys its search on the last byte,
+# the dot, which English text is full of (100 KB: 110 -> 60 us, issue 20).
+_LINE_DOT = re.compile(rb"\n\.")
 
 
 class DataReader:
@@ -62,13 +72,14 @@ class DataReader:
             if self._after_crlf and region.startswith(b".\r\n"):
                 end = 0
             stuffed = True
-        at = region.find(b"\n.") if end < 0 else -1
-        while at >= 0:
+        dot = _LINE_DOT.search(region) if end < 0 else None
+        while dot is not None:
+            at = dot.start()
             if at and region[at - 1:at + 4] == _END:
                 end = at + 1
                 break
             stuffed = True
-            at = region.find(b"\n.", at + 2)
+            dot = _LINE_DOT.search(region, at + 2)
         if end >= 0:
             body, rest = region[:end], region[end + 3:]
         else:
@@ -87,7 +98,7 @@ class DataReader:
         over-long, and the size limit holds."""
         if self.error is None and self.size_limit and self.size + len(body) > self.size_limit:
             return False
-        if body.count(b"\n") != body.count(b"\r\n"):
+        if _BARE_LF.search(body) is not None:
             return False
         # Every window of line_limit + 1 bytes must hold an LF; jumping to just past the
         # last LF in each window walks the body in about len / line_limit steps.
