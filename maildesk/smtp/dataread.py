@@ -3,7 +3,7 @@
 Reading DATA with `readuntil(b"\\n")` cost a coroutine step, a buffer search and a sink
 append per line: 17% of the daemon's core at 100 KB mails (issue 20). `DataReader.feed`
 takes whatever one read brought and checks whole runs of lines with a few C-speed scans
-(`count`, `rfind`, `find`, `replace`); only a run that breaks a rule (a bare LF, an
+(an `re` search, `rfind`, `replace`); only a run that breaks a rule (a bare LF, an
 over-long line, the size limit) is walked line by line, so the answers are the line
 reader's, byte for byte:
 
@@ -28,14 +28,13 @@ from maildesk.smtp.datasink import DataSink
 __all__ = ["DataReader"]
 
 _END = b"\r\n.\r\n"
-# An LF without a CR before it (`body` begins a line, so an LF at 0 is one too). re's
-# search for a pattern that begins with a literal steps from LF to LF; the lookbehind is
-# checked at each: 100 KB of CRLF lines 57 us, where `count(b"\n") != count(b"\r\n")`
-# took 140 (issue 20).
-_BARE_LF = re.compile(rb"\n(?<!\r\n)")
-# A line's leading dot, `find(b"\n.")` by re: bytes.find keys its search on the last byte,
-# the dot, which English text is full of (100 KB: 110 -> 60 us, issue 20).
-_LINE_DOT = re.compile(rb"\n\.")
+# An LF that begins a line with a dot, or that has no CR before it (a bare LF; `region`
+# begins a line, so an LF at 0 is one). re's search for a pattern that begins with a
+# literal steps from LF to LF and looks at the bytes around each: one pass over 100 KB of
+# CRLF lines, where bytes.find(b"\n.") (keyed on the dot, everywhere in text) and
+# `count(b"\n") != count(b"\r\n")` took three times as long (issue 20).
+_LINE_DOT_OR_BARE_LF = re.compile(rb"\n(?:\.|(?<!\r\n))")
+_LINE_DOT = re.compile(rb"\n\.")  # once a bare LF is found: only the dots
 
 
 class DataReader:
@@ -66,26 +65,30 @@ class DataReader:
         region = self._pending + chunk if self._pending else chunk
         self._pending = b""
         # One pass over the dots that start a line: each is the end (".\r\n" after a line
-        # that ended in CRLF) or a stuffed dot. Both are rare, so the scan is nearly all C.
-        end, stuffed = -1, False
+        # that ended in CRLF) or a stuffed dot; and over the bare LFs before the end. All
+        # are rare, so the scan is nearly all C.
+        end, stuffed, bare_lf = -1, False, False
         if region[:1] == b".":
             if self._after_crlf and region.startswith(b".\r\n"):
                 end = 0
             stuffed = True
-        dot = _LINE_DOT.search(region) if end < 0 else None
-        while dot is not None:
-            at = dot.start()
-            if at and region[at - 1:at + 4] == _END:
-                end = at + 1
-                break
-            stuffed = True
-            dot = _LINE_DOT.search(region, at + 2)
+        hit = _LINE_DOT_OR_BARE_LF.search(region) if end < 0 else None
+        while hit is not None:
+            at = hit.start()
+            if region[at + 1:at + 2] == b".":
+                if at and region[at - 1:at + 4] == _END:
+                    end = at + 1
+                    break
+                stuffed = True
+            if not bare_lf and (at == 0 or region[at - 1] != 13):  # 13: CR
+                bare_lf = True
+            hit = (_LINE_DOT if bare_lf else _LINE_DOT_OR_BARE_LF).search(region, at + 1)
         if end >= 0:
             body, rest = region[:end], region[end + 3:]
         else:
             cut = region.rfind(b"\n") + 1
             body, rest = region[:cut], region[cut:]
-        if self._plain(body) and (end >= 0 or len(rest) <= self.line_limit):
+        if not bare_lf and self._plain(body) and (end >= 0 or len(rest) <= self.line_limit):
             self._take(body, stuffed)
             if end >= 0:
                 return rest
@@ -94,11 +97,9 @@ class DataReader:
         return self._by_line(region)
 
     def _plain(self, body: bytes) -> bool:
-        """True when `body` (whole lines) breaks no rule: every line ends in CRLF, none is
-        over-long, and the size limit holds."""
+        """True when `body` (whole lines, every one ending in CRLF: `feed` looked) breaks no
+        other rule: none is over-long, and the size limit holds."""
         if self.error is None and self.size_limit and self.size + len(body) > self.size_limit:
-            return False
-        if _BARE_LF.search(body) is not None:
             return False
         # Every window of line_limit + 1 bytes must hold an LF; jumping to just past the
         # last LF in each window walks the body in about len / line_limit steps.
