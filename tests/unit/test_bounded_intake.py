@@ -111,6 +111,9 @@ def test_line_ends_made_lf_the_cheap_way_are_the_same() -> None:
         assert contentkey._crlf_to_lf(data) == data.replace(b"\r\n", b"\n"), repr(data)
     big = b"From: a@example.org\r\n\r\n" + b"line\r\n" * 400_000 + b"lone\rcr\r\n"
     assert b"".join(contentkey._lf_chunks(big)) == big.replace(b"\r\n", b"\n")
+    for text in (big.decode(), big.decode().replace("lone\rcr", "")):  # ASCII: by bytes
+        for tail in ("", "\r", "é", "\u20ac\r\n"):
+            assert parse._lf(text + tail) == newlines.sub("\n", text + tail)
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 70, 1 << 20])

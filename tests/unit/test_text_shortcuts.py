@@ -73,6 +73,25 @@ def test_ascii_text_gives_the_words_of_the_unicode_pattern() -> None:
                                                             "o'clock", "ok"]
 
 
+def test_ascii_words_by_translate_and_split_are_the_patterns_matches() -> None:
+    """Issue 20: ASCII words come from one translate and split, re only for a run with an
+    apostrophe: the ASCII pattern's matches over the whole lowercased text, for every
+    ASCII character next to letters, digits and apostrophes, empty and 100 KB texts."""
+    def reference(txt: str) -> list[str]:
+        return [w for w in text._ASCII_WORD.findall(txt.lower()) if len(w) > 1
+                and not w.isdigit()]
+
+    rng = random.Random(20)
+    alphabet = [chr(c) for c in range(128)] + ["'", "''", "ab", "Z9", "12", "x'y", "'"]
+    for _ in range(5000):
+        txt = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
+        assert words(txt) == reference(txt), repr(txt)
+    assert words("") == [] and words("'") == [] and words("a") == []
+    big = "".join(rng.choice(["Printer's ", "ON\r\n", "fire. ", "42 ", "a ", "'x' "])
+                  for _ in range(20000))
+    assert words(big) == reference(big)
+
+
 def test_the_language_guess_is_the_same_from_the_top_of_a_long_mail() -> None:
     rng = random.Random(7)
     among = ("en", "es", "de", "fr", "it", "pt", "nl")
