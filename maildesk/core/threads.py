@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from maildesk.config import Config
 from maildesk.intake.message import Envelope, ParsedMail
 from maildesk.marks import loose_tag_pattern, subject_tag, tag_pattern
+from maildesk.store.db import execute_core
 from maildesk.store.models import Article, MessageIdRow, Ticket
+from maildesk.store.rows import loaded_objects, table_columns
 from maildesk.tokens import TokenRef, find_token, verify_token
 
 __all__ = [
@@ -36,15 +39,56 @@ __all__ = [
 
 
 # Built once: a new statement per mail cost its construction and cache key every time.
-_BY_MESSAGE_ID = (select(MessageIdRow.message_id, MessageIdRow.direction, Ticket)
-                  .join(Ticket, Ticket.id == MessageIdRow.ticket_id)
-                  .where(MessageIdRow.message_id.in_(bindparam("ids", expanding=True))))
+# Core statements of the ticket's columns, its objects made by `store.rows.loaded_objects`
+# (issue 20: `Session.execute` of the ORM's `select(..., Ticket)` cost ~100 us of a
+# reply's ~130 us lookup); the ORM's own (`_ORM_*`) when the session holds a ticket
+# expired.
+_M = cast(Table, MessageIdRow.__table__)
+_T = cast(Table, Ticket.__table__)
+_BY_MESSAGE_ID = (select(_M.c.message_id, _M.c.direction, *table_columns(Ticket))
+                  .join(_T, _T.c.id == _M.c.ticket_id)
+                  .where(_M.c.message_id.in_(bindparam("ids", expanding=True))))
 # One id (a reply's In-Reply-To, its References' last): an expanding IN rewrites its SQL
 # at every execution, ~20 us of the statement's ~130.
-_BY_ONE_MESSAGE_ID = (select(MessageIdRow.message_id, MessageIdRow.direction, Ticket)
+_BY_ONE_MESSAGE_ID = (select(_M.c.message_id, _M.c.direction, *table_columns(Ticket))
+                      .join(_T, _T.c.id == _M.c.ticket_id)
+                      .where(_M.c.message_id == bindparam("id")))
+_BY_NUMBER = select(*table_columns(Ticket)).where(_T.c.number == bindparam("number"))
+_ORM_BY_MESSAGE_ID = (select(MessageIdRow.message_id, MessageIdRow.direction, Ticket)
                       .join(Ticket, Ticket.id == MessageIdRow.ticket_id)
-                      .where(MessageIdRow.message_id == bindparam("id")))
-_BY_NUMBER = select(Ticket).where(Ticket.number == bindparam("number"))
+                      .where(MessageIdRow.message_id.in_(bindparam("ids", expanding=True))))
+_ORM_BY_ONE_MESSAGE_ID = (select(MessageIdRow.message_id, MessageIdRow.direction, Ticket)
+                          .join(Ticket, Ticket.id == MessageIdRow.ticket_id)
+                          .where(MessageIdRow.message_id == bindparam("id")))
+_ORM_BY_NUMBER = select(Ticket).where(Ticket.number == bindparam("number"))
+
+
+def _by_message_id(session: Session, wanted: list[str]) -> list[tuple[str, str, Ticket]]:
+    """(Message-ID, direction, ticket) of the index rows of these ids."""
+    core, orm, params = ((_BY_ONE_MESSAGE_ID, _ORM_BY_ONE_MESSAGE_ID, {"id": wanted[0]})
+                         if len(wanted) == 1 else
+                         (_BY_MESSAGE_ID, _ORM_BY_MESSAGE_ID, {"ids": wanted}))
+    if session.autoflush:  # what the ORM's query did first
+        session.flush()
+    rows = execute_core(session, core, params).all()
+    tickets = loaded_objects(session, Ticket, rows, 2)
+    if tickets is None:
+        return [(mid, direction, ticket)
+                for mid, direction, ticket in session.execute(orm, params).all()]
+    return [(row[0], row[1], ticket) for row, ticket in zip(rows, tickets, strict=True)]
+
+
+def _by_number(session: Session, number: str) -> Ticket | None:
+    """The ticket with this number (`scalar_one_or_none` of the ORM's query)."""
+    if session.autoflush:
+        session.flush()
+    row = execute_core(session, _BY_NUMBER, {"number": number}).one_or_none()
+    if row is None:
+        return None
+    tickets = loaded_objects(session, Ticket, [row])
+    if tickets is None:
+        return session.execute(_ORM_BY_NUMBER, {"number": number}).scalar_one_or_none()
+    return tickets[0]
 
 
 @dataclass
@@ -65,8 +109,7 @@ def find_ticket(session: Session, config: Config, secret: bytes, mail: ParsedMai
         # The tickets come along (one statement, not one more per ticket): `_survivor`
         # finds them in the session.
         wanted = list(dict.fromkeys(ids[:200]))  # an id asked for twice finds its rows once
-        rows = (session.execute(_BY_ONE_MESSAGE_ID, {"id": wanted[0]}).all()
-                if len(wanted) == 1 else session.execute(_BY_MESSAGE_ID, {"ids": wanted}).all())
+        rows = _by_message_id(session, wanted)
         order = {mid: n for n, mid in enumerate(ids)}
         for _mid, direction, found in sorted(rows, key=lambda r: order.get(r[0], 1 << 30)):
             ticket = _survivor(session, found.id)
@@ -86,7 +129,7 @@ def find_ticket(session: Session, config: Config, secret: bytes, mail: ParsedMai
     subject = mail.subject or ""
     m = tag_pattern(hook).search(subject) or loose_tag_pattern(hook).search(subject)
     if m:
-        ticket = session.execute(_BY_NUMBER, {"number": m.group(1)}).scalar_one_or_none()
+        ticket = _by_number(session, m.group(1))
         if ticket is not None:
             ticket = _survivor(session, ticket.id)
         if ticket is not None:

@@ -366,3 +366,52 @@ def test_an_inserted_object_is_in_the_session_as_if_loaded(desk: Desk) -> None:
             session.rollback()
     finally:
         app.close()
+
+
+def test_loaded_objects_are_what_the_orm_query_gives(desk: Desk) -> None:
+    """store.rows.loaded_objects (the threading lookup's tickets past Session.execute,
+    issue 20): a ticket not in the session comes persistent and clean with every column as
+    the ORM loads it (its articles load when asked, a change is an UPDATE with its version
+    check); one the session holds is that object, its unflushed change kept; one held
+    expired is left to the ORM's query (None)."""
+    from sqlalchemy import inspect as sa_inspect
+
+    from maildesk.core.threads import find_ticket
+    from maildesk.intake.parse import parse_message
+    from maildesk.store.rows import loaded_objects, table_columns
+
+    number = _new_ticket(desk)
+    app = desk.app()
+    by_number = select(*table_columns(Ticket)).where(Ticket.number == number)
+    try:
+        with app.db.reading() as session:
+            orm = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
+            expected = {c.key: getattr(orm, c.key) for c in sa_inspect(Ticket).column_attrs}
+        with app.db.transaction() as session:
+            rows = execute_core(session, by_number).all()
+            (ticket,) = loaded_objects(session, Ticket, rows) or []
+            state = sa_inspect(ticket)
+            assert state.persistent and not state.modified and not state.expired_attributes
+            assert {c.key: getattr(ticket, c.key)
+                    for c in sa_inspect(Ticket).column_attrs} == expected
+            assert session.get(Ticket, ticket.id) is ticket
+            assert loaded_objects(session, Ticket, rows) == [ticket]  # held: that object
+            assert [a.kind for a in ticket.articles] == ["mail"]
+            ticket.title = "unflushed"
+            assert loaded_objects(session, Ticket, rows) == [ticket]
+            assert ticket.title == "unflushed"
+            session.flush()
+            assert ticket.version == expected["version"] + 1
+            session.expire(ticket, ["title"])
+            assert loaded_objects(session, Ticket, rows) is None
+            session.rollback()
+        raw = simple_mail(subject=f"Re: [Ticket#{number}] more", sender="carol@example.org")
+        with app.db.transaction() as session:
+            found = find_ticket(session, app.config, app.secret, parse_message(raw),
+                                Envelope(sender="carol@example.org",
+                                         recipients=("support@example.com",)))
+            assert found.via == "subject" and found.ticket is not None
+            assert found.ticket.number == number
+            assert session.get(Ticket, found.ticket.id) is found.ticket
+    finally:
+        app.close()
