@@ -125,8 +125,24 @@ def check_sender(address: str) -> str:
 
 def clean_header(value: str | None, limit: int = 900) -> str:
     """One line of text: every control character and line break becomes a space; bidi
-    controls (U+202E "gpj.exe" tricks in a display name or subject) are removed."""
+    controls (U+202E "gpj.exe" tricks in a display name or subject) are removed.
+
+    Cached for values of up to 1 KiB (issue 20): a mail's subject and its extra headers'
+    values (Auto-Submitted, X-Loop, ...) are cleaned again for each mail that carries them,
+    at ingest and in the sender (~2.5 us a value, ~0.2 us a hit)."""
+    if value and len(value) <= _CACHED_HEADER:
+        return _clean_cached(value, limit)
+    return _clean(value, limit)
+
+
+_CACHED_HEADER = 1024
+
+
+def _clean(value: str | None, limit: int) -> str:
     return " ".join(_BREAKS.sub(" ", _BIDI.sub("", value or "")).split())[:limit]
+
+
+_clean_cached = lru_cache(maxsize=1024)(_clean)
 
 
 def clean_message_id(value: str | None) -> str | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from email.message import Message
+from functools import lru_cache
 from typing import Any
 
 from maildesk.outbound.render import WIRE, _quoted_printable, build_message, message_parts
@@ -47,8 +48,16 @@ def wire_bytes(message: Message) -> bytes:
     return _joined(message.raw_items(), payload)
 
 
+# `fold` of a str value, cached (issue 20): most of a mail's ~13 headers are the same in
+# every mail (From, an agent's To, X-Loop, Auto-Submitted, MIME-Version, Content-Type):
+# the 8 of a notification that are take 3.2 us a mail folded, 1.2 us cached. A `Header`
+# (mutable, hashed by identity) is folded each time.
+_folded = lru_cache(maxsize=1024)(fold)
+
+
 def _joined(headers: Iterable[tuple[str, Any]], payload: str) -> bytes:
-    head = b"".join(fold(name, value) for name, value in headers)
+    head = b"".join(_folded(name, value) if type(value) is str else fold(name, value)
+                    for name, value in headers)
     # The quoted-printable encoder ends lines with LF only (a CR in the text is encoded or
     # ends a line), so replacing LF is the generator's split and join, ten times cheaper.
     body = payload.replace("\n", "\r\n") if "\r" not in payload else \

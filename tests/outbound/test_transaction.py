@@ -434,3 +434,38 @@ def test_starttls_and_auth_then_pipelined_transactions(tmp_path: Path,
         relay.stop()
     assert len(relay.received) == 4 and len({r.peer for r in relay.received}) == 1
     assert logins and all(good and over_tls for _, good, over_tls in logins)
+
+
+def test_the_deadline_timer_of_a_transaction() -> None:
+    """One timer per connection's protocol instead of `asyncio.timeout` per mail (issue
+    20): past the deadline `reply` raises the read timeout; a deadline is only in force
+    from `arm` to `disarm`; an earlier deadline replaces a later timer; `done` drops it."""
+    from maildesk.outbound.transaction import _Replies
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        replies = _Replies(loop)
+        replies.arm(0.05)
+        with pytest.raises(aiosmtplib.SMTPReadTimeoutError, match="Timed out"):
+            await replies.reply()
+
+        replies = _Replies(loop)
+        replies.arm(0.05)
+        replies.disarm()  # handed on to the next mail: the timer stays, and finds no deadline
+        await asyncio.sleep(0.1)
+        assert replies.broken is None
+        replies.arm(10)
+        replies.data_received(b"250 2.0.0 Ok\r\n")
+        assert (await replies.reply()).code == 250
+
+        replies.arm(0.05)  # earlier than the armed 10 s: that timer goes
+        async with asyncio.timeout(2):
+            with pytest.raises(aiosmtplib.SMTPReadTimeoutError):
+                await replies.reply()
+
+        replies = _Replies(loop)
+        replies.arm(10)
+        replies.disarm(done=True)
+        assert replies._timer is None
+
+    asyncio.run(run())

@@ -183,3 +183,16 @@ def test_built_bytes_are_the_built_messages_bytes(monkeypatch: pytest.MonkeyPatc
         assert built_bytes(**fields) == wire_bytes(message) == _generator(message), fields
     with pytest.raises(ValueError, match="bad Message-ID"):
         built_bytes(**_fields("Carol", "x", "y", None, [], message_id="<no good>"))
+
+
+def test_folded_headers_are_cached_as_folded() -> None:
+    """`_joined` folds a str header once (issue 20): a cached fold is the fold, and a
+    `Header` is never cached."""
+    from email.header import Header
+
+    from maildesk.outbound.wire import _folded
+
+    for value in ("auto-generated", "x " * 60, "Jürgen <j@example.org>"):
+        assert _folded("X-Test", value) == _folded("X-Test", value) == fold("X-Test", value)
+    header = Header("Grüße", "utf-8")
+    assert fold("Subject", header) == WIRE.fold_binary("Subject", header)
