@@ -84,3 +84,42 @@ def test_a_spec_is_written_as_asdict_wrote_it_and_read_back_whole() -> None:
                 commands=True)
     assert spec.dumps() == json.dumps(asdict(spec), separators=(",", ":"))
     assert Spec.loads(spec.dumps()) == spec
+
+
+def _cut_quote_before(body: str) -> tuple[str, dict[str, int] | None]:
+    """cut_quote as it was before issue 20 measured what is left out without copies."""
+    from maildesk.outbound.deferred import QUOTE_CHARS, QUOTE_LINES
+
+    cut = len(body)
+    at = -1
+    for _ in range(QUOTE_LINES):
+        at = body.find("\n", at + 1, QUOTE_CHARS + 1)
+        if at < 0:
+            break
+    else:
+        cut = at + 1
+    if cut > QUOTE_CHARS:
+        end = body.rfind("\n", 0, QUOTE_CHARS)
+        cut = end + 1 if end + 1 >= QUOTE_CHARS // 2 else QUOTE_CHARS
+    rest = body[cut:]
+    if not rest.strip():
+        return body, None
+    text = body[:cut] + ("" if body[:cut].endswith("\n") else "\n") + "[...]\n"
+    lines = rest.count("\n") + (not rest.endswith("\n"))
+    return text, {"lines": lines, "kb": -(-len(rest.encode("utf-8", "replace")) // 1024)}
+
+
+def test_cut_quote_is_what_it_was() -> None:
+    import random
+
+    from maildesk.outbound.deferred import cut_quote
+
+    rng = random.Random(20)
+    pieces = ["word ", "\n", "\n\n", " ", "\t", "\u2028", "\x0b", "\u3000", "ä", "日本",
+              "\ud800", "x" * 300, "\r\n", "> quoted line\n"]
+    cases = ["", "\n", " \n\t", "a" * 9000, "a\n" * 150, "a\n" * 100 + " \u3000\u2028\n",
+             "a\n" * 100 + "\ud800", "ä" * 9000]
+    for _ in range(3000):
+        cases.append("".join(rng.choice(pieces) for _ in range(rng.randint(0, 800))))
+    for body in cases:
+        assert cut_quote(body) == _cut_quote_before(body), body[:40]
