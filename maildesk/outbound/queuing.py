@@ -34,7 +34,7 @@ from maildesk.core.tickets import index_message_id
 from maildesk.outbound.render import check_address, clean_header
 from maildesk.outbound.wire import wire_bytes
 from maildesk.store.db import execute_core
-from maildesk.store.lean import bind_processor, driver_rows
+from maildesk.store.lean import bind_processor, connection_of, driver_rows
 from maildesk.store.models import OutboxMail, Ticket, utcnow
 
 __all__ = ["Then", "enqueue", "later", "together", "write_kept"]
@@ -89,7 +89,7 @@ def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> list[Sequence[
                   for row in chunk for name, process in binds
                   for value in (row[name],)]
         sql = _insert_sql(dialect.name, dialect.paramstyle, len(chunk))
-        made += driver_rows(session.connection(), sql, params)
+        made += driver_rows(connection_of(session), sql, params)
     return made
 
 

@@ -149,7 +149,7 @@ def write_deferred(session: Session) -> None:
     while pending:
         statement = next(iter(pending))
         rows = pending.pop(statement)
-        lean.execute(session.connection(), statement, rows if len(rows) > 1 else rows[0])
+        lean.execute(lean.connection_of(session), statement, rows if len(rows) > 1 else rows[0])
 
 
 def drop_deferred(session: Session) -> None:
@@ -175,7 +175,7 @@ def execute_core(session: Session, statement: Any, params: Any = None) -> Any:
     does for statements through the session. Not for ORM statements (no autoflush)."""
     if not statement.is_insert and session.info.get(_DEFERRED):
         write_deferred(session)
-    return lean.execute(session.connection(), statement, params)  # on its DBAPI cursor
+    return lean.execute(lean.connection_of(session), statement, params)  # on its cursor
 
 
 def rowcount(result: Any) -> int:

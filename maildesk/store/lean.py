@@ -24,18 +24,21 @@ from __future__ import annotations
 import datetime
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from sqlalchemy import Connection, Delete, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.result import result_tuple
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.session import SessionTransactionState
 
-__all__ = ["LeanResult", "bind_processor", "driver_rows", "execute", "run"]
+__all__ = ["LeanResult", "bind_processor", "connection_of", "driver_rows", "execute", "run"]
 
 _MAX_PLANS = 512  # statements are module constants; a caller building new ones goes past
 _plans: dict[tuple[Any, ...], _Plan | None] = {}
 _plans_lock = threading.Lock()
 _MISSING = object()
+_ACTIVE = SessionTransactionState.ACTIVE
 _LEAN_TYPES = (Insert, Update, Delete, Select)
 
 
@@ -307,6 +310,22 @@ def run(conn: Connection, statement: Any, params: Any) -> LeanResult | None:
     except Exception as exc:  # a bind processor refused a value: a StatementError, as usual
         conn._handle_dbapi_exception(exc, plan.sql, params, None, None)
     return _execute(conn, plan, driver_params, given, many)
+
+
+def connection_of(session: Session) -> Connection:
+    """`session.connection()`: when the session's transaction (or savepoint) is active and
+    holds its connection already, that connection as `SessionTransaction.
+    _connection_for_bind`'s first line returns it, past the state-change wrapper and the
+    context check around it (issue 20: ~2 us of its ~3, ~20 statements a mail). Anything
+    else (no transaction yet, a savepoint not begun, a closed one) asks the session."""
+    trans: Any = getattr(session, "_transaction", None)
+    if trans is not None and getattr(trans, "_state", None) is _ACTIVE:
+        context: Any = getattr(session, "_trans_context_manager", None)
+        if context is None or context._transaction_is_active():
+            held = getattr(trans, "_connections", {}).get(session.get_bind())
+            if held is not None:
+                return cast(Connection, held[0])
+    return session.connection()
 
 
 def driver_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:

@@ -415,3 +415,33 @@ def test_loaded_objects_are_what_the_orm_query_gives(desk: Desk) -> None:
             assert session.get(Ticket, found.ticket.id) is found.ticket
     finally:
         app.close()
+
+
+def test_connection_of_is_the_sessions_connection(desk: Desk) -> None:
+    """store.lean.connection_of (issue 20) answers what `session.connection()` does: before
+    the transaction begins, in it, in a savepoint before and after its first statement,
+    after the savepoint's rollback; a closed session's transaction is not taken."""
+    from sqlalchemy.orm import Session
+
+    from maildesk.store.lean import connection_of
+
+    app = desk.app()
+    try:
+        with app.db.transaction() as session:
+            first = connection_of(session)
+            assert first is session.connection()
+            assert connection_of(session) is first
+            nested = session.begin_nested()
+            assert connection_of(session) is session.connection() is first
+            execute_core(session, select(func.count()).select_from(Ticket)).scalar()
+            assert connection_of(session) is first
+            nested.rollback()
+            assert connection_of(session) is session.connection() is first
+        with Session(app.db.engine) as plain:
+            conn = connection_of(plain)
+            assert conn is plain.connection()
+            plain.rollback()
+            assert connection_of(plain) is plain.connection()
+            assert connection_of(plain) is not conn or not conn.closed
+    finally:
+        app.close()
