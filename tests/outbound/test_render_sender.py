@@ -148,3 +148,27 @@ def _dateless(raw: bytes) -> bytes:
     import re
 
     return re.sub(rb"\r\nDate: [^\r]*", b"", raw)
+
+
+def _address_before(name: str, address: str) -> str:
+    """render._address as it was before it checked with check_sender (issue 20)."""
+    from email.utils import formataddr
+
+    from maildesk.outbound.render import clean_header
+
+    addr = check_address(address)
+    if addr.isascii():
+        return formataddr((clean_header(name, 200), addr), charset="utf-8")
+    shown = formataddr((clean_header(name, 200), "x@x"), charset="utf-8")
+    text = addr if shown == "x@x" else shown[:-4] + addr + ">"
+    return text.encode("utf-8").decode("ascii", "surrogateescape")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab.+-_@xX1 \"<>\u00e9\n", max_size=24),
+       st.text(alphabet="az09-+.@_A", max_size=12))
+def test_address_header_is_what_it_was(local: str, tag: str) -> None:
+    for address in (f"{local}+{tag}@example.com", f"support+t{tag}@Example.com", local + tag):
+        for name in ("", "Zoë «S»"):
+            assert (_outcome(lambda a, n=name: _address.__wrapped__(n, a), address)
+                    == _outcome(lambda a, n=name: _address_before(n, a), address)), address
