@@ -1,4 +1,5 @@
-"""verp_signature's own HMAC and base32 (issue 20) against hmac.new and base64.b32encode."""
+"""verp_signature's keyed HMAC copy and base32 look-ups (issue 20) against hmac.new and
+base64.b32encode."""
 
 from __future__ import annotations
 
