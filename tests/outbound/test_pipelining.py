@@ -299,8 +299,9 @@ def test_a_stop_finishes_the_mail_begun_behind_the_dot() -> None:
         # The lane has the first mail on its way: the relay read its MAIL and answered its
         # DATA, and the lane reads that 354 (and sends the dot) in a later turn of the loop
         # than this one (a count of turns, as before, was flaky under load).
-        while script.mails == 0:
-            await asyncio.sleep(0)
+        async with asyncio.timeout(10):  # bounded: a lane that never sends fails here
+            while script.mails == 0:
+                await asyncio.sleep(0)
         for row in rows[1:]:
             flow.ready.put_nowait(row)
         async with asyncio.timeout(10):
