@@ -15,7 +15,6 @@ import re
 import secrets
 import time
 from datetime import UTC, datetime
-from email import quoprimime
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
@@ -24,6 +23,7 @@ from email.utils import format_datetime, formataddr
 from functools import lru_cache
 
 from maildesk.errors import InputError
+from maildesk.outbound.qp import encode_text
 from maildesk.outbound.templating import (
     SHIPPED_TEMPLATES,
     Texts,
@@ -285,5 +285,6 @@ def _set_text(msg: Message, text: str) -> None:
 def _quoted_printable(text: str) -> str:
     """`text` as UTF-8 in quoted-printable, as the email package's charset encodes it.
     Cached: the notifications of one mail to each agent quote the same (up to 64 KiB)
-    text, and the email package's pure-Python encoder costs ~1 ms per 64 KiB."""
-    return quoprimime.body_encode(text.encode("utf-8").decode("latin1"))
+    text, and the email package's pure-Python encoder costs ~1 ms per 64 KiB. Its text,
+    made faster by outbound/qp.py (issue 20: 20.5 -> 14.5 us for a notification)."""
+    return encode_text(text)
