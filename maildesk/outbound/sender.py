@@ -201,8 +201,8 @@ _NO_SMTPUTF8 = ("the address has a non-ASCII local part, which needs SMTPUTF8 (R
 def _utf8_options(sender: str, recipients: list[str], raw: bytes) -> list[str]:
     """SMTPUTF8 when an address, or the header block (a UTF-8 To or Cc), is not ASCII;
     `transaction.send` refuses before MAIL FROM when the relay does not offer it."""
-    head = raw.split(b"\r\n\r\n", 1)[0]
-    if sender.isascii() and all(r.isascii() for r in recipients) and head.isascii():
+    if sender.isascii() and all(r.isascii() for r in recipients) and (
+            raw.isascii() or raw.split(b"\r\n\r\n", 1)[0].isascii()):  # whole: no copy
         return []
     return ["SMTPUTF8"]
 

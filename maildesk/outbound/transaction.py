@@ -51,6 +51,11 @@ _UNSAFE = re.compile(r"[\s<>\x00-\x1f\x7f]")  # what never goes in a plain <addr
 _ONE_WRITE = 1 << 16  # smaller data goes out with its final dot in one write
 _CLOSING = 421  # the relay is closing the connection (RFC 5321 3.8)
 _EARLY = 0.001  # seconds: a deadline timer that fires this much early sleeps again
+# An LF that begins a line with a dot or has no CR before it (as smtp/dataread.py): one
+# pass for what the counts of LF, CR and CRLF and a search for "\n." found in four, for
+# the message that needs neither normalising nor dot-stuffing (11.5 -> 8.7 us a rendered
+# mail of ~3 KB, issue 20).
+_LINE_DOT_OR_BARE_LF = re.compile(rb"\n(?:\.|(?<!\r\n))")
 
 
 class _Replies(asyncio.Protocol):
@@ -176,6 +181,9 @@ async def greet(smtp: aiosmtplib.SMTP) -> None:
 def wire_data(raw: bytes) -> tuple[bytes, int]:
     """The message as sent after DATA's 354 (CRLF line ends, dot-stuffed; the line with the
     dot that ends it follows) and its size for SIZE (its bytes before dot-stuffing, RFC 1870)."""
+    if (raw.endswith(b"\r\n") and raw[:1] != b"." and _LINE_DOT_OR_BARE_LF.search(raw) is None
+            and raw.count(b"\r") == raw.count(b"\n")):
+        return raw, len(raw)  # CRLF line ends only (no bare LF, and as many CRs), no dot
     lf = raw.count(b"\n")
     if lf != raw.count(b"\r") or lf != raw.count(b"\r\n") or not raw.endswith(b"\r\n"):
         raw = normalize_message_line_endings(raw)  # a bare CR or LF, or no line end at last
