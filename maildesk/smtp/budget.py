@@ -40,9 +40,30 @@ class MemoryBudget:
         self.waited = 0  # mails that had to wait for their share
         self.refused = 0  # mails answered 452
         self._changed = asyncio.Condition()
+        self._waiting = 0  # mails inside `hold`'s wait for their share
 
     def _fits(self, size: int) -> bool:
         return self.held == 0 or self.held + size <= self.limit
+
+    def hold_now(self, size: int) -> bool:
+        """Hold `size` bytes when they fit now and the lock is free: what `hold` then does,
+        without its context manager and lock (issue 20: ~5 -> ~1 us a mail in the event
+        loop). False: nothing held, use `hold`. Release with `release`."""
+        if self._changed.locked() or not self._fits(size):
+            return False
+        self.held += size
+        self.peak = max(self.peak, self.held)
+        return True
+
+    async def release(self, size: int) -> None:
+        """Give back `size` bytes; a waiting mail is told (under the lock) only when one
+        waits: without one, the lock and notify_all would change nothing."""
+        if not self._waiting and not self._changed.locked():
+            self.held -= size
+            return
+        async with self._changed:
+            self.held -= size
+            self._changed.notify_all()
 
     @asynccontextmanager
     async def hold(self, size: int, wait: float = WAIT) -> AsyncIterator[None]:
@@ -52,6 +73,7 @@ class MemoryBudget:
                 self.waited += 1
                 log.info("memory budget: a mail of %d bytes waits (%d of %d bytes held)",
                          size, self.held, self.limit)
+                self._waiting += 1
                 try:
                     await asyncio.wait_for(
                         self._changed.wait_for(lambda: self._fits(size)), wait)
@@ -60,11 +82,11 @@ class MemoryBudget:
                     log.warning("memory budget of %d bytes spent (%d held): a mail of %d "
                                 "bytes answered 452", self.limit, self.held, size)
                     raise BudgetSpent from None
+                finally:
+                    self._waiting -= 1
             self.held += size
             self.peak = max(self.peak, self.held)
         try:
             yield
         finally:
-            async with self._changed:
-                self.held -= size
-                self._changed.notify_all()
+            await self.release(size)

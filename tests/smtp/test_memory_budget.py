@@ -53,3 +53,30 @@ def test_a_mail_bigger_than_the_budget_goes_alone_and_a_long_wait_gets_452() -> 
 
     seen, refused = asyncio.run(scenario())
     assert seen == ["big in", "452"] and refused == 1
+
+
+def test_hold_now_and_release_as_hold_does() -> None:
+    """The handler's fast path (issue 20): held at once when the share fits, declined when
+    it does not; its release wakes a mail waiting in `hold`."""
+    async def scenario() -> tuple[list[str], int, int]:
+        budget = MemoryBudget(100)
+        order: list[str] = []
+        assert budget.hold_now(60) and budget.held == 60
+        assert not budget.hold_now(60) and budget.held == 60
+
+        async def waiter() -> None:
+            async with budget.hold(60, wait=5):
+                order.append("b+")
+            order.append("b-")
+
+        task = asyncio.create_task(waiter())
+        await asyncio.sleep(0.05)
+        order.append("a-")
+        await budget.release(60)
+        await task
+        assert budget.hold_now(100)
+        await budget.release(100)
+        return order, budget.held, budget.waited
+
+    order, held, waited = asyncio.run(scenario())
+    assert order == ["a-", "b+", "b-"] and held == 0 and waited == 1
