@@ -9,6 +9,7 @@ sections served over HTTP (webhooks, api, web, kb) are declared in config/http.p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from maildesk.config import fields as f
@@ -339,11 +340,20 @@ class Config:
     def queue(self, name: str) -> Queue | None:
         return next((q for q in self.queues if q.name == name), None)
 
+    @cached_property
+    def _queue_by_address(self) -> dict[str, Queue]:
+        """Each queue by its address, the first of the list for a repeated one. Built once
+        per Config (a reload makes a new one): a dict look-up per recipient instead of a
+        walk of the queues, in the event loop's RCPT and the ingest (issue 20)."""
+        found: dict[str, Queue] = {}
+        for q in self.queues:
+            found.setdefault(q.address, q)
+        return found
+
     def queue_for_address(self, address: str) -> Queue | None:
         """The queue an address (or its `+tag` sub-address) belongs to."""
         local, _, domain = _comparable(address).partition("@")
-        base = local.split("+", 1)[0] + "@" + domain
-        return next((q for q in self.queues if q.address == base), None)
+        return self._queue_by_address.get(local.split("+", 1)[0] + "@" + domain)
 
     def agent(self, address: str) -> Agent | None:
         address = _comparable(address)
@@ -351,11 +361,12 @@ class Config:
 
     def is_system_address(self, address: str) -> bool:
         """Queue addresses, their sub-addresses and the bounce address (with VERP)."""
-        if self.queue_for_address(address) is not None:
+        local, _, domain = _comparable(address).partition("@")  # once for both
+        base = local.split("+", 1)[0]
+        if base + "@" + domain in self._queue_by_address:
             return True
-        local, _, domain = _comparable(address).partition("@")
         b_local, _, b_domain = self.outbound.bounce_address.lower().partition("@")
-        return domain == b_domain and local.split("+", 1)[0] == b_local
+        return domain == b_domain and base == b_local
 
     def permissions(self, agent: Agent, queue: str) -> frozenset[str]:
         perms: set[str] = set()
@@ -367,11 +378,11 @@ class Config:
 def _comparable(address: str) -> str:
     """Lowercase, the domain in the A-label form the config keeps (maildesk.addresses): mail
     to support@bücher.example finds the queue support@xn--bcher-kva.example."""
-    from maildesk.addresses import AddressError, ascii_domain
-
     local, at, domain = address.lower().rpartition("@")
     if not at or domain.isascii():
         return address.lower()
+    from maildesk.addresses import AddressError, ascii_domain  # here: the rare case only
+
     try:
         return f"{local}@{ascii_domain(domain)}"
     except AddressError:
