@@ -3,17 +3,16 @@
 One event loop owns the sockets (SMTP, LMTP, signals, systemd notifications); every
 blocking step runs in threads:
 
-* `maildesk-ingest`: group commits of mails (maildesk.batch), one thread for SQLite's one
-  writer, a few for a server database (up to its connection pool);
+* `maildesk-ingest`: group commits of mails (maildesk.batch, told the sessions' mails on
+  their way), one thread for SQLite's one writer, a few for a server database;
 * `maildesk-drain`: the inbound spool (a crash or a database outage leaves mail there),
   drained in arrival order before the listeners open and then every second;
 * the outbound sender coroutine, woken by each mail stored and at least every second;
 * one task per configured mailbox (`maildesk.mailboxes.runner`), each with a thread;
 * the timers' scheduler (`maildesk.timers.scheduler`), its database work in `maildesk-timers`.
 
-SIGHUP reloads the config (a broken one is refused and logged `file:line`, the old one stays),
-SIGTERM/SIGINT stop accepting, let transactions in flight finish (bounded by GRACE_SECONDS),
-and exit 0. See docs/daemon.md for the reasons.
+SIGHUP reloads the config (a broken one is refused, logged `file:line`, the old one stays);
+SIGTERM/SIGINT stop accepting, finish transactions (GRACE_SECONDS), exit 0: docs/daemon.md.
 """
 
 from __future__ import annotations
@@ -107,7 +106,8 @@ class Daemon:
         self.config_path = config_path
         self.app: App = open_app(config)
         self.sessions = Sessions()
-        self.ingest_pool = Batcher(self.app, ingest_workers(config.database))  # group commit
+        self.ingest_pool = Batcher(self.app, ingest_workers(config.database),  # group commit
+                                   transactions=self.sessions.transactions)
         self.drain_pool = ThreadPoolExecutor(1, "maildesk-drain")
         self.handler = Handler(self.app, self.ingest_pool, self._after_ingest)
         self.servers: list[asyncio.Server] = []

@@ -73,6 +73,12 @@ class Sessions:
     live: set[MaildeskSMTP] = field(default_factory=set)
     per_client: Counter[str] = field(default_factory=Counter)
     stopping: bool = False
+    busy: int = 0  # sessions inside a transaction: mails that may be on their way
+
+    def transactions(self) -> int:
+        """Sessions inside a transaction now (the ingest's batches wait for those mails,
+        maildesk.batch). Read from the ingest thread: one int, a hint."""
+        return self.busy
 
     def admit(self, session: MaildeskSMTP, client: str, listen: Listen) -> bool:
         if self.stopping:
@@ -128,7 +134,7 @@ class MaildeskSMTP(SMTP):
         self.listen = listen
         self.max_recipients = listen.max_recipients
         self.sessions = sessions
-        self.busy = False  # inside a transaction (MAIL given, or DATA being stored)
+        self._busy = False
         self._client = ""
         self._admitted = False
         self._junk = 0
@@ -148,6 +154,17 @@ class MaildeskSMTP(SMTP):
             timeout=listen.idle_timeout,
             command_call_limit=CALL_LIMITS,
         )
+
+    @property
+    def busy(self) -> bool:
+        """Inside a transaction (MAIL given, or DATA being stored); counted in `sessions`."""
+        return self._busy
+
+    @busy.setter
+    def busy(self, value: bool) -> None:
+        if value != self._busy:
+            self._busy = value
+            self.sessions.busy += 1 if value else -1
 
     # -- connection accounting ---------------------------------------------------------------
 
@@ -170,6 +187,7 @@ class MaildeskSMTP(SMTP):
     def connection_lost(self, error: Exception | None) -> None:
         if not self._admitted:
             return  # refused before the session started: nothing of aiosmtpd's to tear down
+        self.busy = False  # a transaction cut off: no mail comes from it
         self.sessions.release(self, self._client)
         if self._no_mail is not None:
             self._no_mail.cancel()
