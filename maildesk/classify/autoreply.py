@@ -63,7 +63,7 @@ def _header_signal(f: Facts) -> str | None:
         return f"Precedence: {f.precedence}"
     if f.suppress - {""}:
         return "X-Auto-Response-Suppress"
-    if f.mail.header("X-MS-Exchange-Inbox-Rules-Loop") is not None:
+    if "x-ms-exchange-inbox-rules-loop" in f.first:
         return "X-MS-Exchange-Inbox-Rules-Loop"
     return None
 

@@ -11,7 +11,8 @@ from maildesk.marks import is_system_sender, loop_value
 
 __all__ = ["LOOP_RULES"]
 
-_LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post")
+_LIST_HEADERS = (("list-id", "List-Id"), ("list-unsubscribe", "List-Unsubscribe"),
+                 ("list-post", "List-Post"))
 _OUR_ID = re.compile(r"(?:^|\.)md-[0-9a-f]{8,}@", re.IGNORECASE)
 BULK = ("bulk", "junk", "list", "auto_reply")
 
@@ -37,7 +38,7 @@ def precedence(f: Facts) -> list[str]:
 @rule("mailing-list")
 def mailing_list(f: Facts) -> list[str]:
     """A List-* header: the mail came through a mailing list."""
-    name = next((n for n in _LIST_HEADERS if f.mail.header(n) is not None), None)
+    name = next((n for key, n in _LIST_HEADERS if key in f.first), None)
     return [f"mailing list ({name})"] if name else []
 
 
@@ -47,7 +48,7 @@ def suppress(f: Facts) -> list[str]:
     if not f.suppress & {"all", "autoreply", "oof"}:
         return []
     return ["X-Auto-Response-Suppress: "
-            + (f.mail.header("X-Auto-Response-Suppress") or "").strip()]
+            + (f.header("x-auto-response-suppress") or "").strip()]
 
 
 @rule("robot-header")
@@ -71,6 +72,8 @@ def system_sender(f: Facts) -> list[str]:
 @rule("x-loop")
 def x_loop(f: Facts) -> list[str]:
     """X-Loop carries our mark (or a bare yes/true): the mail went round once already."""
+    if "x-loop" not in f.first:  # most mail: no scan of the headers for none
+        return []
     mark = loop_value(f.config).lower()
     for value in f.mail.header_all("X-Loop"):
         if value.strip().lower() in (mark, "yes", "true"):

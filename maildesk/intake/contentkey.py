@@ -26,6 +26,7 @@ TRACE_HEADERS = frozenset({
     "x-spam-checker-version", "x-virus-scanned", "x-virus-status", "x-original-arrival-time",
 })
 
+_TRACE_NAMES = frozenset(name.encode("ascii") for name in TRACE_HEADERS)
 _SPLIT = re.compile(rb"\r?\n\r?\n")
 _CHUNK = 1 << 20  # bytes converted and hashed at a time
 
@@ -57,17 +58,21 @@ def content_key(raw: bytes, message_id: str | None) -> str:
     digest = hashlib.sha256()
     digest.update(b"message-id:" + (message_id or "").encode("utf-8", "surrogateescape"))
     digest.update(b"\0")
+    # The kept lines hashed in one update (the same bytes as one update a line: ~8 us
+    # less for a dozen header lines, issue 20); a name with 8-bit bytes is no trace
+    # header in bytes as it was not once decoded.
+    kept: list[bytes] = []
     keep = True
     for line in head.split(b"\n"):
         if line[:1] in (b" ", b"\t"):  # a continuation goes with its field
             if keep:
-                digest.update(line + b"\n")
+                kept.append(line)
             continue
-        name = line.split(b":", 1)[0].strip().lower()
-        keep = name.decode("ascii", "replace") not in TRACE_HEADERS
+        keep = line.split(b":", 1)[0].strip().lower() not in _TRACE_NAMES
         if keep:
-            digest.update(line + b"\n")
-    digest.update(b"\0")
+            kept.append(line)
+    kept.append(b"\0")
+    digest.update(b"\n".join(kept))
     # The body without the line ends at its very end (an SMTP client may add one): a run
     # of them is held back until more text follows it. Hashed from views: no copy of it.
     held = b""

@@ -61,12 +61,15 @@ _ASCII_WORD_RUNS = str.maketrans({
 
 def words(text: str) -> list[str]:
     """Lowercase words, NFKC-normalised (full-width letters, ligatures), 2+ characters."""
-    if text.isascii():  # NFKC leaves ASCII as it is
-        found = _ascii_words(text)
-    else:
-        found = _WORD.findall(unicodedata.normalize("NFKC", text).lower())
     # filterfalse calls isdigit from C: no bytecode for most words (issue 20)
-    return [w for w in filterfalse(str.isdigit, found) if len(w) > 1]
+    return [w for w in filterfalse(str.isdigit, _all_words(text)) if len(w) > 1]
+
+
+def _all_words(text: str) -> list[str]:
+    """`words` before the digits and one-letter words are dropped."""
+    if text.isascii():  # NFKC leaves ASCII as it is
+        return _ascii_words(text)
+    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
 
 
 def _ascii_words(text: str) -> list[str]:
@@ -162,10 +165,23 @@ def first_words(text: str, count: int) -> list[str]:
     return words(text)[:count]
 
 
+def _first_word_counts(text: str, count: int) -> Counter[str]:
+    """`Counter(first_words(text, count))`. A text of fewer words than `count` (a mail of
+    a few KB) is all counted: the words are counted first and the digits and one-letter
+    words dropped from the counts after, a few dozen distinct words instead of hundreds
+    of words one by one (issue 20: a 2 KB mail's, 31 -> 25 us)."""
+    if len(text) <= 2 * _CHUNK:  # a long text: counted whole, it could cost more
+        counted = Counter(_all_words(text))
+        found = Counter({w: n for w, n in counted.items() if len(w) > 1 and not w.isdigit()})
+        if sum(found.values()) <= count:  # every word of the text is among the first
+            return found
+    return Counter(first_words(text, count))
+
+
 def guess_language(text: str, among: tuple[str, ...]) -> str | None:
     """The language among `among` whose stop words the text's first 400 words use most,
     when it is clear: at least three hits and a third more than the runner-up; else None."""
-    found = Counter(first_words(text, GUESS_WORDS))  # each word looked up once a language
+    found = _first_word_counts(text, GUESS_WORDS)  # each word looked up once a language
     counts = []
     for lang in among:  # the words both hold, found by the set: no Python loop per word
         counts.append((sum(map(found.__getitem__, stopwords(lang).intersection(found))),
