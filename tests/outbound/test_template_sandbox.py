@@ -1,7 +1,8 @@
 """The mail templates' sandbox (templating._Sandbox, _Noting; issue 20) renders what
 Jinja2's own SandboxedEnvironment and Context render: every shipped template with many
 contexts (non-ASCII, long lines, HTML-looking text, keys named like a dict's methods,
-missing values), and `getattr` item by item against the sandbox's own."""
+missing values), and `getattr` item by item against the sandbox's own; render_shared's
+comparison of values (`_same`) against its form before issue 20."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ import jinja2.runtime
 import pytest
 from jinja2.sandbox import SandboxedEnvironment
 
-from maildesk.outbound.templating import SHIPPED_TEMPLATES, Texts, _environment, _render
+from maildesk.outbound.templating import (
+    _MISSING,
+    SHIPPED_TEMPLATES,
+    Texts,
+    _environment,
+    _reads_same,
+    _render,
+    _same,
+)
 
 _LONG = "word " * 60
 _CONTEXTS: list[dict[str, Any]] = [
@@ -129,3 +138,47 @@ def test_context_globals_keys_as_jinja2s(tmp_path: Path) -> None:
         jinjas = jinja2.runtime.Context(ours, {"x": 1}, "t.txt", {}, globals=globals_)
         assert mine.globals_keys == jinjas.globals_keys
         assert type(mine.globals_keys) is set
+
+
+def _old_same(a: object, b: object) -> bool:
+    """templating._same before issue 20's loops: the oracle."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        assert isinstance(b, dict)
+        return list(a) == list(b) and all(_old_same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list | tuple):
+        assert isinstance(b, list | tuple)
+        return len(a) == len(b) and all(_old_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+class _StrSub(str):
+    pass
+
+
+class _DictSub(dict[str, Any]):
+    pass
+
+
+def test_same_as_before() -> None:
+    nan = float("nan")
+    leaves: list[Any] = [1, 1.0, True, 0, False, None, "", "1", _StrSub("1"), nan,
+                         float("nan"), [], (), {}, "ä", b"1"]
+    values: list[Any] = [*leaves]
+    values += [[x] for x in leaves] + [(x,) for x in leaves] + [[x, y] for x in leaves[:5]
+                                                              for y in leaves[:5]]
+    values += [{"a": x} for x in leaves] + [{"b": x} for x in leaves[:3]]
+    values += [{"a": 1, "b": 2}, {"b": 2, "a": 1}, _DictSub(a=1), {"a": {"b": [1, (2,)]}},
+               {"a": {"b": [1, [2]]}}, {"a": {"b": [1, (2.0,)]}}]
+    values += [{"x": v} for v in values[-6:]] + [[v] for v in values[-6:]]
+    for a in values:
+        for b in values:
+            assert _same(a, b) == _old_same(a, b), (a, b)
+    seen = {"a": 1, "b": {"c": [1]}, "d": _MISSING}
+    for given in ({"a": 1, "b": {"c": [1]}}, {"a": 1, "b": {"c": [1]}, "d": 2},
+                  {"a": True, "b": {"c": [1]}}, {"b": {"c": [1]}}, {}):
+        assert _reads_same(given, seen) == all(
+            _old_same(given.get(n, _MISSING), v) for n, v in seen.items())
