@@ -3,13 +3,15 @@ forms they replaced gave, kept here as oracles, on many inputs."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
+import aiosmtplib
 import pytest
 from aiosmtplib.protocol import normalize_message_line_endings
 
 from maildesk.outbound.sender import _utf8_options
-from maildesk.outbound.transaction import wire_data
+from maildesk.outbound.transaction import _MAX_LINE, _Replies, wire_data
 
 
 def old_wire_data(raw: bytes) -> tuple[bytes, int]:
@@ -69,3 +71,47 @@ def test_utf8_options_random() -> None:
                                    ("a@example.com", ["b@example.com", "ü@example.com"])):
             assert _utf8_options(sender, recipients, raw) == \
                 old_utf8_options(sender, recipients, raw)
+
+
+class _OldReplies(_Replies):
+    """The reply parser before the one-line fast path (issue 20): every line by `_line`."""
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            line, start = bytes(buffer[start:end + 1]), end + 1
+            if not self._line(line):
+                return
+        del buffer[:start]
+        if len(buffer) > _MAX_LINE:
+            self._fail(aiosmtplib.SMTPResponseException(-1, "Response too long"))
+        elif len(self._replies) >= self._ahead:
+            self._wake()
+
+
+def _parsed(kind: type[_Replies], chunks: list[bytes]) -> tuple[object, ...]:
+    loop = asyncio.new_event_loop()
+    try:
+        replies = kind(loop)
+        for chunk in chunks:
+            replies.data_received(chunk)
+        broken = replies.broken
+        return (list(replies._replies), type(broken), str(broken) if broken else None,
+                bytes(replies._buffer), replies._size)
+    finally:
+        loop.close()
+
+
+def test_replies_parsed_as_before() -> None:
+    rng = random.Random(7)
+    pieces = [b"250 OK\r\n", b"250 2.0.0 Ok: queued as X\r\n", b"354 End data\r\n",
+              b"250-first\r\n", b"250-second\r\n", b"421 4.3.2 bye\r\n", b"550 no\n",
+              b"250\r\n", b"250 \r\n", b"25x oops\r\n", b"2500 odd\r\n", b"250 \xff\xfe\r\n",
+              b"250 " + b"x" * 9000 + b"\r\n", b"250-" + b"y" * 8000 + b"\r\n", b"\r\n"]
+    for _ in range(3000):
+        stream = b"".join(rng.choices(pieces, k=rng.randrange(1, 8)))
+        cuts = sorted(rng.sample(range(1, len(stream)), min(len(stream) - 1, rng.randrange(4))))
+        chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+        assert _parsed(_Replies, chunks) == _parsed(_OldReplies, chunks), chunks
