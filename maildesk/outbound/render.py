@@ -248,8 +248,9 @@ def message_parts(
         ("To", ", ".join(_address(n, a) for n, a in to))]
     if cc:
         headers.append(("Cc", ", ".join(_address(n, a) for n, a in cc)))
-    if reply_to:
-        headers.append(("Reply-To", _address("", reply_to)))
+    if reply_to:  # new per ticket and agent: past _address's cache when it is plain ASCII
+        bare = check_sender(reply_to)  # (formataddr of no name is the address itself)
+        headers.append(("Reply-To", bare if bare.isascii() else _address("", reply_to)))
     headers.append(("Subject", _text_header(clean_header(subject) or "(no subject)")))
     headers.append(("Date", _date(int(time.time()))))
     mid = clean_message_id(message_id)

@@ -196,3 +196,25 @@ def test_folded_headers_are_cached_as_folded() -> None:
         assert _folded("X-Test", value) == _folded("X-Test", value) == fold("X-Test", value)
     header = Header("Grüße", "utf-8")
     assert fold("Subject", header) == WIRE.fold_binary("Subject", header)
+
+
+@pytest.mark.parametrize("reply_to", [
+    "support+t1aff8d9819aujve64qvr6jxrcvv@example.com", "support@Example.COM",
+    "Support+X@EXAMPLE.com", "jürgen+t1@example.org", "a+t1@bücher.example", "plain@x.io",
+    "bad address@example.com", "two@@example.com", "support+t1@example.com\r\nBcc: x@y.z"])
+def test_reply_to_as_the_address_header_made_it(reply_to: str) -> None:
+    """message_parts writes a plain ASCII Reply-To past `_address`'s cache (issue 20): the
+    same value, the same refusal."""
+    from maildesk.outbound.render import _address, message_parts
+
+    try:
+        expected: object = _address.__wrapped__("", reply_to)
+    except Exception as exc:
+        expected = (type(exc), str(exc))
+    fields = _fields("Carol", "Subject", "body\n", None, [])
+    try:
+        headers, _ = message_parts(**{**fields, "reply_to": reply_to})  # type: ignore[arg-type]
+        got: object = dict(headers)["Reply-To"]
+    except Exception as exc:
+        got = (type(exc), str(exc))
+    assert got == expected
