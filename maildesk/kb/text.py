@@ -57,6 +57,10 @@ _ASCII_WORD_RUNS = str.maketrans({
     chr(c): chr(c).lower() if chr(c).isalpha() else " "
     for c in range(128) if not (chr(c).islower() or chr(c).isdigit() or chr(c) == "'")
 })
+# The same as a bytes table: an ASCII text's bytes translated by a 256-byte table cost a
+# third of str.translate's dict (issue 20: 2 KB, 22 -> 8 us from a cold cache).
+_ASCII_WORD_BYTES = bytes(ord(_ASCII_WORD_RUNS.get(c, chr(c))) if c < 128 else c
+                          for c in range(256))
 
 
 def words(text: str) -> list[str]:
@@ -77,7 +81,7 @@ def _ascii_words(text: str) -> list[str]:
     (no match spans another character, and one ends the same before it as at the end of
     the text), by one translate and split; only a run with an apostrophe goes to re.
     Issue 20: re tried a match at every character (a 4 KB text: 125 -> 25 us)."""
-    runs = text.translate(_ASCII_WORD_RUNS).split()
+    runs = text.encode("ascii").translate(_ASCII_WORD_BYTES).decode("ascii").split()
     if "'" not in text:
         return runs
     return [w for run in runs for w in (_ASCII_WORD.findall(run) if "'" in run else (run,))]
@@ -165,28 +169,45 @@ def first_words(text: str, count: int) -> list[str]:
     return words(text)[:count]
 
 
-def _first_word_counts(text: str, count: int) -> Counter[str]:
-    """`Counter(first_words(text, count))`. A text of fewer words than `count` (a mail of
-    a few KB) is all counted: the words are counted first and the digits and one-letter
-    words dropped from the counts after, a few dozen distinct words instead of hundreds
-    of words one by one (issue 20: a 2 KB mail's, 31 -> 25 us)."""
-    if len(text) <= 2 * _CHUNK:  # a long text: counted whole, it could cost more
-        counted = Counter(_all_words(text))
-        found = Counter({w: n for w, n in counted.items() if len(w) > 1 and not w.isdigit()})
-        if sum(found.values()) <= count:  # every word of the text is among the first
-            return found
-    return Counter(first_words(text, count))
+@lru_cache(maxsize=8)
+def _stop_languages(among: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """Each stop word of the languages `among` -> where in `among` its languages are: a
+    word is looked up once, not once a language (the lists are constants)."""
+    index: dict[str, list[int]] = {}
+    for n, lang in enumerate(among):
+        for word in stopwords(lang):
+            index.setdefault(word, []).append(n)
+    return {word: tuple(at) for word, at in index.items()}
+
+
+def _stop_word_counts(text: str, among: tuple[str, ...]) -> list[int]:
+    """For each language of `among`, how often the text's first GUESS_WORDS words are
+    among its stop words. Issue 20: a 2 KB mail's guess cost ~180 us in the pipeline (its
+    data cold in the caches: ~70 us when hot), most of it words made and counted one by
+    one. A text of no more words than that (a mail of a few KB) is counted whole, once,
+    and only each distinct word is looked at: a one-letter word or a number, which
+    `words` drops, counts for nothing; a longer text is counted from `first_words`."""
+    index = _stop_languages(among)
+    totals = [0] * len(among)
+    found = _all_words(text) if len(text) <= 2 * _CHUNK else None
+    if found is not None and len(found) <= GUESS_WORDS:  # words(text) are fewer still
+        counted: Counter[str] = Counter(found)
+        for word, n in counted.items():
+            at = index.get(word)
+            if at is not None and len(word) > 1 and not word.isdigit():
+                for i in at:
+                    totals[i] += n
+        return totals
+    for word, n in Counter(first_words(text, GUESS_WORDS)).items():
+        for i in index.get(word, ()):
+            totals[i] += n
+    return totals
 
 
 def guess_language(text: str, among: tuple[str, ...]) -> str | None:
     """The language among `among` whose stop words the text's first 400 words use most,
     when it is clear: at least three hits and a third more than the runner-up; else None."""
-    found = _first_word_counts(text, GUESS_WORDS)  # each word looked up once a language
-    counts = []
-    for lang in among:  # the words both hold, found by the set: no Python loop per word
-        counts.append((sum(map(found.__getitem__, stopwords(lang).intersection(found))),
-                       lang))
-    counts.sort(reverse=True)
+    counts = sorted(zip(_stop_word_counts(text, among), among, strict=True), reverse=True)
     if not counts or counts[0][0] < 3:
         return None
     if len(counts) > 1 and counts[0][0] < counts[1][0] * 4 / 3:

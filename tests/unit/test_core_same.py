@@ -16,7 +16,7 @@ from maildesk.classify.facts import first_values
 from maildesk.intake.contentkey import _SPLIT, TRACE_HEADERS, _lf_chunks, _text_end, content_key
 from maildesk.intake.message import ParsedMail
 from maildesk.kb import text
-from maildesk.kb.text import _first_word_counts, first_words
+from maildesk.kb.text import GUESS_WORDS, _stop_word_counts, first_words, stopwords
 
 pytestmark = pytest.mark.unit
 
@@ -104,16 +104,21 @@ def test_content_key_is_the_key_it_was() -> None:
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 4096])
-def test_word_counts_are_those_of_the_first_words(chunk: int,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stop_word_counts_are_those_of_the_first_words(chunk: int,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """What guess_language compares: for each language, the first 400 words' stop words,
+    as counted before (a Counter of `first_words`, one set intersection a language)."""
     monkeypatch.setattr(text, "_CHUNK", chunk)
     rng = random.Random(chunk)
-    pieces = ["the", "a", "I", "42", "3rd", "x", "don't", "Straße", "ΟΔΟΣ", "ｓｏｌｖｅｄ",
-              "und", "_", "'", "1'2", "é", "printer"]
-    for _ in range(400):
+    pieces = ["the", "a", "I", "y", "e", "42", "3rd", "x", "don't", "Straße", "ΟΔΟΣ",
+              "ｓｏｌｖｅｄ", "und", "_", "'", "1'2", "é", "printer", "de", "que", "het", "il",
+              "der", "la", "und", "THE", "Und"]
+    among = ("en", "es", "de", "fr", "it", "pt", "nl", "en")
+    for _ in range(300):
+        n = rng.choice([rng.randrange(0, 300), rng.randrange(390, 420), 800])
         txt = "".join(rng.choice(pieces) + rng.choice([" ", "\n", "", "\t", ", "])
-                      for _ in range(rng.randrange(0, 300)))
-        for count in (1, 5, 40, 400):
-            found = _first_word_counts(txt, count)
-            assert found == Counter(first_words(txt, count)), (txt, count)
-            assert list(found) == list(Counter(first_words(txt, count)))
+                      for _ in range(n))
+        found = Counter(first_words(txt, GUESS_WORDS))
+        expected = [sum(map(found.__getitem__, stopwords(lang).intersection(found)))
+                    for lang in among]
+        assert _stop_word_counts(txt, among) == expected, txt
