@@ -19,13 +19,15 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maildesk.commands import COMMANDS
 from maildesk.config import Config
+from maildesk.outbound.idsets import ids_in, ids_params, sized
 from maildesk.outbound.outbox import evolve
 from maildesk.outbound.render import (
     Texts,
@@ -183,24 +185,26 @@ def _quoted(session: Session, ids: set[int]) -> Quoted:
     for a whole pass, each text cut once for all the agents it goes to."""
     if not ids:
         return {}
-    wanted = {"ids": sorted(ids)}
+    bodies_of, files_of = _quoted_statements(size := sized(len(ids)))
+    wanted = ids_params(sorted(ids), size)
     bodies: dict[int, str | None] = {
-        row.id: row.body for row in execute_core(session, _BODIES, wanted)}
+        row.id: row.body for row in execute_core(session, bodies_of, wanted)}
     files: dict[int, list[dict[str, object]]] = {i: [] for i in bodies}
-    for row in execute_core(session, _FILES, wanted):
+    for row in execute_core(session, files_of, wanted):
         files[row.article_id].append({"filename": row.filename,
                                       "content_type": row.content_type, "size": row.size})
     return {i: (*cut_quote(body or ""), files[i]) for i, body in bodies.items()}
 
 
-# Built once, the ids one expanding parameter: built per pass with a bound parameter per
-# id, each pass paid their cache keys and compilation (~1 ms a pass, issue 20).
-_BODIES = select(Article.id, Article.body).where(
-    Article.id.in_(bindparam("ids", expanding=True)))
-_FILES = (select(AttachmentRow.article_id, AttachmentRow.filename, AttachmentRow.content_type,
-                 AttachmentRow.size)
-          .where(AttachmentRow.article_id.in_(bindparam("ids", expanding=True)))
-          .order_by(AttachmentRow.id))
+@lru_cache(maxsize=16)
+def _quoted_statements(size: int | None) -> tuple[Any, Any]:
+    """The two SELECTs, built once per size of the ids (outbound/idsets.py): built per
+    pass with a bound parameter per id, each pass paid their cache keys and compilation
+    (~1 ms a pass, issue 20); with one expanding parameter, its rendering per run."""
+    return (select(Article.id, Article.body).where(ids_in(Article.id, size)),
+            select(AttachmentRow.article_id, AttachmentRow.filename,
+                   AttachmentRow.content_type, AttachmentRow.size)
+            .where(ids_in(AttachmentRow.article_id, size)).order_by(AttachmentRow.id))
 
 
 def render(config: Config, spec: Spec, message_id: str, quoted: Quoted | None = None,

@@ -23,7 +23,6 @@ from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
-    BindParameter,
     Select,
     Table,
     Update,
@@ -39,6 +38,7 @@ from sqlalchemy.orm import Session
 from maildesk.config import Config
 from maildesk.core.tickets import record
 from maildesk.events import DeliveryFailed
+from maildesk.outbound.idsets import ids_in, ids_params, sized
 from maildesk.outbound.queuing import enqueue
 from maildesk.store.db import Database, execute_core
 from maildesk.store.models import OutboxAttempt, OutboxMail, Ticket, utcnow
@@ -46,22 +46,9 @@ from maildesk.store.models import OutboxAttempt, OutboxMail, Ticket, utcnow
 React = Callable[[Session, list[DeliveryFailed]], None]
 
 __all__ = [
-    "Claimed",
-    "AttemptResult",
-    "backoff",
-    "claim_due",
-    "claim_in",
-    "claim_mark",
-    "evolve",
-    "enqueue",
-    "outbox_rows",
-    "reclaim",
-    "release",
-    "renew",
-    "note_settle_failure",
-    "settle",
-    "settle_in",
-    "worker_name",
+    "Claimed", "AttemptResult", "backoff", "claim_due", "claim_in", "claim_mark", "evolve",
+    "enqueue", "outbox_rows", "reclaim", "release", "renew", "note_settle_failure",
+    "settle", "settle_in", "worker_name",
 ]
 
 SETTLE_LIMIT = 3  # a row whose settle failed this often is marked failed, not resent
@@ -112,43 +99,46 @@ def claim_in(session: Session, worker: str, limit: int = 100, lease: timedelta =
     now = utcnow()
     claimed: list[Claimed] = []
     claim = claim or claim_mark(worker)
-    due, take, taken = _claim_statements(limit)
     # Cached Core statements on the session's connection (execute_core), past the ORM's
     # layer: the caller's session holds no unflushed change of these rows (issue 20).
+    due = _claim_statements(limit, None)[0]
     ids = [row[0] for row in execute_core(session, due, {"now": now})]
     if not ids:
         return claimed
     # One conditional UPDATE for the batch: a row another daemon took in between no
     # longer matches (its lease is live), so only rows marked with `claim` are ours.
     # Row by row this held SQLite's one write lock for 40 ms per hundred rows.
-    execute_core(session, take, {"ids": ids, "now": now, "claim": claim,
-                                 "until": now + lease})
-    for row in execute_core(session, taken, {"ids": ids, "claim": claim}):
+    _, take, taken = _claim_statements(limit, size := sized(len(ids)))
+    execute_core(session, take, ids_params(ids, size, now=now, claim=claim,
+                                           until=now + lease))
+    for row in execute_core(session, taken, ids_params(ids, size, claim=claim)):
         claimed.append(Claimed(row.id, row.ticket_id, row.kind, row.mail_from,
                                json.loads(row.rcpt_json), bytes(row.raw), row.attempts,
                                row.created_at, claim, row.message_id, row.spec_json))
     return claimed
 
 
-@lru_cache(maxsize=8)
-def _claim_statements(limit: int) -> tuple[Select[tuple[int]], Update, Select[Any]]:
+@lru_cache(maxsize=32)
+def _claim_statements(limit: int, size: int | None
+                      ) -> tuple[Select[tuple[int]], Update, Select[Any]]:
     """`claim_due`'s SELECT of due ids, its UPDATE and its SELECT of the rows taken, built
     once (Core, bound parameters): built per claim, the ORM expressions, a bound parameter
-    per id and their cache keys cost a third of a claim's CPU besides its commit."""
+    per id and their cache keys cost a third of a claim's CPU besides its commit. The ids
+    `size` bound parameters (outbound/idsets.py), or one expanding one."""
     c = _OUTBOX.c
     now = bindparam("now", type_=c.next_attempt_at.type)
-    ids: BindParameter[int] = bindparam("ids", expanding=True)
     due = or_(c.claimed_until.is_(None), c.claimed_until < now)
     order = (c.next_attempt_at, c.id)
     return (
         select(c.id).where(c.state == "queued", c.next_attempt_at <= now, due)
         .order_by(*order).limit(limit),
-        update(_OUTBOX).where(c.id.in_(ids), c.state == "queued", due)
+        update(_OUTBOX).where(ids_in(c.id, size), c.state == "queued", due)
         .values(claimed_by=bindparam("claim", type_=c.claimed_by.type),
                 claimed_until=bindparam("until", type_=c.claimed_until.type)),
         select(c.id, c.ticket_id, c.kind, c.mail_from, c.rcpt_json, c.raw, c.attempts,
                c.created_at, c.message_id, c.spec_json)
-        .where(c.id.in_(ids), c.claimed_by == bindparam("claim", type_=c.claimed_by.type))
+        .where(ids_in(c.id, size),
+               c.claimed_by == bindparam("claim", type_=c.claimed_by.type))
         .order_by(*order),
     )
 
@@ -299,10 +289,14 @@ def settle_in(session: Session, config: Config, outcomes: list[AttemptResult],
 
 _OUTBOX = cast(Table, OutboxMail.__table__)
 _INSERT_ATTEMPTS = insert(cast(Table, OutboxAttempt.__table__))
-# Built once, the ids one expanding parameter (issue 20): built per settle, each paid its
-# cache key.
-_SENT_ROWS = (select(_OUTBOX.c.id, _OUTBOX.c.state, func.length(_OUTBOX.c.raw).label("size"))
-              .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))))
+
+
+@lru_cache(maxsize=16)
+def _sent_rows(size: int | None) -> Select[Any]:
+    """Built once per size of the ids (outbound/idsets.py; issue 20: built per settle,
+    each paid its cache key)."""
+    c = _OUTBOX.c
+    return select(c.id, c.state, func.length(c.raw).label("size")).where(ids_in(c.id, size))
 
 
 def _settle_sent(session: Session, outcomes: list[AttemptResult],
@@ -315,8 +309,9 @@ def _settle_sent(session: Session, outcomes: list[AttemptResult],
     sent = [o for o in outcomes if o.result == "sent" and o.built]
     if not sent or len(set(ids)) != len(ids):  # the same row twice: in order, by the loop
         return outcomes
+    size = sized(len(sent))
     found = {row.id: (row.state, not row.size) for row in execute_core(
-        session, _SENT_ROWS, {"ids": [o.id for o in sent]})}
+        session, _sent_rows(size), ids_params([o.id for o in sent], size))}
     sent = [o for o in sent if o.id in found]  # a row gone is skipped, as the loop does
     if not sent:
         return [o for o in outcomes if o.result != "sent" or not o.built]

@@ -1,0 +1,80 @@
+"""Statements over a set of ids with a bound parameter per id (outbound/idsets.py, issue
+20) select and change what the expanding form did, on every backend: the claim's UPDATE
+and SELECT, the quoted articles and their attachments, the settle's SELECT."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from maildesk.outbound import deferred, outbox
+from maildesk.outbound.idsets import LARGEST, ids_params, sized
+from maildesk.store.db import execute_core
+from maildesk.store.models import OutboxMail, utcnow
+from tests.conftest import Desk, simple_mail
+
+
+def test_sizes_and_parameters() -> None:
+    assert [sized(n) for n in (0, 1, 2, 3, 4, 5, 8, 9, 100, 128, 129, 256, 257, 5000)] == \
+        [None, 1, 2, 4, 4, 8, 8, 16, 128, 128, 256, 256, None, None]
+    assert LARGEST == 256
+    assert ids_params([7, 3, 5], 4, claim="c") == {"id_0": 7, "id_1": 3, "id_2": 5,
+                                                   "id_3": 5, "claim": "c"}
+    assert ids_params([7, 3], None, claim="c") == {"ids": [7, 3], "claim": "c"}
+
+
+def _rows(session: Any, statement: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return sorted(tuple(row) for row in execute_core(session, statement, params))
+
+
+@pytest.mark.backends()
+def test_the_same_rows_as_the_expanding_form(desk: Desk) -> None:
+    for n in range(3):
+        desk.ingest(simple_mail(subject=f"s{n}", sender=f"c{n}@example.org"),
+                    sender=f"c{n}@example.org")
+    rng = random.Random(20)
+    app = desk.app()
+    try:
+        with app.db.reading() as session:
+            for count in (1, 2, 3, 4, 5, 7, 8, 9, 31, 64, 65, 100, 255, 256, 257, 300):
+                ids = rng.sample(range(1, 400), count - 2) + [1, 2] if count > 2 else \
+                    [1, 2][:count]
+                size = sized(len(ids))
+                pairs = [(outbox._sent_rows(size), outbox._sent_rows(None)),
+                         *zip(deferred._quoted_statements(size),
+                              deferred._quoted_statements(None), strict=True)]
+                for at, (sized_form, expanding) in enumerate(pairs):
+                    got = _rows(session, sized_form, ids_params(ids, size))
+                    assert got == _rows(session, expanding, {"ids": ids}), count
+                    if at < 2:  # outbox rows and articles 1 and 2 exist (no attachment)
+                        assert got, count
+    finally:
+        app.close()
+
+
+@pytest.mark.backends()
+def test_claims_take_what_the_expanding_form_took(desk: Desk) -> None:
+    app = desk.app()
+    try:
+        with app.db.transaction() as s:
+            for i in range(300):
+                s.add(OutboxMail(kind="notification", mail_from="bounces@example.com",
+                                 rcpt_json=json.dumps([f"a{i}@example.org"]), to_addr="x",
+                                 subject=f"s{i}", message_id=f"m{i}@example.com", raw=b"x",
+                                 state="queued", attempts=0, next_attempt_at=utcnow()))
+        taken: list[int] = []
+        for limit in (1, 3, 7, 64, 100, 260):  # sizes 1..256 and past LARGEST
+            with app.db.transaction() as s:
+                got = outbox.claim_in(s, "w:1", limit, timedelta(minutes=5), "w:1/x")
+            assert len(got) == min(limit, 300 - len(taken))
+            assert all(c.claim == "w:1/x" and c.recipients and c.raw == b"x" for c in got)
+            taken += [c.id for c in got]
+        assert len(taken) == len(set(taken)) == 300
+        with app.db.transaction() as s:  # claimed: nothing is due any more
+            assert outbox.claim_in(s, "w:2", 10, timedelta(minutes=5), "w:2/y") == []
+    finally:
+        app.close()
