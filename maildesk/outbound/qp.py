@@ -7,7 +7,8 @@ not to cut, in Python: ~28 us for a notification's 3 KB (48 lines, 32 of them lo
 character needs it (most of what maildesk sends is printable ASCII without "="), a line
 of at most 76 characters not ending in a space or tab is taken as it is (what the encoder
 leaves it as), and a long line without an escape is cut in slices at once; anything else
-goes through the encoder's own per-line algorithm (copied in `_line`). A text with a CR
+goes through the encoder's own per-line algorithm (copied in `_line`); a paragraph that
+comes again (the command help of every notification) is encoded once. A text with a CR
 goes through the email package itself (its line splitting treats CR and CRLF too).
 
 Byte for byte `quoprimime.body_encode` (76 characters a line, LF line ends):
@@ -17,6 +18,7 @@ tests/outbound/test_qp.py compares the two on the mails maildesk sends and on ra
 from __future__ import annotations
 
 from email import quoprimime
+from functools import lru_cache
 
 __all__ = ["body_encode", "encode_text"]
 
@@ -48,7 +50,19 @@ def body_encode(body: str) -> str:
 
 
 def _lines(body: str) -> str:
-    """`body`, mapped through the table, without CR, cut into lines as the encoder does.
+    """`body`, mapped through the table, without CR, cut into lines as the encoder does:
+    paragraph by paragraph, the short ones cached. Each line is encoded alone and an empty
+    line is empty, so the text of a body is its paragraphs' texts joined by an empty line;
+    and a notification's command help (the long lines) is the same paragraph in every one
+    (issue 20: 12.6 -> 6.8 us a notification's body)."""
+    if "\n\n" not in body:
+        return _block(body)
+    return "\n\n".join([_paragraph(part) if len(part) <= _CACHED else _block(part)
+                        for part in body.split("\n\n")])
+
+
+def _block(body: str) -> str:
+    """`_lines` of one paragraph (or any text).
     The two common lines inline (a call per line cost more than the encoder's loop): one
     that fits, and one of 77 to 151 characters without an escape or a blank at its end,
     which the encoder cuts once, after 75 characters."""
@@ -65,6 +79,10 @@ def _lines(body: str) -> str:
     return "\n".join(out)
 
 
+_CACHED = 4096  # a paragraph up to this long is cached (the command help is ~1.5 KB)
+_paragraph = lru_cache(maxsize=256)(_block)
+
+
 def _line(line: str) -> str:
     """One line as `body_encode`'s loop encodes it (soft line breaks every 75 characters,
     never inside an escape; a white space at the end escaped), its pieces joined by LF."""
@@ -72,8 +90,21 @@ def _line(line: str) -> str:
     if "=" not in line:  # no escape to keep whole: every piece is 75 characters
         start = (laststart // _STEP + 1) * _STEP if laststart >= 0 else 0
         pieces = [line[i:i + _STEP] + "=" for i in range(0, start, _STEP)]
-    else:
-        pieces, start = _escaped(line, laststart)
+    else:  # the encoder's loop
+        pieces = []
+        append = pieces.append
+        start = 0
+        while start <= laststart:
+            stop = start + _STEP
+            if line[stop - 2] == "=":
+                append(line[start:stop - 1])
+                start = stop - 2
+            elif line[stop - 1] == "=":
+                append(line[start:stop])
+                start = stop - 1
+            else:
+                append(line[start:stop] + "=")
+                start = stop
     if line and line[-1] in " \t":
         room = start - laststart
         if room >= 3:
@@ -86,22 +117,3 @@ def _line(line: str) -> str:
     else:
         pieces.append(line[start:])
     return "\n".join(pieces)
-
-
-def _escaped(line: str, laststart: int) -> tuple[list[str], int]:
-    """The encoder's loop over a line with escapes: its pieces and where the rest starts."""
-    pieces: list[str] = []
-    append = pieces.append
-    start = 0
-    while start <= laststart:
-        stop = start + _STEP
-        if line[stop - 2] == "=":
-            append(line[start:stop - 1])
-            start = stop - 2
-        elif line[stop - 1] == "=":
-            append(line[start:stop])
-            start = stop - 1
-        else:
-            append(line[start:stop] + "=")
-            start = stop
-    return pieces, start

@@ -88,3 +88,17 @@ def test_every_corpus_mail_quoted() -> None:
                 for text in (payload.decode("utf-8", "replace"), payload.decode("latin-1")):
                     _same(text)
                     _same(quote(text))
+
+
+def test_bodies_of_paragraphs_that_come_again() -> None:
+    """Paragraphs are encoded once (cached) whatever body they are in: bodies drawn from a
+    few paragraphs, empty lines and white space around them, one longer than the cache
+    takes."""
+    rng = random.Random(7)
+    pool = ["-- \nReply to this mail.\n  /lock" + " " * 40 + "lock it\t", "", " ", "\t",
+            "x" * 200, "Grüße = ä\n" * 3, "y " * 50 + "\n" + "=" * 90, "\n", "a\n\nb",
+            "long " * 1000]
+    for _ in range(3000):
+        parts = [rng.choice(pool) for _ in range(rng.randint(1, 6))]
+        _same(rng.choice(["\n\n", "\n\n\n", "\n", "\n\n\n\n"]).join(parts)
+              + rng.choice(["", "\n", "\n\n"]))
