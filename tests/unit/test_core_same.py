@@ -122,3 +122,34 @@ def test_stop_word_counts_are_those_of_the_first_words(chunk: int,
         expected = [sum(map(found.__getitem__, stopwords(lang).intersection(found)))
                     for lang in among]
         assert _stop_word_counts(txt, among) == expected, txt
+
+
+HEAD_LINES = [b"Subject: hi", b"Subject:", b"Subject:   ", b"To:\t x@y", b" folded", b"\tfolded",
+              b" ", b"X-8bit: caf\xe9 \xff", b"From: a@b", b"From someone", b"From :x",
+              b": no name", b"no colon", b"Na me: x", b"X:y:z", b"Received: a;\tb",
+              b"Subject: a\rb", b"Content-Type: text/plain", b"x" * 300 + b": long",
+              b"\x7f: del", b"~!#: odd"]
+
+
+def _shape(msg: object) -> tuple[object, ...]:
+    return (msg.get_unixfrom(), msg._headers, msg._payload,  # type: ignore[attr-defined]
+            [(type(d).__name__, str(d)) for d in msg.defects],  # type: ignore[attr-defined]
+            msg.is_multipart(), msg.get_content_type(),  # type: ignore[attr-defined]
+            msg.preamble, msg.epilogue, msg._charset)  # type: ignore[attr-defined]
+
+
+def test_a_plain_header_block_gives_the_feed_parsers_tree() -> None:
+    from maildesk.intake.parse import _plain_header_tree, _tree
+
+    rng = random.Random(5)
+    taken = 0
+    for _ in range(3000):
+        lines = [rng.choice(HEAD_LINES) for _ in range(rng.randrange(0, 12))]
+        ends = [rng.choice([b"\r\n"] * 12 + [b"\n", b"\r"]) for _ in lines]
+        head = b"".join(a + b for a, b in zip(lines, ends, strict=True))
+        head += rng.choice([b"\r\n"] * 6 + [b"\n", b"", b"body\r\n", b"\r"])
+        fast = _plain_header_tree(head)
+        if fast is not None:
+            taken += 1
+            assert _shape(fast) == _shape(_tree(head, headers_only=True)), head
+    assert taken > 300  # the everyday blocks do go the short way
