@@ -178,6 +178,8 @@ def to_text(value: object, fallback: str = "cp1252") -> str:
 def raw_bytes(value: object) -> bytes | None:
     """The 8-bit bytes of a compat32 header value, None when it is plain text."""
     text = value if isinstance(value, str) else str(value)
+    if text.isascii():  # most values: no UTF-8 copy made to find out
+        return None
     try:
         text.encode("utf-8")
         return None

@@ -149,7 +149,11 @@ def _ids(value: str | None) -> list[str]:
         found = [tok for tok in re.split(r"[\s,]+", value) if "@" in tok]
     ids: list[str] = []
     for raw in found:
-        ident = "".join(CONTROL.sub("", raw).split())
+        # A printable id without a space has nothing to drop: every other white space
+        # and every CONTROL character is unprintable (issue 20: ~1 us an id less).
+        if not raw.isprintable() or " " in raw:
+            raw = "".join(CONTROL.sub("", raw).split())
+        ident = raw
         if ident and len(ident) <= MAX_ID_LEN:
             ids.append(ident)
     return list(dict.fromkeys(ids))
@@ -169,8 +173,15 @@ def fill_headers(msg: Message, mail: ParsedMail) -> str:
     hdrs = Headers(msg, fallback)
     mail.headers = [(clean(to_text(k)), decode_header_value(v, fallback))
                     for k, v in msg.raw_items()]
-    mail.subject = mail.header("subject") or ""
-    mail.date = mail.header("date")
+    subject = date = None  # `mail.header` of each, from one pass over the fields
+    for name, value in mail.headers:
+        low = name.lower()
+        if low == "subject" and subject is None:
+            subject = value
+        elif low == "date" and date is None:
+            date = value
+    mail.subject = subject or ""
+    mail.date = date
 
     raw_mid = hdrs.first("message-id")
     ids = _ids(raw_mid)

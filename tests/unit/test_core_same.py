@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+import re
 from collections import Counter
 
 import pytest
@@ -153,3 +154,24 @@ def test_a_plain_header_block_gives_the_feed_parsers_tree() -> None:
             taken += 1
             assert _shape(fast) == _shape(_tree(head, headers_only=True)), head
     assert taken > 300  # the everyday blocks do go the short way
+
+
+def test_message_ids_are_cleaned_as_before() -> None:
+    """headers._ids leaves a printable id without a space as it is: what dropping the
+    CONTROL characters and every white space did to it."""
+    from maildesk.intake.charsets import CONTROL
+    from maildesk.intake.headers import MAX_ID_LEN, _ids
+
+    def reference(value: str) -> list[str]:
+        found = re.findall(r"<([^<>]*)>", value)
+        if not found:
+            found = [tok for tok in re.split(r"[\s,]+", value) if "@" in tok]
+        ids = ["".join(CONTROL.sub("", raw).split()) for raw in found]
+        return list(dict.fromkeys(i for i in ids if i and len(i) <= MAX_ID_LEN))
+
+    rng = random.Random(3)
+    pieces = ["a", "@", "b.example", " ", "\t", "\r\n ", "\x00", "\x85", "\xa0", "\u2028",
+              "\u3000", "\x1c", "é", "<", ">", ",", "x" * 200, "\x7f", "\u200b"]
+    for _ in range(3000):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 16)))
+        assert _ids(value) == reference(value), repr(value)
