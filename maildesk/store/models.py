@@ -192,7 +192,7 @@ class MessageIdRow(Base):
     __table_args__ = (UniqueConstraint("message_id", "ticket_id", name="uq_message_ids"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    message_id: Mapped[str] = mapped_column(String(MSGID), index=True)
+    message_id: Mapped[str] = mapped_column(String(MSGID))  # found by uq_message_ids (0020)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     direction: Mapped[str] = mapped_column(String(8), default="in")  # in | out
     outbox_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
