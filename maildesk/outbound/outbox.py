@@ -97,25 +97,30 @@ def claim_in(session: Session, worker: str, limit: int = 100, lease: timedelta =
     """`claim_due` in the caller's transaction (the sender's claimer settles the outcomes
     of its lanes in the same one: outbound/batches.py)."""
     now = utcnow()
-    claimed: list[Claimed] = []
     claim = claim or claim_mark(worker)
     # Cached Core statements on the session's connection (execute_core), past the ORM's
     # layer: the caller's session holds no unflushed change of these rows (issue 20).
-    due = _claim_statements(limit, None)[0]
-    ids = [row[0] for row in execute_core(session, due, {"now": now})]
+    ids = [r[0] for r in execute_core(session, _claim_statements(limit, None)[0], {"now": now})]
     if not ids:
-        return claimed
-    # One conditional UPDATE for the batch: a row another daemon took in between no
-    # longer matches (its lease is live), so only rows marked with `claim` are ours.
-    # Row by row this held SQLite's one write lock for 40 ms per hundred rows.
+        return []
+    # One conditional UPDATE for the batch: a row another daemon took in between no longer
+    # matches (its lease is live), so only rows marked with `claim` are ours (row by row
+    # this held SQLite's one write lock for 40 ms per hundred rows).
     _, take, taken = _claim_statements(limit, size := sized(len(ids)))
-    execute_core(session, take, ids_params(ids, size, now=now, claim=claim,
-                                           until=now + lease))
-    for row in execute_core(session, taken, ids_params(ids, size, claim=claim)):
-        claimed.append(Claimed(row.id, row.ticket_id, row.kind, row.mail_from,
-                               json.loads(row.rcpt_json), bytes(row.raw), row.attempts,
-                               row.created_at, claim, row.message_id, row.spec_json))
-    return claimed
+    execute_core(session, take, ids_params(ids, size, now=now, claim=claim, until=now + lease))
+    return [Claimed(r.id, r.ticket_id, r.kind, r.mail_from, _recipients(r.rcpt_json), bytes(r.raw),
+                    r.attempts, r.created_at, claim, r.message_id, r.spec_json)
+            for r in execute_core(session, taken, ids_params(ids, size, claim=claim))]
+
+
+def _recipients(text: str) -> list[str]:
+    """`json.loads` of a row's recipients, `["one@address"]` without the decoder (issue 20:
+    ~2 -> 0.4 us): no quote, backslash or control character in it, so it is its text."""
+    inner = text[2:-2]
+    if len(text) > 3 and text[:2] == '["' and text[-2:] == '"]' and inner.isprintable() \
+            and '"' not in inner and "\\" not in inner:
+        return [inner]
+    return json.loads(text)  # type: ignore[no-any-return]
 
 
 @lru_cache(maxsize=32)

@@ -1,6 +1,7 @@
 """Statements over a set of ids with a bound parameter per id (outbound/idsets.py, issue
 20) select and change what the expanding form did, on every backend: the claim's UPDATE
-and SELECT, the quoted articles and their attachments, the settle's SELECT."""
+and SELECT, the quoted articles and their attachments, the settle's SELECT; and the claimed rows'
+recipients read without the JSON decoder."""
 
 from __future__ import annotations
 
@@ -78,3 +79,23 @@ def test_claims_take_what_the_expanding_form_took(desk: Desk) -> None:
             assert outbox.claim_in(s, "w:2", 10, timedelta(minutes=5), "w:2/y") == []
     finally:
         app.close()
+
+
+def test_recipients_as_json_read_them() -> None:
+    """claim_in reads the usual one-address recipients without the JSON decoder: the same
+    list, or the same error, as json.loads."""
+    texts = [json.dumps(["a@example.org"]), json.dumps(["jürgen@bücher.example"]),
+             json.dumps(["jürgen@example.org"], ensure_ascii=False), "[]", '[""]', '["]',
+             '["', '"]', "", "[", '["a@x", "b@y"]', '["a@x","b@y"]', '["a\\"b@x"]',
+             '["a\\u00e4@x"]', '["a\x01@x"]', '["a\x7f@x"]', '["a\u2028@x"]', '["a"b@x"]',
+             ' ["a@x"]', '["a@x"] ', '["a@x",]', "null", '{"a": 1}', '["\\\\"]', '["a\t@x"]']
+    for text in texts:
+        try:
+            expected: object = json.loads(text)
+        except ValueError as exc:
+            expected = (type(exc), str(exc))
+        try:
+            got: object = outbox._recipients(text)
+        except ValueError as exc:
+            got = (type(exc), str(exc))
+        assert got == expected and type(got) is type(expected), text
