@@ -248,7 +248,7 @@ class OutboxMail(Base):
     rcpt_json: Mapped[str] = mapped_column(Text)  # envelope recipients
     to_addr: Mapped[str] = mapped_column(String(512), default="")
     subject: Mapped[str] = mapped_column(Text, default="")
-    message_id: Mapped[str] = mapped_column(String(MSGID), index=True)
+    message_id: Mapped[str] = mapped_column(String(MSGID))  # never looked up by (0021)
     raw: Mapped[bytes] = mapped_column(LargeBinary().with_variant(LargeBinary(2**32 - 1), "mysql"))
     state: Mapped[str] = mapped_column(String(16), default="queued")  # queued|sent|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
