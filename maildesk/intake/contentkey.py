@@ -50,11 +50,11 @@ def content_key(raw: bytes, message_id: str | None) -> str:
             text += chunk
         elif chunk:
             text = chunk
-        match = _SPLIT.search(text)
-        if match is not None and not done and match.end() > len(text) - 4:
+        match = _blank_line(text)
+        if match is not None and not done and match[1] > len(text) - 4:
             match = None  # it might grow with the next chunk: decide then
-    head = bytes(text[:match.start()]) if match else bytes(text)
-    body = memoryview(text)[match.end():] if match else memoryview(b"")
+    head = bytes(text[:match[0]]) if match else bytes(text)
+    body = memoryview(text)[match[1]:] if match else memoryview(b"")
     digest = hashlib.sha256()
     digest.update(b"message-id:" + (message_id or "").encode("utf-8", "surrogateescape"))
     digest.update(b"\0")
@@ -87,6 +87,17 @@ def content_key(raw: bytes, message_id: str | None) -> str:
         else:
             held += bytes(piece)
     return digest.hexdigest()
+
+
+def _blank_line(text: bytes | bytearray) -> tuple[int, int] | None:
+    """The span of `_SPLIT.search(text)`. Text without a CR (the LF text of a mail that
+    came with CRLF) has its first blank line where "\n\n" first is: bytes.find, not re,
+    whose pattern has no literal start to skip to (2 KB: ~2.6 -> ~0.5 us, issue 20)."""
+    if b"\r" not in text:
+        at = text.find(b"\n\n")
+        return (at, at + 2) if at >= 0 else None
+    found = _SPLIT.search(text)
+    return found.span() if found else None
 
 
 def _text_end(piece: memoryview) -> int:

@@ -93,9 +93,13 @@ LINES = [b"Received: from a by b", b"RECEIVED : x", b" folded", b"\tfolded", b"F
 ENDS = [b"\r\n", b"\n", b"\r", b"\r\r\n"]
 
 
-def test_content_key_is_the_key_it_was() -> None:
+@pytest.mark.parametrize("chunk", [1, 3, 64, 1 << 20])
+def test_content_key_is_the_key_it_was(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from maildesk.intake import contentkey
+
+    monkeypatch.setattr(contentkey, "_CHUNK", chunk)  # a mail read in several chunks
     rng = random.Random(7)
-    for _ in range(1500):
+    for _ in range(600):
         raw = b"".join(rng.choice(LINES) + rng.choice(ENDS)
                        for _ in range(rng.randrange(0, 20)))
         if rng.random() < 0.3:
@@ -175,3 +179,27 @@ def test_message_ids_are_cleaned_as_before() -> None:
     for _ in range(3000):
         value = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 16)))
         assert _ids(value) == reference(value), repr(value)
+
+
+def test_decoded_header_fields_are_as_before() -> None:
+    """fill_headers keeps a plain ASCII field as it is (stripped): what to_text, clean
+    and decode_header_value made of it."""
+    from email.message import Message
+
+    from maildesk.intake.charsets import clean, decode_header_value, to_text
+    from maildesk.intake.headers import fill_headers
+
+    rng = random.Random(9)
+    pieces = ["Subject", " x ", "=?utf-8?q?caf=C3=A9?=", "=?", "\r\n ", "\t", "\x00", "\x7f",
+              "é", "\udce9", "a@b.example", " ", "", "\u2028", "\x1b", "?="]
+    for _ in range(2000):
+        msg = Message()
+        for _ in range(rng.randrange(0, 6)):
+            name = "".join(rng.choice(["X-A", "To", " ", "\x01", "é", "From"])
+                           for _ in range(rng.randrange(1, 3)))
+            value = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 6)))
+            msg.set_raw(name, value)
+        mail = ParsedMail()
+        fallback = fill_headers(msg, mail)
+        assert mail.headers == [(clean(to_text(k)), decode_header_value(v, fallback))
+                                for k, v in msg.raw_items()]
