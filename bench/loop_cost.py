@@ -5,7 +5,7 @@ loop. The rate is noisy while the machine is shared; the CPU per mail of one thr
 less so. Compare trees by alternating them:
 
     python bench/loop_cost.py --seconds 8
-    python bench/loop_cost.py --against /work/main --rounds 3   # this tree vs another
+    python bench/loop_cost.py --against ../other-tree --rounds 3  # this tree vs another
     python bench/loop_cost.py --profile /tmp/loop.txt            # py-spy --gil, raw
 """
 
