@@ -98,6 +98,7 @@ def fill(db: Path, tickets: int) -> float:
     } for i in range(1, tickets + 1)))
     insert(conn, "customers", ({
         "address": f"fill{i}@example.org", "name": f"Filled {i}", "created_at": stamp,
+        "updated_at": stamp, "company_admin": 0, "failed_logins": 0, "registered": 0,
     } for i in range(1, tickets + 1)))
     conn.execute("INSERT INTO counters (name, value) VALUES (?, ?)", (f"ticket:{day}", tickets))
     conn.execute("COMMIT")
