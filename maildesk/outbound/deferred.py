@@ -163,8 +163,12 @@ class Spec:
         new encoder per call, and `fields()` filtered the class's fields per call (issue
         20: a quarter of this method's time, ~5 us a row; the text is the same); the
         encoder is `store.models.json_encoder`'s, without the per-call setup of
-        `JSONEncoder.encode` (~6 us of a spec's ~16)."""
-        return _ENCODE({name: getattr(self, name) for name in _FIELDS})
+        `JSONEncoder.encode` (~6 us of a spec's ~16). The instance's own dict is that
+        dict already when it holds the fields alone, in order (~1.2 us a spec)."""
+        values = self.__dict__  # the fields in their order, as __init__ set them
+        if len(values) != len(_FIELDS) or tuple(values) != _FIELDS:  # something else set
+            values = {name: getattr(self, name) for name in _FIELDS}
+        return _ENCODE(values)
 
     @classmethod
     def loads(cls, text: str) -> Spec:

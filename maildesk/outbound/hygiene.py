@@ -26,7 +26,7 @@ from maildesk.events import TicketEvent
 from maildesk.marks import is_system_sender
 from maildesk.outbound.render import InvalidAddress, check_address
 from maildesk.store.db import execute_core, insert_ignore, rowcount
-from maildesk.store.lean import driver_rows
+from maildesk.store.lean import connection_of, driver_rows
 from maildesk.store.models import AutoResponseCount, utcnow
 
 __all__ = ["Decision", "autoresponse_decision", "take_daily_slot", "take_slot"]
@@ -142,11 +142,14 @@ def take_slots(session: Session, config: Config, event: TicketEvent, to: str) ->
     the sender's daily cap, the desk's hourly cap, in that order, stopping at the first
     that is full. The reasons not to send, or []."""
     now = utcnow()
-    hour = now.strftime("%Y%m%d%H")  # fits the `day` column (10 characters)
+    # strftime's "%Y-%m-%d" and "%Y%m%d%H" (the hour fits the `day` column's 10
+    # characters), cut from the ISO date: two strftime calls were ~8 us (issue 20)
+    day = now.date().isoformat()
+    hour = f"{day[:4]}{day[5:7]}{day[8:10]}{now.hour:02d}"
     cap = config.instance.autoresponse_daily_cap
     hourly = config.instance.autoresponse_hourly_cap
     taken = take_in_order(session, [(_ticket_key(event), 1, hour),
-                                    (to.lower(), cap, now.strftime("%Y-%m-%d")),
+                                    (to.lower(), cap, day),
                                     (GLOBAL_KEY, hourly, hour)])
     if taken == 0:
         return ["this ticket had an auto-response to the same text within the hour"]
@@ -183,7 +186,7 @@ def take_in_order(session: Session, wanted: list[tuple[str, int, str]]) -> int:
     params += [value for key, cap, _ in keys[:-1] for value in (key, cap)] + [keys[-1][1]]
     # The driver's own SQL on the session's connection's cursor (`store.lean.driver_rows`),
     # as `execute_core` runs an INSERT: the rows `insert_later` kept stay kept.
-    counted = {row[0] for row in driver_rows(session.connection(), sql, params)}
+    counted = {row[0] for row in driver_rows(connection_of(session), sql, params)}
     done = next((i for i, (key, _, _) in enumerate(keys) if key not in counted), len(keys))
     for key, _, period in keys[done + 1:]:
         if key in counted:  # counted past a full one: give it back

@@ -38,6 +38,18 @@ def test_a_spec_is_the_json_dumps_of_its_fields_whatever_the_values() -> None:
         assert Spec.loads(spec.dumps()) == spec
 
 
+def test_a_spec_with_a_field_set_again_or_an_attribute_of_its_own_is_written_the_same() -> None:
+    """`dumps` takes the instance's dict as it stands only while it is the fields in order."""
+    spec = _spec(a=1)
+    want = json.dumps(asdict(spec), separators=(",", ":"))
+    del spec.quote  # the dict's order changes: set again, it comes last
+    spec.quote = None
+    assert spec.dumps() == want
+    spec = _spec(a=1)
+    spec.__dict__["note"] = "not a field"
+    assert spec.dumps() == want
+
+
 def test_a_spec_that_json_cannot_write_fails_as_it_did() -> None:
     loop: dict[str, object] = {}
     loop["self"] = loop
@@ -166,3 +178,25 @@ def test_an_auto_response_takes_its_three_slots_in_one_statement(desk: Desk,
     assert seen == (["INSERT"] if backend != "mariadb" else ["UPDATE", "INSERT"] * 3)
     assert sorted(n for (k, _), n in counts.items()) == [1, 1, 1]
     assert [k for (k, _) in counts if "@" in k] == ["dave@example.org"]
+
+
+@pytest.mark.backends
+def test_the_caps_periods_are_strftimes(desk: Desk) -> None:
+    """The ticket's and the desk's hour ("%Y%m%d%H") and the sender's day ("%Y-%m-%d"),
+    as strftime wrote them (an hour passing between the two reads is allowed for)."""
+    app = desk.app()
+    try:
+        before = datetime.now(UTC)
+        outcome = app.ingest(simple_mail(sender="erin@example.org"),
+                             Envelope("erin@example.org", ["support@example.com"]))
+        after = datetime.now(UTC)
+        counts = _counts(app)
+    finally:
+        app.close()
+    assert outcome.ticket
+    periods = {k.split(":")[0] if k.startswith("*ticket") else k: day
+               for (k, day) in counts}
+    assert periods["erin@example.org"] in {before.strftime("%Y-%m-%d"),
+                                           after.strftime("%Y-%m-%d")}
+    for key in ("*ticket", "*all*"):
+        assert periods[key] in {before.strftime("%Y%m%d%H"), after.strftime("%Y%m%d%H")}
