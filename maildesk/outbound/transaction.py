@@ -5,8 +5,8 @@ aiosmtplib's `sendmail` cost ~0.5 ms CPU per mail here: a `wait_for` and a timer
 command, a regex pass over the whole message for line ends and another for dot-stuffing,
 and a round trip per command (its protocol parses one reply per awaited command, so RFC
 2920 pipelining cannot go through it). aiosmtplib still connects, greets, does STARTTLS,
-AUTH, NOOP, RSET and QUIT (outbound/relay.py); for one transaction `send` sets its own
-protocol on the transport and gives aiosmtplib's back at the end.
+AUTH, NOOP, RSET and QUIT (outbound/relay.py); `send` sets our protocol (one kept per
+connection) on the transport for a transaction and gives aiosmtplib's back at the end.
 
 - One deadline for the whole transaction (`TIMEOUT`, plus time for a big message's bytes)
   instead of one per command.
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from aiosmtplib.response import SMTPResponse
 __all__ = ["TIMEOUT", "Behind", "Envelope", "Started", "carry", "envelope", "greet",
            "prepare", "send", "wire_data"]
 
-TIMEOUT = 60.0  # seconds for a transaction; a big message gets more (`_deadline`)
+TIMEOUT = 60.0  # seconds for a transaction; a big message gets more (BYTES_PER_SECOND)
 BYTES_PER_SECOND = 1 << 20  # the least transfer rate a big message's deadline allows for
 _MAX_LINE = 8192  # a reply line longer than this is not SMTP (aiosmtplib's limit)
 _MAX_REPLY = 4 * _MAX_LINE
@@ -51,11 +52,12 @@ _UNSAFE = re.compile(r"[\s<>\x00-\x1f\x7f]")  # what never goes in a plain <addr
 _ONE_WRITE = 1 << 16  # smaller data goes out with its final dot in one write
 _CLOSING = 421  # the relay is closing the connection (RFC 5321 3.8)
 _EARLY = 0.001  # seconds: a deadline timer that fires this much early sleeps again
-# An LF that begins a line with a dot or has no CR before it (as smtp/dataread.py): one
-# pass for what the counts of LF, CR and CRLF and a search for "\n." found in four, for
-# the message that needs neither normalising nor dot-stuffing (11.5 -> 8.7 us a rendered
-# mail of ~3 KB, issue 20).
+# An LF that begins a line with a dot or has no CR before it (as smtp/dataread.py): one pass
+# tells that a message needs neither normalising nor dot-stuffing (issue 20: four passes
+# before, 11.5 -> 8.7 us a rendered mail of ~3 KB).
 _LINE_DOT_OR_BARE_LF = re.compile(rb"\n(?:\.|(?<!\r\n))")
+# Each connection's `_Replies`, made anew when its transport changed or it was left unfit.
+_kept: weakref.WeakKeyDictionary[aiosmtplib.SMTP, _Replies] = weakref.WeakKeyDictionary()
 
 
 class _Replies(asyncio.Protocol):
@@ -79,7 +81,8 @@ class _Replies(asyncio.Protocol):
         """A transaction's deadline (issue 20: `asyncio.timeout` per mail, a timer made and
         cancelled, cost ~4.4 us of the event loop). Only `reply` waits in a transaction,
         so past the deadline it raises `SMTPReadTimeoutError`, as the timeout did. The
-        timer stays armed from one mail to the next on a connection (`Started`) and sleeps
+        timer stays armed from one mail to the next on a connection (`Started`, `_kept`:
+        a new protocol a mail, its timer made and cancelled, cost ~5 us more) and sleeps
         again when it fires before the deadline of the moment."""
         self._deadline = self._loop.time() + seconds
         timer = self._timer
@@ -96,6 +99,10 @@ class _Replies(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
 
+    def clean(self) -> bool:  # between transactions, nothing left over: fit for the next
+        return (self._deadline is None and self.broken is None and not self._buffer
+                and not self._replies and not self._lines)
+
     def _expire(self) -> None:
         self._timer = None
         if self._deadline is None:  # between transactions: armed again by the next
@@ -106,16 +113,14 @@ class _Replies(asyncio.Protocol):
         self._fail(aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response"))
 
     def data_received(self, data: bytes) -> None:
-        buffer = self._buffer
+        buffer, start = self._buffer, 0
         buffer += data
-        start = 0
         while (end := buffer.find(b"\n", start)) >= 0:
             line, start = bytes(buffer[start:end + 1]), end + 1
             if (not self._size and line[3:4] == b" " and line[:3].isdigit()
                     and len(line) <= _MAX_REPLY):
-                # A one-line reply, nothing of a multi-line one before it: what `_line`
-                # makes of it, without its list and join (issue 20: the relay's 4 replies
-                # a mail, 6.2 -> 3.5 us in the event loop).
+                # A one-line reply, nothing of a multi-line one before it: `_line`'s, without
+                # its list and join (issue 20: 4 replies a mail, 6.2 -> 3.5 us in the loop).
                 self._replies.append(SMTPResponse(int(line[:3]), line[4:].strip(
                     b" \t\r\n").decode("utf-8", "surrogateescape")))
             elif not self._line(line):
@@ -179,8 +184,7 @@ class _Replies(asyncio.Protocol):
 
 
 async def greet(smtp: aiosmtplib.SMTP) -> None:
-    """EHLO (HELO when the relay refuses it) unless done: what the relay offers is known
-    before a transaction."""
+    """EHLO (HELO when the relay refuses it) unless done: what the relay offers, known."""
     if smtp.is_ehlo_or_helo_needed:
         try:
             await smtp.ehlo()
@@ -212,10 +216,6 @@ def _quote(address: str) -> str:
     if address.isascii() and not _UNSAFE.search(address):
         return f"<{address}>"
     return quote_address(address)  # as aiosmtplib quotes it; raises on an unsafe one
-
-
-def _deadline(size: int) -> float:
-    return TIMEOUT + size / BYTES_PER_SECOND
 
 
 @dataclass(eq=False)
@@ -312,12 +312,15 @@ async def carry(smtp: aiosmtplib.SMTP, mail: Envelope | Started,
         if transport is None or theirs is None or transport.is_closing():
             smtp.close()
             raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-        ours = _Replies(asyncio.get_running_loop())
+        kept = _kept.get(smtp)  # the connection's, as its last transaction left it
+        if kept is None or kept.transport is not transport or not kept.clean():
+            kept = _kept[smtp] = _Replies(asyncio.get_running_loop())
+        ours = kept
         transport.set_protocol(ours)
     if behind is not None:
         behind.sent = behind.started = None
     in_step = False  # every reply asked for was read: aiosmtplib may take the connection back
-    ours.arm(_deadline(len(mail.data)))
+    ours.arm(TIMEOUT + len(mail.data) / BYTES_PER_SECOND)
     try:
         refused = await _transact(ours, cast(asyncio.WriteTransport, transport), mail,
                                   smtp.supports_extension("pipelining"),
@@ -328,16 +331,15 @@ async def carry(smtp: aiosmtplib.SMTP, mail: Envelope | Started,
         in_step = ours.broken is None  # refused, or a reply that was not SMTP
         raise
     finally:
-        handed_on = False
         if in_step and not transport.is_closing():
             if behind is not None and behind.sent is not None:  # its replies are ours to read
                 behind.started = Started(behind.sent, smtp, ours, theirs)
-                handed_on = True
             else:
                 transport.set_protocol(theirs)
         else:  # broken, timed out, cancelled half-way: never handed on (nor what went behind)
             smtp.close()
-        ours.disarm(done=not handed_on)
+            in_step = False
+        ours.disarm(done=not in_step)  # its timer kept for the connection's next mail
 
 
 async def _transact(replies: _Replies, transport: asyncio.WriteTransport, mail: Envelope,

@@ -469,3 +469,36 @@ def test_the_deadline_timer_of_a_transaction() -> None:
         assert replies._timer is None
 
     asyncio.run(run())
+
+
+def test_a_connection_keeps_its_reply_protocol_from_mail_to_mail() -> None:
+    """One `_Replies` per connection, its deadline timer with it (issue 20: one a mail cost
+    ~5 us of the event loop): the next mail, a refused one's too, reads its replies with
+    the same; a new connection (a new transport) gets a new one; aiosmtplib has its own
+    protocol back between transactions (RSET works)."""
+    async def run() -> None:
+        recorder = Recorder(extensions=["SIZE 10485760", "PIPELINING"])
+        port = await recorder.start()
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=10, start_tls=False)
+        await smtp.connect()
+        assert await transaction.send(smtp, SENDER, [TO], MESSAGES[0], []) == {}
+        kept = transaction._kept[smtp]
+        timer = kept._timer
+        assert timer is not None and kept.clean()
+        assert await transaction.send(smtp, SENDER, [TO], MESSAGES[1], []) == {}
+        assert transaction._kept[smtp] is kept and kept._timer is timer  # not made again
+        recorder.replies[b"RCPT"] = b"550 5.1.1 no such user\r\n"
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+            await transaction.send(smtp, SENDER, [TO], MESSAGES[0], [])
+        assert transaction._kept[smtp] is kept and kept.clean()
+        await smtp.rset()  # aiosmtplib's protocol reads this one
+        recorder.replies[b"RCPT"] = REPLIES[b"RCPT"]
+        smtp.close()
+        await smtp.connect()
+        assert await transaction.send(smtp, SENDER, [TO], MESSAGES[1], []) == {}
+        assert transaction._kept[smtp] is not kept
+        assert len(recorder.transcripts) == 4  # the refused one's empty data among them
+        await smtp.quit()
+        await recorder.stop()
+
+    asyncio.run(run())
