@@ -4,7 +4,6 @@ and articles keep their Message-IDs in the threading index.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import fields
@@ -19,6 +18,7 @@ from maildesk.intake.message import Envelope, ParsedMail
 from maildesk.store import rollup
 from maildesk.store.articles import ArticleStore
 from maildesk.store.db import execute_core, insert_ignore_statement, insert_later
+from maildesk.store.jsontext import json_encoder
 from maildesk.store.models import (
     Article,
     AttachmentRow,
@@ -180,11 +180,14 @@ def set_state(session: Session, ticket: Ticket, state: str, actor: str = "system
 
 
 _ENVELOPE_FIELDS = tuple(f.name for f in fields(Envelope))
+# `json.dumps`'s own text (ASCII, ", " and ": "), by an encoder made once: json.dumps
+# builds its C encoder per call (issue 20: 7.3 -> 4.5 us an article's envelope)
+_ENVELOPE_TEXT = json_encoder(ensure_ascii=True, separators=(", ", ": "))
 
 
 def _envelope_json(envelope: Envelope) -> str:
     """`json.dumps(asdict(envelope))` without asdict's deep copy of every value."""
-    return json.dumps({name: getattr(envelope, name) for name in _ENVELOPE_FIELDS})
+    return _ENVELOPE_TEXT({name: getattr(envelope, name) for name in _ENVELOPE_FIELDS})
 
 
 def _from_text(mail: ParsedMail) -> str:
