@@ -168,8 +168,11 @@ async def _attempt(smtp: aiosmtplib.SMTP, row: Claimed, started: transaction.Sta
             except InvalidAddress as exc:
                 return AttemptResult(row.id, "failed", str(exc))
             options = _utf8_options(sender, recipients, row.raw)
-            mail: transaction.Envelope | transaction.Started = await transaction.prepare(
-                smtp, sender, recipients, row.raw, options)
+            mail: transaction.Envelope | transaction.Started
+            if smtp.is_ehlo_or_helo_needed:
+                mail = await transaction.prepare(smtp, sender, recipients, row.raw, options)
+            else:  # `prepare` of a greeted connection, without its two coroutines (issue 20)
+                mail = transaction.envelope(smtp, sender, recipients, row.raw, options)
         else:
             mail = started
         refused = await transaction.carry(smtp, mail, behind)

@@ -114,9 +114,12 @@ class _Replies(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buffer, start = self._buffer, 0
-        buffer += data
-        while (end := buffer.find(b"\n", start)) >= 0:
-            line, start = bytes(buffer[start:end + 1]), end + 1
+        if buffer:  # a line begun in an earlier read; else the read's bytes, not a copy
+            buffer += data
+            data = bytes(buffer)
+            buffer.clear()
+        while (end := data.find(b"\n", start)) >= 0:
+            line, start = data[start:end + 1], end + 1
             if (not self._size and line[3:4] == b" " and line[:3].isdigit()
                     and len(line) <= _MAX_REPLY):
                 # A one-line reply, nothing of a multi-line one before it: `_line`'s, without
@@ -124,8 +127,9 @@ class _Replies(asyncio.Protocol):
                 self._replies.append(SMTPResponse(int(line[:3]), line[4:].strip(
                     b" \t\r\n").decode("utf-8", "surrogateescape")))
             elif not self._line(line):
+                buffer += data  # as before: the bytes kept as they came (broken: never read)
                 return
-        del buffer[:start]
+        buffer += data[start:]  # the line not ended yet, if any
         if len(buffer) > _MAX_LINE:
             self._fail(aiosmtplib.SMTPResponseException(-1, "Response too long"))
         elif len(self._replies) >= self._ahead:
@@ -134,9 +138,8 @@ class _Replies(asyncio.Protocol):
     def _line(self, line: bytes) -> bool:
         self._size += len(line)
         if not line[:3].isdigit() or line[3:4] not in (b" ", b"-", b"\r", b"\n"):
-            text = line.decode("utf-8", errors="ignore")
-            self._fail(aiosmtplib.SMTPResponseException(
-                -1, f"Malformed SMTP response line: {text}"))
+            text = f"Malformed SMTP response line: {line.decode('utf-8', errors='ignore')}"
+            self._fail(aiosmtplib.SMTPResponseException(-1, text))
             return False
         if self._size > _MAX_REPLY:
             self._fail(aiosmtplib.SMTPResponseException(-1, "Response too long"))
