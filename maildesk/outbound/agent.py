@@ -25,7 +25,7 @@ from maildesk.outbound.compose import (
 )
 from maildesk.outbound.deferred import MAX_QUOTED, Spec, command_help, cut_quote, more_context
 from maildesk.outbound.failures import guarded
-from maildesk.outbound.queuing import enqueue
+from maildesk.outbound.queuing import enqueue, ticket_values
 from maildesk.outbound.render import (
     build_message,
     check_address,
@@ -142,7 +142,7 @@ def _common(session: Session, config: Config, event: TicketEvent, kind: str) -> 
     queue = config.queue(ticket.queue)
     quoted = _quoted(event)
     queue_name, queue_address = from_queue(config, queue)
-    context = ticket_context(config, ticket, queue)
+    context = {**ticket_values(session, config, ticket, queue)}
     context.update(
         event=kind, customer={"name": quoted.from_name, "address": quoted.from_addr},
         subject=clean_header(event.mail.subject if event.mail else ticket.title),

@@ -25,7 +25,7 @@ from maildesk.outbound.compose import (
 from maildesk.outbound.deferred import Spec
 from maildesk.outbound.failures import guarded
 from maildesk.outbound.hygiene import autoresponse_decision, take_slots
-from maildesk.outbound.queuing import enqueue, later
+from maildesk.outbound.queuing import enqueue, later, ticket_values
 from maildesk.outbound.render import (
     build_message,
     check_address,
@@ -65,7 +65,7 @@ def _autorespond(session: Session, config: Config, event: TicketEvent, to: str) 
     ticket, mail = event.ticket, event.mail
     queue = config.queue(ticket.queue)
     language = customer_language(session, config, ticket, queue, to)
-    context = ticket_context(config, ticket, queue)
+    context = {**ticket_values(session, config, ticket, queue)}
     context.update(
         event=event.kind,
         customer={"name": clean_header(mail.from_name if mail else ""), "address": to},

@@ -13,31 +13,37 @@ by row.
 Anything that must see the rows (another `enqueue` without `then`, a guarded failure's
 row) writes the kept ones first (`write_kept`). An exception leaves the block without
 writing: the transaction or savepoint it belonged to rolls back.
+
+What the mails of a block share (the ticket's values for its templates: an auto-response
+and the notifications of one mail) is made once in it (`shared`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from functools import cache, lru_cache
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import CursorResult, Insert, Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from maildesk.config import Config
+from maildesk.config import Config, Queue
 from maildesk.core.tickets import index_message_id
+from maildesk.outbound.compose import ticket_context
 from maildesk.outbound.render import check_address, clean_header
 from maildesk.outbound.wire import wire_bytes
 from maildesk.store.db import execute_core
 from maildesk.store.lean import bind_processor, connection_of, driver_rows
 from maildesk.store.models import OutboxMail, Ticket, utcnow
 
-__all__ = ["Then", "enqueue", "later", "together", "write_kept"]
+__all__ = ["Then", "enqueue", "later", "shared", "ticket_values", "together", "write_kept"]
+
+T = TypeVar("T")
 
 
 class Spec(Protocol):
@@ -122,6 +128,7 @@ class _Kept:
     # or a deferred step of its own (a callable taking nothing)
     steps: list[tuple[int, Ticket | None, str, Then] | Callable[[], object]] = field(
         default_factory=list)
+    made: dict[Hashable, Any] = field(default_factory=dict)  # `shared`'s values
 
 
 @contextmanager
@@ -146,6 +153,28 @@ def later(session: Session, step: Callable[[], object]) -> None:
         step()
     else:
         kept.steps.append(step)
+
+
+def shared(session: Session, key: Hashable, make: Callable[[], T]) -> T:
+    """`make()`, once per `together` block and `key` (outside one, each time): a value the
+    mails of the block share, which none of them changes. The key names what it is made
+    of; the objects it names live as long as the block (the events hold them)."""
+    kept: _Kept | None = session.info.get(_KEPT)
+    if kept is None:
+        return make()
+    if key not in kept.made:
+        kept.made[key] = make()
+    return cast(T, kept.made[key])
+
+
+def ticket_values(session: Session, config: Config, ticket: Ticket, queue: Queue | None
+                  ) -> dict[str, object]:
+    """`compose.ticket_context`, made once for the mails a block queues about a ticket (a
+    new ticket's auto-response and its notifications: issue 20, ~11 us a call; nothing
+    changes the ticket while they are queued). Callers copy it before they add to it; the
+    dicts inside it are shared, and only ever written to JSON."""
+    return shared(session, ("ticket_context", id(ticket), id(queue)),
+                  lambda: ticket_context(config, ticket, queue))
 
 
 def write_kept(session: Session) -> None:

@@ -8,6 +8,7 @@ import itertools
 import json
 from dataclasses import asdict
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import event, select
@@ -200,3 +201,49 @@ def test_the_caps_periods_are_strftimes(desk: Desk) -> None:
                                            after.strftime("%Y-%m-%d")}
     for key in ("*ticket", "*all*"):
         assert periods[key] in {before.strftime("%Y%m%d%H"), after.strftime("%Y%m%d%H")}
+
+
+def test_a_shared_value_is_made_once_a_block_and_each_time_outside_one() -> None:
+    from maildesk.outbound.queuing import shared, together
+
+    class _Session:
+        info: dict[str, object] = {}
+
+    session: Any = _Session()
+    made: list[int] = []
+
+    def make() -> int:
+        made.append(len(made))
+        return len(made)
+
+    assert shared(session, "k", make) == 1 and shared(session, "k", make) == 2
+    with together(session):
+        first = shared(session, "k", make)
+        assert shared(session, "k", make) == first == 3
+        assert shared(session, "other", make) == 4
+    assert shared(session, "k", make) == 5 and made == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.backends
+def test_a_new_tickets_mails_carry_the_tickets_values_as_ticket_context_makes_them(
+        desk: Desk) -> None:
+    """The auto-response and the notifications share one `ticket_context` (made once a
+    dispatch): each spec holds what a call of its own would have made."""
+    from maildesk.outbound.compose import ticket_context
+    from maildesk.store.models import Ticket
+
+    number = desk.ingest(simple_mail(sender="fay@example.org",
+                                     message_id="shared-1@example.org")).ticket
+    app = desk.app()
+    try:
+        with app.db.transaction() as session:
+            ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
+            want = json.loads(json.dumps(ticket_context(app.config, ticket,
+                                                        app.config.queue(ticket.queue))))
+            specs = [(row.kind, Spec.loads(row.spec_json or "")) for row in session.execute(
+                select(OutboxMail).where(OutboxMail.ticket_id == ticket.id)).scalars()]
+    finally:
+        app.close()
+    assert sorted({kind for kind, _ in specs}) == ["autoreply", "notification"]
+    for _, spec in specs:
+        assert {k: spec.context[k] for k in want} == want
