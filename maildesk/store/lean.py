@@ -1,27 +1,26 @@
 """Cached Core statements straight to the DBAPI cursor of the session's connection.
 
-`Connection.execute` spends ~80 us of Python on a small cached statement before and after
-the driver's own ~15 us (issue 20): merging execution options, looking the compiled form
-up by cache key, an execution context, `construct_params`, the bind processors through
-dicts, a `CursorResult` and its metadata. A mail runs about ten such statements. Here a
-statement is compiled once per (statement, dialect, parameter keys), as SQLAlchemy's own
-cache would, and what each run needs is kept: the SQL string, the parameters in the
+`Connection.execute` spends ~80 us of Python on a small cached statement around the
+driver's own ~15 us (issue 20): execution options, the compiled form's cache look-up, an
+execution context, `construct_params`, bind processors through dicts, a `CursorResult`.
+Here a statement is compiled once per (statement, dialect, parameter keys), as
+SQLAlchemy's cache would, keeping what a run needs: the SQL, the parameters in the
 driver's order with their defaults and bind processors, the result columns' processors,
 and the compiled form's own primary-key getters.
 
-It runs on the very DBAPI connection of the session's `Connection`, so inside its
-transaction and savepoints; a driver error goes through the connection's own handler
-(`_handle_dbapi_exception`: the same `IntegrityError`/`OperationalError` wrapping, the
-disconnect check, `handle_error` events). `before_cursor_execute`/`after_cursor_execute`
-listeners are fired when any are set (with `context=None`); a statement-level listener
-(`before_execute`, the dialect's `do_execute`), echo, or anything the plan does not cover
-(expanding IN, literal binds, callable defaults, INSERT..RETURNING of several rows) sends
-the statement the usual way: `run` answers None and the caller executes it.
+It runs on the very DBAPI connection of the session's `Connection` (its transaction and
+savepoints); a driver error goes through the connection's `_handle_dbapi_exception` (the
+same wrapping, disconnect check, `handle_error` events). Cursor events are fired when
+listened to (`context=None`); a statement-level listener (`before_execute`, the dialect's
+`do_execute`), echo, or anything the plan does not cover (expanding IN, literal binds,
+callable defaults, INSERT..RETURNING of several rows) goes the usual way: `run` answers
+None and the caller executes it.
 """
 
 from __future__ import annotations
 
 import datetime
+import operator
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, cast
@@ -29,6 +28,7 @@ from typing import Any, NoReturn, cast
 from sqlalchemy import Connection, Delete, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.result import result_tuple
+from sqlalchemy.exc import MultipleResultsFound, NoResultFound, ResourceClosedError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.session import SessionTransactionState
 
@@ -47,7 +47,7 @@ class _Plan:
 
     __slots__ = ("sql", "binds", "positional", "sequence", "is_insert", "rows",
                  "processors", "make_row", "implicit", "pk_from_row", "pk_from_lastrowid",
-                 "lastrowid")
+                 "lastrowid", "take", "names", "processed", "pk_at")
 
     def __init__(self, compiled: Any, dialect: Dialect, many: bool) -> None:
         self.sql: str = compiled.string
@@ -71,10 +71,16 @@ class _Plan:
             binds.append((bind.key, escaped.get(name, name), name, default, required,
                           bind_processor(bind.type, dialect, processors.get(name))))
         self.binds: tuple[tuple[str, str, str, Any, bool, Any], ...] = tuple(binds)
+        keys = [b[0] for b in binds]  # `parameters`' usual run: every key given, taken in C
+        self.take: Any = operator.itemgetter(*keys) if len(keys) > 1 else None
+        self.names = tuple(b[1] for b in binds)  # in the SQL
+        self.processed = tuple((n, b[5]) for n, b in enumerate(binds) if b[5] is not None)
         self.is_insert: bool = bool(compiled.isinsert) and not many
+        keyed = {compiled._within_exec_param_key_getter(c) for c in  # what the key's getters
+                 compiled.compile_state.statement.table.primary_key} if self.is_insert else ()
+        self.pk_at = tuple((b[2], n) for n, b in enumerate(binds) if b[2] in keyed)
         statement = compiled.statement
-        explicit = bool(getattr(statement, "_returning", ())) or isinstance(statement,
-                                                                            Select)
+        explicit = bool(getattr(statement, "_returning", ())) or isinstance(statement, Select)
         self.implicit: bool = bool(compiled.implicit_returning) and not explicit
         self.rows: bool = explicit
         columns = compiled._result_columns
@@ -95,24 +101,36 @@ class _Plan:
 
     def parameters(self, params: dict[str, Any]) -> tuple[Sequence[Any] | dict[str, Any],
                                                            dict[str, Any] | None]:
-        """The driver's parameters, and (for a single INSERT) the values by bind name
-        before processing, which the primary-key getters read."""
-        values: list[Any] = []
-        given: dict[str, Any] | None = {} if self.is_insert else None
-        for key, _sql_name, name, default, required, processor in self.binds:
-            value = params.get(key, _MISSING)
-            if value is _MISSING:
-                value = params.get(name, _MISSING)
+        """The driver's parameters, and (a single INSERT) the values the key's getters read.
+        All keys given (a plain dict, the usual run): taken at once (issue 20); else one by one."""
+        taken, given = None, None
+        if self.take is not None and type(params) is dict:  # no __missing__ to call
+            try:
+                taken = self.take(params)
+            except KeyError:  # a key left to its default, or given by its bind name
+                pass
+        if taken is not None:
+            values = list(taken)
+            for n, processor in self.processed:
+                values[n] = processor(values[n])
+            if self.is_insert:
+                given = {name: taken[n] for name, n in self.pk_at}
+        else:
+            values, given = [], {} if self.is_insert else None
+            for key, _sql_name, name, default, required, processor in self.binds:
+                value = params.get(key, _MISSING)
                 if value is _MISSING:
-                    if required:
-                        raise _Unplanned
-                    value = default
-            if given is not None:
-                given[name] = value
-            values.append(value if processor is None else processor(value))
+                    value = params.get(name, _MISSING)
+                    if value is _MISSING:
+                        if required:
+                            raise _Unplanned
+                        value = default
+                if given is not None:
+                    given[name] = value
+                values.append(value if processor is None else processor(value))
         if self.positional:
             return self.sequence(values), given
-        return {b[1]: v for b, v in zip(self.binds, values, strict=True)}, given
+        return dict(zip(self.names, values, strict=True)), given
 
     def shape(self, raw: list[Any]) -> list[Any]:
         processors, make_row = self.processors, self.make_row
@@ -129,10 +147,9 @@ _SQLITE_DATETIME = ("%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(
 
 def bind_processor(type_: Any, dialect: Dialect, processor: Any) -> Any:
     """`processor` (the type's bind processor on `dialect`), or for SQLite's DATETIME in
-    its default format one giving the same text faster: SQLAlchemy's fills a dict of the
-    seven fields and %-formats it, ~2 us a value against `isoformat`'s ~0.7 (issue 20: a
-    mail binds about fifteen). A naive `datetime` (what the schema stores) takes the
-    quick way; anything else (a date, an aware or a subclassed datetime, None) the type's."""
+    its default format one giving the same text faster: SQLAlchemy's %-formats a dict of
+    seven fields, ~2 us a value against `isoformat`'s ~0.7 (issue 20: ~15 a mail). A naive
+    `datetime` takes the quick way; anything else (a date, aware, a subclass) the type's."""
     if processor is None or dialect.name != "sqlite":
         return processor
     from sqlalchemy.dialects import sqlite  # here: a PostgreSQL process never loads it
@@ -177,8 +194,6 @@ class LeanResult:
 
     def all(self) -> list[Any]:
         if not self.returns_rows:  # as `CursorResult` says of an UPDATE's rows
-            from sqlalchemy.exc import ResourceClosedError
-
             raise ResourceClosedError("This result object does not return rows.")
         rows, self._rows = self._rows, []
         return rows
@@ -201,16 +216,12 @@ class LeanResult:
     def one_or_none(self) -> Any:
         rows = self.all()
         if len(rows) > 1:
-            from sqlalchemy.exc import MultipleResultsFound
-
             raise MultipleResultsFound("Multiple rows were found when one or none was required")
         return rows[0] if rows else None
 
     def one(self) -> Any:
         row = self.one_or_none()
         if row is None:
-            from sqlalchemy.exc import NoResultFound
-
             raise NoResultFound("No row was found when one was required")
         return row
 
@@ -231,10 +242,9 @@ class LeanResult:
 def _plan(statement: Any, dialect: Dialect, keys: tuple[str, ...], many: bool
           ) -> _Plan | None:
     key = (statement, dialect, keys, many)
-    try:
-        return _plans[key]
-    except KeyError:
-        pass
+    known = _plans.get(key, _MISSING)
+    if known is not _MISSING:
+        return cast(_Plan | None, known)
     plan: _Plan | None = None
     if isinstance(statement, _LEAN_TYPES) and not statement._propagate_attrs:
         try:
@@ -253,9 +263,8 @@ def _plan(statement: Any, dialect: Dialect, keys: tuple[str, ...], many: bool
 def _plannable(compiled: Any, many: bool) -> bool:
     """What the plan leaves to SQLAlchemy: parameters rendered per run, callable or SQL
     defaults computed per run, INSERT..RETURNING of several rows (insertmanyvalues)."""
-    if compiled.literal_execute_params or compiled.post_compile_params:
-        return False
-    if getattr(compiled, "_collected_params", None) or compiled.schema_translate_map:
+    if (compiled.literal_execute_params or compiled.post_compile_params
+            or getattr(compiled, "_collected_params", None) or compiled.schema_translate_map):
         return False
     for column in list(compiled.insert_prefetch) + list(compiled.update_prefetch):
         default = column.default
@@ -268,8 +277,7 @@ def _plannable(compiled: Any, many: bool) -> bool:
 
 
 def execute(conn: Connection, statement: Any, params: Any = None) -> Any:
-    """`conn.execute(statement, params)`: a `LeanResult` when `run` covers the statement,
-    else the `CursorResult` of the usual path."""
+    """`conn.execute(statement, params)`: a `LeanResult`, or the usual path's result."""
     result = run(conn, statement, params)
     return result if result is not None else conn.execute(statement, params)
 
@@ -313,11 +321,10 @@ def run(conn: Connection, statement: Any, params: Any) -> LeanResult | None:
 
 
 def connection_of(session: Session) -> Connection:
-    """`session.connection()`: when the session's transaction (or savepoint) is active and
-    holds its connection already, that connection as `SessionTransaction.
-    _connection_for_bind`'s first line returns it, past the state-change wrapper and the
-    context check around it (issue 20: ~2 us of its ~3, ~20 statements a mail). Anything
-    else (no transaction yet, a savepoint not begun, a closed one) asks the session."""
+    """`session.connection()`: the connection an active transaction (or savepoint) holds,
+    as `SessionTransaction._connection_for_bind`'s first line returns it, past its wrapper
+    and context check (issue 20: ~2 us of its ~3, ~20 statements a mail); else (no
+    transaction yet, a savepoint not begun, a closed one) the session's answer."""
     trans: Any = getattr(session, "_transaction", None)
     if trans is not None and getattr(trans, "_state", None) is _ACTIVE:
         context: Any = getattr(session, "_trans_context_manager", None)
@@ -329,11 +336,9 @@ def connection_of(session: Session) -> Connection:
 
 
 def driver_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
-    """The rows `sql` (the driver's own text, positional `params`) returns, on the same
-    cursor path as `run`: past the ~60 us of `exec_driver_sql`'s execution context and
-    result (issue 20), for a statement no Core plan covers (a multi-row INSERT..RETURNING
-    built per row count, the caps' upsert). With cursor events listened to or echo on,
-    `exec_driver_sql` runs it, so they see it."""
+    """The rows `sql` (the driver's text, positional `params`) returns, on `run`'s cursor
+    path, past `exec_driver_sql`'s ~60 us (issue 20): statements no plan covers (a multi-row
+    INSERT..RETURNING, the caps' upsert). Cursor events or echo: `exec_driver_sql` runs it."""
     dispatch = conn.dispatch
     if dispatch.before_cursor_execute or dispatch.after_cursor_execute or conn._echo:
         return list(conn.exec_driver_sql(sql, tuple(params)))
