@@ -18,19 +18,18 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import free_port, make_desk, sources  # noqa: E402
+from ingest_batch import batch_runner  # noqa: E402
 
 import maildesk.outbound.dispatch as dispatch_module  # noqa: E402
 from maildesk.app import open_app  # noqa: E402
-from maildesk.batch import Batcher, _Mail  # noqa: E402
+from maildesk.batch import Batcher  # noqa: E402
 from maildesk.config import load_config  # noqa: E402
-from maildesk.intake.message import Envelope  # noqa: E402
 from maildesk.store.db import _DEFERRED  # noqa: E402
 
 BATCH, BATCHES = 8, 40
@@ -67,17 +66,7 @@ def main() -> None:
         batcher = Batcher(app, workers=0)
         mails = sources(BATCH, size, "d")
 
-        def batch() -> None:
-            taken = [m.next() for m in mails]
-            queued = [_Mail(raw, Envelope(sender, ("support@example.com",)), Future())
-                      for sender, raw, _ in taken]
-            batcher._run_batch(queued)
-            for (_, _, record), mail in zip(taken, queued, strict=True):
-                outcome = mail.future.result()
-                assert outcome.code == 250, outcome
-                if record is not None:
-                    record.ticket = outcome.ticket
-
+        batch = batch_runner(batcher, mails)
         for _ in range(20):
             batch()
         measuring[0] = True
