@@ -21,6 +21,7 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text as sql_text
 
@@ -34,6 +35,9 @@ from maildesk.store.articles import ArticleStore
 from maildesk.store.db import Database
 from maildesk.store.dberrors import is_transient
 from maildesk.timers.hooks import install as install_timer_hooks
+
+if TYPE_CHECKING:
+    from maildesk.pipeline import Prepared
 
 __all__ = ["App", "open_app"]
 
@@ -101,19 +105,22 @@ class App:
     # -- intake --------------------------------------------------------------------------
 
     def ingest(self, raw: bytes, envelope: Envelope, *, spool_transient: bool = True,
-               rt: Runtime | None = None) -> Outcome:
+               rt: Runtime | None = None, prepared: Prepared | None = None) -> Outcome:
         """Process one mail; durable before any 2xx; never raises.
 
         A temporary failure (database away, disk full) spools the mail for the daemon to
         drain, or with `spool_transient=False` answers 451 for the sender to retry. `rt`:
         the runtime the caller's unit of work captured (a mailbox poll), else this
-        moment's."""
-        from maildesk.pipeline import process
+        moment's. `prepared`: the mail already parsed and classified on its runtime (a
+        group commit's lone mail), not parsed again."""
+        from maildesk.pipeline import process, process_prepared
 
         started = time.perf_counter()
-        rt = rt or self.runtime  # once: this mail sees one config, whatever a reload does
+        # once: this mail sees one config, whatever a reload does
+        rt = prepared.rt if prepared is not None else rt or self.runtime
         try:
-            outcome = process(rt, raw, envelope)
+            outcome = (process(rt, raw, envelope) if prepared is None
+                       else process_prepared(prepared))
         except Exception as exc:
             if is_transient(exc) and not spool_transient:
                 log.warning("temporary failure, the sender will retry: %s", exc)

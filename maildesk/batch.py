@@ -220,21 +220,21 @@ class Batcher(Executor):
         app = self.app
         rt = app.runtime  # once per batch: every mail of it sees one config
         ready: list[tuple[_Mail, Prepared]] = []
-        alone: list[_Mail] = []
+        alone: list[tuple[_Mail, Prepared | None]] = []
         for mail in mails:
             if not mail.start():
                 continue
             try:
                 prepared = prepare(rt, mail.raw, mail.envelope)
             except Exception:
-                alone.append(mail)  # App.ingest says what is wrong with it
+                alone.append((mail, None))  # App.ingest says what is wrong with it
                 continue
             if isinstance(prepared, Outcome):
                 self._done(mail, prepared)
             else:
                 ready.append((mail, prepared))
-        if len(ready) == 1:
-            alone.append(ready.pop()[0])
+        if len(ready) == 1:  # no batch: its own transaction, its parse kept (issue 20:
+            alone.append(ready.pop())  # under a light load every mail comes alone)
         if ready:
             try:
                 outcomes = self._commit(rt, ready)
@@ -244,7 +244,7 @@ class Batcher(Executor):
                 outcomes = [None] * len(ready)
             for (mail, prepared), outcome in zip(ready, outcomes, strict=True):
                 if outcome is None:
-                    alone.append(mail)
+                    alone.append((mail, None))  # parsed anew: its attempt may have left marks
                     continue
                 try:
                     outcome = prepared.finish(outcome)
@@ -253,8 +253,8 @@ class Batcher(Executor):
                     outcome = Outcome("deferred", 451, "4.3.0 Cannot store the message now")
                 self._done(mail, outcome)
         _post(mails)  # the batch's acknowledgements now; a mail that runs alone after
-        for mail in alone:
-            mail.future.set_result(app.ingest(mail.raw, mail.envelope))
+        for mail, parsed in alone:
+            mail.future.set_result(app.ingest(mail.raw, mail.envelope, prepared=parsed))
             _post([mail])
 
     def _commit(self, rt: Runtime, ready: list[tuple[_Mail, Prepared]]

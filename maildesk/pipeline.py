@@ -49,6 +49,13 @@ def process(rt: Runtime, raw: bytes, envelope: Envelope) -> Outcome:
     prepared = prepare(rt, raw, envelope)
     if isinstance(prepared, Outcome):
         return prepared
+    return process_prepared(prepared)
+
+
+def process_prepared(prepared: Prepared) -> Outcome:
+    """`process` of a mail already parsed and classified (on `prepared.rt`): its own
+    transaction, run again on a conflict."""
+    rt, envelope = prepared.rt, prepared.envelope
     try:
         # Another daemon changing the same ticket at once (stale version, deadlock): the
         # whole mail runs again on what the winner committed, so both mails land.

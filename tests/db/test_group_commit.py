@@ -117,6 +117,42 @@ def test_a_mail_failing_in_the_batch_fails_alone(
     assert sorted(titles) == ["good 0", "good 1", "good 2"]  # nothing of the poison
 
 
+def test_a_mail_alone_is_parsed_once_and_a_failing_one_runs_anew(
+        desk: Desk, app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of one runs in its own transaction on the parse the batch made (a light
+    load brings every mail alone); a mail that failed in a batch is parsed anew."""
+    parsed: list[str] = []
+    real_prepare, real_apply = pipeline.prepare, pipeline._apply
+
+    def counting(rt: Any, raw: bytes, envelope: Envelope) -> Any:
+        prepared = real_prepare(rt, raw, envelope)
+        parsed.append(prepared.mail.subject)
+        return prepared
+
+    def poisoned(ctx: pipeline.Context) -> Outcome:
+        if ctx.mail.subject == "poison":
+            raise RuntimeError("a bug met by this one mail")
+        return real_apply(ctx)
+
+    monkeypatch.setattr(pipeline, "prepare", counting)
+    monkeypatch.setattr(pipeline, "_apply", poisoned)
+    batcher = Batcher(app, workers=1)
+    try:
+        alone = batcher.submit_mail(simple_mail(subject="alone"), ENVELOPE).result(timeout=60)
+        futures = queue_behind_a_gate(batcher, [simple_mail(subject="good"),
+                                                simple_mail(subject="poison")])
+        outcomes = [future.result(timeout=60) for future in futures]
+    finally:
+        batcher.shutdown()
+    assert alone.result == "stored" and alone.code == 250
+    assert [o.result for o in outcomes] == ["stored", "quarantined"]
+    # "alone" once; the poison once in the batch and once more by itself
+    assert parsed.count("alone") == 1 and parsed.count("poison") == 2
+    with app.db.reading() as session:
+        titles = session.execute(select(Ticket.title)).scalars().all()
+    assert sorted(titles) == ["alone", "good"]
+
+
 def test_a_duplicate_in_the_same_batch_is_stored_once(desk: Desk, app: App) -> None:
     raw = simple_mail(subject="sent twice")
     batcher = Batcher(app, workers=1)
