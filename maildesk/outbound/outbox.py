@@ -27,8 +27,6 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
-    func,
-    insert,
     or_,
     select,
     update,
@@ -40,6 +38,7 @@ from maildesk.core.tickets import record
 from maildesk.events import DeliveryFailed
 from maildesk.outbound.idsets import ids_in, ids_params, sized
 from maildesk.outbound.queuing import enqueue
+from maildesk.outbound.settled import settle_common
 from maildesk.store.db import Database, execute_core
 from maildesk.store.models import OutboxAttempt, OutboxMail, Ticket, utcnow
 
@@ -244,10 +243,18 @@ def settle(db: Database, config: Config, outcomes: list[AttemptResult],
 def settle_in(session: Session, config: Config, outcomes: list[AttemptResult],
               react: React | None = None) -> list[int]:
     """`settle` in the caller's transaction (see `claim_in`)."""
+    now = utcnow()
+    rest = settle_common(session, outcomes, now, delay=lambda n: backoff(config, n),
+                         give_up_after=config.outbound.give_up_after)
+    return settle_each(session, config, rest, now, react) if rest else []
+
+
+def settle_each(session: Session, config: Config, outcomes: list[AttemptResult],
+                now: datetime, react: React | None = None) -> list[int]:
+    """Row by row through the unit of work: what `settle_common` leaves, and its yardstick
+    (tests/outbound/test_settled.py)."""
     failed: list[int] = []
     events: list[DeliveryFailed] = []
-    now = utcnow()
-    outcomes = _settle_sent(session, outcomes, now)
     loaded = session.execute(  # one SELECT for the batch, not one per row
         select(OutboxMail).where(OutboxMail.id.in_([o.id for o in outcomes]))
     ).scalars() if outcomes else ()
@@ -293,56 +300,6 @@ def settle_in(session: Session, config: Config, outcomes: list[AttemptResult],
 
 
 _OUTBOX = cast(Table, OutboxMail.__table__)
-_INSERT_ATTEMPTS = insert(cast(Table, OutboxAttempt.__table__))
-
-
-@lru_cache(maxsize=16)
-def _sent_rows(size: int | None) -> Select[Any]:
-    """Built once per size of the ids (outbound/idsets.py; issue 20: built per settle,
-    each paid its cache key)."""
-    c = _OUTBOX.c
-    return select(c.id, c.state, func.length(c.raw).label("size")).where(ids_in(c.id, size))
-
-
-def _settle_sent(session: Session, outcomes: list[AttemptResult],
-                 now: datetime) -> list[AttemptResult]:
-    """The relay's 250s, the common case, in Core statements (one SELECT, one INSERT and
-    an UPDATE per shape, each for the whole batch) instead of the unit of work, which
-    loaded every row's bytes and cost a third of the sender's CPU; the same changes as
-    `settle`'s loop. Returns the outcomes left for that loop (retries, failures)."""
-    ids = [o.id for o in outcomes]
-    sent = [o for o in outcomes if o.result == "sent" and o.built]
-    if not sent or len(set(ids)) != len(ids):  # the same row twice: in order, by the loop
-        return outcomes
-    size = sized(len(sent))
-    found = {row.id: (row.state, not row.size) for row in execute_core(
-        session, _sent_rows(size), ids_params([o.id for o in sent], size))}
-    sent = [o for o in sent if o.id in found]  # a row gone is skipped, as the loop does
-    if not sent:
-        return [o for o in outcomes if o.result != "sent" or not o.built]
-    execute_core(session, _INSERT_ATTEMPTS, [dict(outbox_id=o.id, at=now, ok=True,
-                                                   error=o.error) for o in sent])
-    shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
-    for o in sent:
-        state, empty = found[o.id]
-        values: dict[str, object] = {"b_id": o.id}
-        if o.raw is not None and empty:
-            values["b_raw"] = o.raw  # what went out
-        if state == "queued":  # else settled by someone else while our lease had run out
-            values.update(b_state="sent", b_sent_at=now, b_last_error=o.error)
-        shapes.setdefault(tuple(values), []).append(values)
-    for keys, rows in shapes.items():
-        execute_core(session, _settled(keys), rows)
-    done = {o.id for o in sent}
-    return [o for o in outcomes if o.id not in done]
-
-
-@lru_cache(maxsize=8)
-def _settled(keys: tuple[str, ...]) -> Update:
-    """The UPDATE of one shape of settled rows, built once (its compiled form is cached)."""
-    return (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"))
-            .values(attempts=_OUTBOX.c.attempts + 1, claimed_by=None, claimed_until=None,
-                    **{k[2:]: bindparam(k) for k in keys if k != "b_id"}))
 
 
 def note_settle_failure(db: Database, ids: list[int], error: str,

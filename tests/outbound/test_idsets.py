@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from maildesk.outbound import deferred, outbox
+from maildesk.outbound import deferred, outbox, settled
 from maildesk.outbound.idsets import LARGEST, ids_params, sized
 from maildesk.store.db import execute_core
 from maildesk.store.models import Article, OutboxMail, utcnow
@@ -51,7 +51,7 @@ def test_the_same_rows_as_the_expanding_form(desk: Desk) -> None:
                 ids = rng.sample(range(first - 50, first + 350), count - 2) + known \
                     if count > 2 else known[:count]
                 size = sized(len(ids))
-                pairs = [(outbox._sent_rows(size), outbox._sent_rows(None)),
+                pairs = [(settled._rows(size), settled._rows(None)),
                          *zip(deferred._quoted_statements(size),
                               deferred._quoted_statements(None), strict=True)]
                 for at, (sized_form, expanding) in enumerate(pairs):
