@@ -182,8 +182,14 @@ def take_in_order(session: Session, wanted: list[tuple[str, int, str]]) -> int:
             if not take_slot(session, key, cap, period):
                 return done
         return len(keys)
-    params: list[str | int] = [value for key, _, period in keys for value in (key, period)]
-    params += [value for key, cap, _ in keys[:-1] for value in (key, cap)] + [keys[-1][1]]
+    # The rows in the reverse order, the widest count (the desk's) first: the upsert locks
+    # them in the order of its VALUES, so a transaction that holds a sender's row holds
+    # the desk's too, and a group commit waiting for the desk's row holds none a holder
+    # of it may want next (issue 20: two ingest threads deadlocked on a sender's and the
+    # desk's rows, 1 s each on PostgreSQL). Which were counted is read off RETURNING.
+    rows = keys[::-1]
+    params: list[str | int] = [value for key, _, period in rows for value in (key, period)]
+    params += [value for key, cap, _ in rows[:-1] for value in (key, cap)] + [rows[-1][1]]
     # The driver's own SQL on the session's connection's cursor (`store.lean.driver_rows`),
     # as `execute_core` runs an INSERT: the rows `insert_later` kept stay kept.
     counted = {row[0] for row in driver_rows(connection_of(session), sql, params)}

@@ -224,7 +224,7 @@ class Database:
         self.url = normalise_url(url)
         self.engine = _make_engine(self.url, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        event.listen(self._sessions, "after_flush", rollup.after_flush)
+        rollup.install(self._sessions)
         event.listen(self._sessions, "do_orm_execute", _write_before)
         # SQLite has one writer. Threads of this process queue on a lock of ours, which
         # wakes the next one the moment the last commits; left to SQLite, a waiting thread

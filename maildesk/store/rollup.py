@@ -12,12 +12,22 @@ tells whether the counts still agree.
 
 Each (queue, state) is spread over `SLOTS` rows by ticket id, so concurrent transactions
 on different tickets seldom wait on the same row lock; readers sum the slots.
+
+The deltas are written at the commit (`before_commit`), all of them, in one order, not as
+each flush finds them. A group commit (maildesk/batch.py) holds many mails in one
+transaction: written per flush, each took its count row's lock in the middle of the
+transaction, and on PostgreSQL two ingest threads deadlocked on those rows and the
+auto-responses' counters (issue 20: `bench/databases.py`, one daemon, a deadlock about
+every second, each one `deadlock_timeout`, 1 s, of every thread's time). Taken last, in
+order, a count row's lock is never held while its transaction waits for another lock
+taken earlier. Inside a savepoint they are still written at once: it may roll back.
 """
 
 from __future__ import annotations
 
 import functools
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -39,10 +49,14 @@ from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column
 from maildesk.store import lean
 from maildesk.store.models import Base, Ticket, Timer
 
-__all__ = ["SLOTS", "TicketCount", "add", "after_flush", "counts", "drift", "rebuild"]
+__all__ = ["SLOTS", "TicketCount", "add", "after_flush", "before_commit", "counts", "drift",
+           "install", "rebuild"]
 
 SLOTS = 8
 Key = tuple[str, str, int]
+_PENDING = "maildesk.rollup.pending"  # session.info: deltas waiting for the commit
+_NOW = "maildesk.rollup.now"  # session.info: the commit is under way, write at once
+_HOOKED = "maildesk.rollup.hooked"  # session.info: `install`'s hooks will write the deltas
 
 
 # The overview's escalated count reads only breached clocks (here: models.py is at its cap).
@@ -71,7 +85,7 @@ class TicketCount(Base):
 
 
 def after_flush(session: Session, _flush: UOWTransaction) -> None:
-    """The session event: the deltas of this flush, applied at once."""
+    """The session event: the deltas of this flush, for `add`."""
     deltas: Counter[Key] = Counter()
     for obj in session.new:
         if isinstance(obj, Ticket) and obj.id is not None:
@@ -91,9 +105,49 @@ def after_flush(session: Session, _flush: UOWTransaction) -> None:
     add(session, deltas)
 
 
+def install(sessions: Any) -> None:
+    """The hooks on a sessionmaker: deltas collected by every flush, written at the commit."""
+    event.listen(sessions, "after_flush", after_flush)
+    event.listen(sessions, "before_commit", before_commit)
+    event.listen(sessions, "after_transaction_end", _forget)
+    sessions.kw.setdefault("info", {})[_HOOKED] = True  # each session's info starts so
+
+
 def add(session: Session, deltas: Counter[Key]) -> None:
     """Apply (queue, state, slot) -> +/-n in this transaction: the flush hook's deltas, and
-    those of Core writes that bypass the ORM (the timers' bulk path: maildesk/timers/bulk.py)."""
+    those of Core writes that bypass the ORM (the timers' bulk path: maildesk/timers/bulk.py).
+    Kept for the commit (`before_commit`) unless it is under way, a savepoint is open or
+    the session has no hooks (not one of `Database`'s)."""
+    info = session.info
+    if info.get(_HOOKED) and not info.get(_NOW) and not session.in_nested_transaction():
+        pending: dict[Key, int] = info.setdefault(_PENDING, {})
+        for key, n in deltas.items():
+            if n:
+                pending[key] = pending.get(key, 0) + n
+        return
+    _write(session, deltas)
+
+
+def before_commit(session: Session) -> None:
+    """Flush what is left, then write every delta kept, in one order; the flushes after
+    this one (the timers' hook, the commit's own) write theirs at once."""
+    if session.in_nested_transaction():
+        return  # a savepoint's release: its outer transaction commits them
+    session.flush()
+    pending: dict[Key, int] | None = session.info.pop(_PENDING, None)
+    session.info[_NOW] = True
+    if pending:
+        _write(session, pending)
+
+
+def _forget(session: Session, transaction: Any) -> None:
+    """The end of the outer transaction, committed or rolled back: nothing is kept."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_NOW, None)
+
+
+def _write(session: Session, deltas: Mapping[Key, int]) -> None:
     changes = sorted((key, n) for key, n in deltas.items() if n)  # one lock order
     if not changes:
         return
