@@ -171,17 +171,18 @@ def take_in_order(session: Session, wanted: list[tuple[str, int, str]]) -> int:
     counted. Those after a full one are counted back at once, in the same transaction
     (rare: a cap is reached), a row it made removed, so the table ends as the one-by-one
     way leaves it and no other transaction ever sees them counted (they wait for the row
-    lock, then read the final count). MariaDB (no RETURNING on an upsert), a cap of 0,
-    keys that repeat: one by one."""
+    lock, then read the final count). MariaDB (no RETURNING on an upsert): one by one,
+    the last first (`_widest_first`). A cap of 0, keys that repeat: one by one in order."""
     keys = [(key[:191], cap, period) for key, cap, period in wanted]
     dialect = session.get_bind().dialect
     sql = _upsert_slots(dialect.name, dialect.paramstyle, len(keys))
-    if (sql is None or any(cap <= 0 for _, cap, _ in keys)
-            or len({key for key, _, _ in keys}) != len(keys)):
+    if any(cap <= 0 for _, cap, _ in keys) or len({key for key, _, _ in keys}) != len(keys):
         for done, (key, cap, period) in enumerate(keys):
             if not take_slot(session, key, cap, period):
                 return done
         return len(keys)
+    if sql is None:
+        return _widest_first(session, keys)
     # The rows in the reverse order, the widest count (the desk's) first: the upsert locks
     # them in the order of its VALUES, so a transaction that holds a sender's row holds
     # the desk's too, and a group commit waiting for the desk's row holds none a holder
@@ -199,6 +200,23 @@ def take_in_order(session: Session, wanted: list[tuple[str, int, str]]) -> int:
             execute_core(session, _GIVE_BACK, {"key": key, "period": period})
             execute_core(session, _DROP_EMPTY, {"key": key, "period": period})
     return done
+
+
+def _widest_first(session: Session, keys: list[tuple[str, int, str]]) -> int:
+    """`take_in_order` one statement at a time (MariaDB), the last count (the desk's) taken
+    first, as the upsert's lock order (below), and counted back when one before it is full.
+    In the given order, InnoDB deadlocked two group commits: each held the gap a new
+    sender's UPDATE had locked, one the desk's row too, and the other's next INSERT waited
+    for that gap (issue 20)."""
+    *narrow, (key, cap, period) = keys
+    widest = take_slot(session, key, cap, period)
+    for done, (each, each_cap, each_period) in enumerate(narrow):
+        if not take_slot(session, each, each_cap, each_period):
+            if widest:  # counted past a full one: give it back
+                execute_core(session, _GIVE_BACK, {"key": key, "period": period})
+                execute_core(session, _DROP_EMPTY, {"key": key, "period": period})
+            return done
+    return len(keys) if widest else len(narrow)
 
 
 @functools.cache
