@@ -1,12 +1,15 @@
-"""Ticket numbers (SPEC 3): OTRS style YYYYMMDD + system id + counter, or a plain counter.
+"""Counters every daemon shares: ticket numbers (SPEC 3: OTRS style YYYYMMDD + system id +
+counter, or a plain counter), and the desk's hourly count of auto-responses (`count_below`).
 
-The counter is a database row incremented under its row lock, so two processes (or two
+A counter is a database row incremented under its row lock, so two processes (or two
 daemons on one PostgreSQL) take distinct values. On SQLite the increment runs inside the
 caller's transaction (one writer at a time anyway). On PostgreSQL and MariaDB it runs in a
 short transaction of its own, on a small pool of its own: a lock held until the caller's
 commit would make every new ticket of every daemon wait for the one before it (measured:
-two daemons were slower than one). The price is a gap when the caller rolls back; a number
-is still never handed out twice.
+two daemons were slower than one; issue 20: the desk's auto-response count, held so, made
+every auto-responding transaction of every daemon take turns). The price is a gap when the
+caller rolls back: a number never handed out, an auto-response counted and not sent. A
+number is still never handed out twice, and the cap is never passed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from maildesk.store import lean
 from maildesk.store.db import _make_engine, execute_core, rowcount
 from maildesk.store.models import Counter, utcnow
 
-__all__ = ["next_ticket_number"]
+__all__ = ["count_below", "next_ticket_number"]
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -36,14 +39,18 @@ _BUMP = (update(_COUNTERS).where(_COUNTERS.c.name == bindparam("counter"))
          .values(value=_COUNTERS.c.value + 1))
 _BUMP_RETURNING = _BUMP.returning(_COUNTERS.c.value)  # one round trip where UPDATE returns
 _VALUE = select(_COUNTERS.c.value).where(_COUNTERS.c.name == bindparam("counter"))
+_BUMP_BELOW = (update(_COUNTERS).where(_COUNTERS.c.name == bindparam("counter"),
+                                       _COUNTERS.c.value < bindparam("cap"))
+               .values(value=_COUNTERS.c.value + 1))
 
 
-def _run(conn: Session | Connection, statement: Any, name: str) -> Any:
+def _run(conn: Session | Connection, statement: Any, name: str, **more: Any) -> Any:
     """A counter statement on the DBAPI cursor (`store.lean`), past the ORM session's
     and the Connection's per-statement work: once per new ticket."""
+    params = {"counter": name, **more}
     if isinstance(conn, Session):
-        return execute_core(conn, statement, {"counter": name})
-    return lean.execute(conn, statement, {"counter": name})
+        return execute_core(conn, statement, params)
+    return lean.execute(conn, statement, params)
 
 
 def _increment(conn: Session | Connection, name: str) -> int:
@@ -64,6 +71,17 @@ def _increment(conn: Session | Connection, name: str) -> int:
     raise RuntimeError(f"counter {name} could not be incremented")
 
 
+def _increment_below(conn: Session | Connection, name: str, cap: int) -> bool:
+    if rowcount(_run(conn, _BUMP_BELOW, name, cap=cap)):
+        return True
+    try:  # the period's first, unless another process made the row just now
+        with conn.begin_nested():
+            conn.execute(insert(_COUNTERS).values(name=name, value=1))
+        return True
+    except IntegrityError:
+        return bool(rowcount(_run(conn, _BUMP_BELOW, name, cap=cap)))
+
+
 def _dialect(conn: Session | Connection) -> str:
     bind = conn.get_bind() if isinstance(conn, Session) else conn
     return bind.dialect.name
@@ -73,7 +91,7 @@ def _counter_engine(bind: Engine) -> Engine:
     url = bind.url.render_as_string(hide_password=False)
     with _engines_lock:
         if url not in _engines:
-            _engines[url] = _make_engine(url, echo=False, pool_size=2, max_overflow=8)
+            _engines[url] = _make_engine(url, echo=False, pool_size=5, max_overflow=8)
         return _engines[url]
 
 
@@ -84,6 +102,19 @@ def _next(session: Session, name: str) -> int:
     engine = bind.engine if isinstance(bind, Connection) else bind
     with _counter_engine(engine).begin() as conn:
         return _increment(conn, name)
+
+
+def count_below(session: Session, name: str, cap: int) -> bool:
+    """Add one to the counter `name` unless it has reached `cap` (a missing counter is 0):
+    whether it was counted. Committed at once outside SQLite (above)."""
+    if cap <= 0:
+        return False
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        return _increment_below(session, name, cap)
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    with _counter_engine(engine).begin() as conn:
+        return _increment_below(conn, name, cap)
 
 
 def next_ticket_number(
