@@ -84,12 +84,13 @@ def confined(pids: list[int], cores: float) -> Iterator[None]:
 
 
 def busy_ticks() -> int:
-    """CPU time the machine's cores spent working so far, in clock ticks (/proc/stat)."""
+    """CPU time the machine's cores spent working so far, in clock ticks (/proc/stat;
+    not the time a hypervisor took from them, "steal")."""
     fields = _read(Path("/proc/stat")).split("\n", 1)[0].split()[1:]
-    if len(fields) < 8:
+    if len(fields) < 7:
         return 0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
-    return user + nice + system + irq + softirq + steal
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, fields[:7])
+    return user + nice + system + irq + softirq
 
 
 def process_ticks(pid: int) -> int:
@@ -99,10 +100,11 @@ def process_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12]) if len(fields) > 12 else 0
 
 
-def bound(cores: int, daemon_cpu: float, other_cpu: float) -> float:
-    """The most two daemons can do against one CPU-bound daemon when everything shares
-    `cores`: the cores' rate, 1 / (daemon's + everything else's CPU a mail) each, over one
-    daemon's (1 / its CPU a mail), and never more than 2."""
-    if daemon_cpu <= 0:
-        return 2.0
-    return min(2.0, cores * daemon_cpu / (daemon_cpu + other_cpu))
+def bound(cores: int, rate: float, cpu_ms: float) -> float:
+    """The most two daemons could do against one that stored `rate` mails a second, when
+    each of their mails costs `cpu_ms` of CPU on the machine (the daemons' and everything
+    else's, as measured with two daemons: a daemon's batches are smaller with half the
+    clients each, and a mail costs more) and everything shares `cores`."""
+    if rate <= 0 or cpu_ms <= 0:
+        return float("inf")
+    return cores * 1000 / cpu_ms / rate

@@ -116,8 +116,8 @@ def main() -> int:
         one, two = results[(0.0, 1)], results[(0.0, 2)]
         print(f"PostgreSQL two daemons / one: {two.rate / one.rate:.2f}x; the machine's "
               f"{os.cpu_count()} cores allow at most "
-              f"{bound(os.cpu_count() or 1, one.daemon_ms, one.other_ms):.2f}x "
-              "(one daemon's CPU a mail against everything's: cpushare.bound)")
+              f"{bound(os.cpu_count() or 1, one.rate, two.daemon_ms + two.other_ms):.2f}x "
+              "at the CPU a mail of the two-daemon run (cpushare.bound)")
         if why_not is None:
             one, two = results[(args.share, 1)], results[(args.share, 2)]
             print(f"PostgreSQL two daemons / one, {args.share:g} core each: "

@@ -6,8 +6,7 @@ the event, the routing rule's veto, the recipient, and how many auto-responses t
 address already had today. The cap is the last line against a ping-pong with a robot that
 ignores every header, and against using maildesk as a reflector to mail-bomb a victim;
 beside it, one auto-response per ticket and hour to the same text, and an hourly cap for
-the whole desk (`instance.autoresponse_hourly_cap`, logged as a warning when reached; a
-shared counter of `store.numbers`, not a row of `autoresponse_counts`).
+the whole desk (`instance.autoresponse_hourly_cap`, logged as a warning when reached).
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from maildesk.outbound.render import InvalidAddress, check_address
 from maildesk.store.db import execute_core, insert_ignore, rowcount
 from maildesk.store.lean import connection_of, driver_rows
 from maildesk.store.models import AutoResponseCount, utcnow
-from maildesk.store.numbers import count_below
 
 __all__ = ["Decision", "autoresponse_decision", "take_daily_slot", "take_slot"]
 
@@ -88,7 +86,7 @@ def autoresponse_decision(session: Session, config: Config, queue: Queue | None,
     return Decision(True, to)
 
 
-DESK_COUNTER = "autoresponses:"  # + the hour: the desk-wide count's row in `counters`
+GLOBAL_KEY = "*all*"  # the desk-wide hourly counter's row in autoresponse_counts
 
 
 def _ticket_key(event: TicketEvent) -> str:
@@ -142,12 +140,7 @@ def text_digest(text: str) -> str:
 def take_slots(session: Session, config: Config, event: TicketEvent, to: str) -> list[str]:
     """Take the slots of a built auto-response: one per ticket and hour for the same text,
     the sender's daily cap, the desk's hourly cap, in that order, stopping at the first
-    that is full. The reasons not to send, or [].
-
-    The desk's count is a shared counter (`store.numbers.count_below`), committed at once
-    outside SQLite: as a row of this transaction it was locked from a transaction's first
-    auto-response to its commit, and every auto-responding transaction of every daemon
-    took turns on it (issue 20: PostgreSQL's lock waits were all on that row)."""
+    that is full. The reasons not to send, or []."""
     now = utcnow()
     # strftime's "%Y-%m-%d" and "%Y%m%d%H" (the hour fits the `day` column's 10
     # characters), cut from the ISO date: two strftime calls were ~8 us (issue 20)
@@ -155,12 +148,14 @@ def take_slots(session: Session, config: Config, event: TicketEvent, to: str) ->
     hour = f"{day[:4]}{day[5:7]}{day[8:10]}{now.hour:02d}"
     cap = config.instance.autoresponse_daily_cap
     hourly = config.instance.autoresponse_hourly_cap
-    taken = take_in_order(session, [(_ticket_key(event), 1, hour), (to.lower(), cap, day)])
+    taken = take_in_order(session, [(_ticket_key(event), 1, hour),
+                                    (to.lower(), cap, day),
+                                    (GLOBAL_KEY, hourly, hour)])
     if taken == 0:
         return ["this ticket had an auto-response to the same text within the hour"]
     if taken == 1:
         return [f"daily cap of {cap} auto-responses reached for {to}"]
-    if not count_below(session, DESK_COUNTER + hour, hourly):
+    if taken == 2:
         log.warning("the hourly cap of %d auto-responses for the whole desk is reached: "
                     "a mail flood or a loop? (no auto-response to %s)", hourly, to)
         return [f"hourly cap of {hourly} auto-responses for the desk"]
@@ -188,12 +183,11 @@ def take_in_order(session: Session, wanted: list[tuple[str, int, str]]) -> int:
         return len(keys)
     if sql is None:
         return _widest_first(session, keys)
-    # The rows in the reverse order, the widest count (the sender's day) first: the upsert
-    # locks them in the order of its VALUES, so a transaction that holds a ticket's row
-    # holds its sender's too, and a group commit waiting for a sender's row holds none a
-    # holder of it may want next (issue 20: two ingest threads deadlocked on a sender's
-    # and the desk's rows, 1 s each on PostgreSQL, while the desk's count was one of
-    # them). Which were counted is read off RETURNING.
+    # The rows in the reverse order, the widest count (the desk's) first: the upsert locks
+    # them in the order of its VALUES, so a transaction that holds a sender's row holds
+    # the desk's too, and a group commit waiting for the desk's row holds none a holder
+    # of it may want next (issue 20: two ingest threads deadlocked on a sender's and the
+    # desk's rows, 1 s each on PostgreSQL). Which were counted is read off RETURNING.
     rows = keys[::-1]
     params: list[str | int] = [value for key, _, period in rows for value in (key, period)]
     params += [value for key, cap, _ in rows[:-1] for value in (key, cap)] + [rows[-1][1]]
@@ -209,11 +203,11 @@ def take_in_order(session: Session, wanted: list[tuple[str, int, str]]) -> int:
 
 
 def _widest_first(session: Session, keys: list[tuple[str, int, str]]) -> int:
-    """`take_in_order` one statement at a time (MariaDB), the last count (the widest) taken
-    first, as the upsert's lock order (above), and counted back when one before it is full.
+    """`take_in_order` one statement at a time (MariaDB), the last count (the desk's) taken
+    first, as the upsert's lock order (below), and counted back when one before it is full.
     In the given order, InnoDB deadlocked two group commits: each held the gap a new
-    sender's UPDATE had locked, one the desk's row too (then a row of this table), and
-    the other's next INSERT waited for that gap (issue 20)."""
+    sender's UPDATE had locked, one the desk's row too, and the other's next INSERT waited
+    for that gap (issue 20)."""
     *narrow, (key, cap, period) = keys
     widest = take_slot(session, key, cap, period)
     for done, (each, each_cap, each_period) in enumerate(narrow):

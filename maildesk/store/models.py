@@ -220,7 +220,7 @@ class Customer(Base):
 
 
 class Counter(Base):
-    """Shared counters (ticket numbers, the desk's hourly auto-responses): a row each."""
+    """Database-backed counters (ticket numbers): one row, incremented under a row lock."""
 
     __tablename__ = "counters"
 

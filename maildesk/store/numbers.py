@@ -1,15 +1,12 @@
-"""Counters every daemon shares: ticket numbers (SPEC 3: OTRS style YYYYMMDD + system id +
-counter, or a plain counter), and the desk's hourly count of auto-responses (`count_below`).
+"""Ticket numbers (SPEC 3): OTRS style YYYYMMDD + system id + counter, or a plain counter.
 
-A counter is a database row incremented under its row lock, so two processes (or two
+The counter is a database row incremented under its row lock, so two processes (or two
 daemons on one PostgreSQL) take distinct values. On SQLite the increment runs inside the
 caller's transaction (one writer at a time anyway). On PostgreSQL and MariaDB it runs in a
 short transaction of its own, on a small pool of its own: a lock held until the caller's
 commit would make every new ticket of every daemon wait for the one before it (measured:
-two daemons were slower than one; issue 20: the desk's auto-response count, held so, made
-every auto-responding transaction of every daemon take turns). The price is a gap when the
-caller rolls back: a number never handed out, an auto-response counted and not sent. A
-number is still never handed out twice, and the cap is never passed.
+two daemons were slower than one). The price is a gap when the caller rolls back; a number
+is still never handed out twice.
 """
 
 from __future__ import annotations
@@ -23,10 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from maildesk.store import lean
-from maildesk.store.db import _insert_ignore, _make_engine, execute_core, rowcount
+from maildesk.store.db import _make_engine, execute_core, rowcount
 from maildesk.store.models import Counter, utcnow
 
-__all__ = ["count_below", "next_ticket_number"]
+__all__ = ["next_ticket_number"]
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -39,18 +36,14 @@ _BUMP = (update(_COUNTERS).where(_COUNTERS.c.name == bindparam("counter"))
          .values(value=_COUNTERS.c.value + 1))
 _BUMP_RETURNING = _BUMP.returning(_COUNTERS.c.value)  # one round trip where UPDATE returns
 _VALUE = select(_COUNTERS.c.value).where(_COUNTERS.c.name == bindparam("counter"))
-_BUMP_BELOW = (update(_COUNTERS).where(_COUNTERS.c.name == bindparam("counter"),
-                                       _COUNTERS.c.value < bindparam("cap"))
-               .values(value=_COUNTERS.c.value + 1))
 
 
-def _run(conn: Session | Connection, statement: Any, name: str, **more: Any) -> Any:
+def _run(conn: Session | Connection, statement: Any, name: str) -> Any:
     """A counter statement on the DBAPI cursor (`store.lean`), past the ORM session's
     and the Connection's per-statement work: once per new ticket."""
-    params = {"counter": name, **more}
     if isinstance(conn, Session):
-        return execute_core(conn, statement, params)
-    return lean.execute(conn, statement, params)
+        return execute_core(conn, statement, {"counter": name})
+    return lean.execute(conn, statement, {"counter": name})
 
 
 def _increment(conn: Session | Connection, name: str) -> int:
@@ -69,21 +62,6 @@ def _increment(conn: Session | Connection, name: str) -> int:
         except IntegrityError:
             continue  # another process created the row first: increment it
     raise RuntimeError(f"counter {name} could not be incremented")
-
-
-def _increment_below(conn: Session | Connection, name: str, cap: int) -> bool:
-    """One UPDATE as a rule. The period's first: an INSERT that ignores a conflict (no
-    savepoint, no exception: in a flood, every refusal past the cap comes this way), and
-    when another process made the row meanwhile, the UPDATE again."""
-    if rowcount(_run(conn, _BUMP_BELOW, name, cap=cap)):
-        return True
-    first = _insert_ignore(_dialect(conn), _COUNTERS)
-    values = {"name": name, "value": 1}
-    if isinstance(conn, Session):
-        made: Any = execute_core(conn, first, values)
-    else:
-        made = conn.execute(first, values)
-    return bool(rowcount(made)) or bool(rowcount(_run(conn, _BUMP_BELOW, name, cap=cap)))
 
 
 def _dialect(conn: Session | Connection) -> str:
@@ -109,19 +87,6 @@ def _next(session: Session, name: str) -> int:
     engine = bind.engine if isinstance(bind, Connection) else bind
     with _counter_engine(engine).begin() as conn:
         return _increment(conn, name)
-
-
-def count_below(session: Session, name: str, cap: int) -> bool:
-    """Add one to the counter `name` unless it has reached `cap` (a missing counter is 0):
-    whether it was counted. Committed at once outside SQLite (above)."""
-    if cap <= 0:
-        return False
-    bind = session.get_bind()
-    if bind.dialect.name == "sqlite":
-        return _increment_below(session, name, cap)
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    with _counter_engine(engine).begin() as conn:
-        return _increment_below(conn, name, cap)
 
 
 def next_ticket_number(
