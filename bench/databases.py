@@ -53,21 +53,25 @@ def run(label: str, database: str, daemons: int, mails: int, clients: int, sink:
         batch = [(f"b{i}@example.org",
                   simple_mail(subject=f"bench {i}", sender=f"b{i}@example.org"))
                  for i in range(mails)]
-        with confined(pids, share) if share else nullcontext():
-            try:  # stopped inside: an empty cgroup is removed
-                send(ports[0], simple_mail(subject="warm-up"), "warm@example.org")
-                machine, mine = busy_ticks(), sum(process_ticks(p) for p in pids)
-                started = time.perf_counter()
-                with ThreadPoolExecutor(clients) as pool:
-                    codes = list(pool.map(
-                        lambda ix: send(ports[ix[0] % daemons], ix[1][1], ix[1][0]),
-                        enumerate(batch)))
-                elapsed = time.perf_counter() - started
-                machine = busy_ticks() - machine
-                mine = sum(process_ticks(p) for p in pids) - mine
-            finally:
-                for d in served:
-                    d.stop()
+        try:  # stopped inside the cgroups' block (an empty cgroup is removed), and here
+            with confined(pids, share) if share else nullcontext():  # if it failed to start
+                try:
+                    send(ports[0], simple_mail(subject="warm-up"), "warm@example.org")
+                    machine, mine = busy_ticks(), sum(process_ticks(p) for p in pids)
+                    started = time.perf_counter()
+                    with ThreadPoolExecutor(clients) as pool:
+                        codes = list(pool.map(
+                            lambda ix: send(ports[ix[0] % daemons], ix[1][1], ix[1][0]),
+                            enumerate(batch)))
+                    elapsed = time.perf_counter() - started
+                    machine = busy_ticks() - machine
+                    mine = sum(process_ticks(p) for p in pids) - mine
+                finally:
+                    for d in served:
+                        d.stop()
+        finally:
+            for d in served:  # stop() twice is harmless
+                d.stop()
         db = Database(nodes[0][0].config.database)
         with db.reading() as s:
             stored = s.scalar(select(func.count()).select_from(Article)) or 0

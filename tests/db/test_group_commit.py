@@ -385,10 +385,11 @@ def test_concurrent_group_commits_never_deadlock(
     lost = [r.getMessage() for r in caplog.records
             if "lost a race" in r.getMessage() or "group commit of" in r.getMessage()
             or "deadlock" in r.getMessage().lower()]
-    # MariaDB: InnoDB at REPEATABLE READ still deadlocks now and then on the gap locks of
-    # tickets' unique number index (a batch holding the desk's count inserts a ticket into
-    # a gap another batch, waiting for that count, holds in share); the batch runs again
-    # and nothing is lost (the assertions around this one), but a race is lost there.
+    # MariaDB: InnoDB still deadlocks now and then on the gap locks of tickets' unique
+    # number index, which its duplicate-key check takes even at READ COMMITTED (store/db.py)
+    # (a batch holding the desk's count inserts a ticket into a gap another batch, waiting
+    # for that count, holds in share); the batch runs again and nothing is lost (the
+    # assertions around this one), but a race is lost there.
     if backend != "mariadb":
         assert lost == []
     with app.db.reading() as session:
