@@ -150,6 +150,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def context_switches(pid: int) -> int:
+    """Voluntary and involuntary context switches of every thread of a process so far
+    (threads that ended are not counted: the daemon's live as long as it does)."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:  # the thread ended between the listing and the read
+            continue
+        for line in text.splitlines():
+            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                total += int(line.split()[1])
+    return total
+
+
 # -- a desk and its servers ---------------------------------------------------------------
 
 
@@ -561,9 +576,10 @@ def ingest_cell(server: Server, size: int, conc: int, seconds: float, tag: str,
     run_load(server.port, sources(conc, size, f"w{tag}"), seconds=seconds,
              messages=2 * conc + 20)
     before = stored_count(config) if config is not None else 0
-    cpu0 = cpu_seconds(server.pid)
+    cpu0, switches0 = cpu_seconds(server.pid), context_switches(server.pid)
     load: Load = run_load(server.port, sources(conc, size, tag), seconds=seconds, rate=rate)
     cpu = cpu_seconds(server.pid) - cpu0
+    switches = context_switches(server.pid) - switches0
     stored_s = load.elapsed
     if config is not None:
         stored_s = load.elapsed + wait_stored(config, before + load.accepted)
@@ -571,6 +587,7 @@ def ingest_cell(server: Server, size: int, conc: int, seconds: float, tag: str,
     return {"rate": load.rate, "p50": load.ms(50), "p95": load.ms(95), "p99": load.ms(99),
             "accepted": load.accepted, "bad": load.tempfail + load.rejected + load.errors,
             "cpu_us": cpu / max(1, load.accepted) * 1e6,
+            "switches": switches / max(1, load.accepted),
             "client_cpu": load.client_cpu / load.elapsed * 100 if load.elapsed else 0.0,
             "stored_s": stored_s, "elapsed": load.elapsed}
 
