@@ -7,17 +7,28 @@ the end-to-end bench's server CPU is mostly made of. Five rounds of 320 mails af
     python bench/ingest_batch.py            # 2 KB mails
     python bench/ingest_batch.py 102400     # 100 KB mails
     python bench/ingest_batch.py 2000 --prof    # and a cProfile of the last round
+    python bench/ingest_batch.py 2000 --lone    # batches of 1 against 8, CPU by part
+
+`--lone` is what a commit costs that a batch shares and a lone mail pays alone (the paced
+p99 of `smtp_ingest.py` hangs on it, issue 20): rounds of lone mails and of batches of 8
+alternate, drawn from the same eight sources so both see the same mails, and each prints
+its CPU a mail split into the parse, the mail's database work (with its transaction's
+BEGIN, which autobegin issues at the first statement), the segment file (write, fsync and
+its row), the driver's COMMIT, and the rest (the session's set-up and tear-down, hooks).
 """
 
 from __future__ import annotations
 
 import cProfile
+import functools
+import itertools
 import pstats
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,12 +43,16 @@ from maildesk.intake.message import Envelope  # noqa: E402
 BATCH, ROUNDS, BATCHES = 8, 5, 40
 
 
-def batch_runner(batcher: Batcher, mails: list[MailSource]) -> Callable[[], None]:
+def batch_runner(batcher: Batcher, mails: list[MailSource], per: int | None = None
+                 ) -> Callable[[], None]:
     """One batch: the next mail of each source through `Batcher._run_batch`, each stored
-    (250) and its ticket noted for the source's replies."""
+    (250) and its ticket noted for the source's replies. With `per`, batches of `per`
+    mails taken from the sources in turn."""
+    turn = itertools.cycle(mails)
 
     def batch() -> None:
-        taken = [m.next() for m in mails]
+        taken = [m.next() for m in mails] if per is None else [
+            next(turn).next() for _ in range(per)]
         queued = [_Mail(raw, Envelope(sender, ("support@example.com",)), Future())
                   for sender, raw, _ in taken]
         batcher._run_batch(queued)
@@ -48,6 +63,56 @@ def batch_runner(batcher: Batcher, mails: list[MailSource]) -> Callable[[], None
                 record.ticket = outcome.ticket
 
     return batch
+
+
+@contextmanager
+def parts(spent: dict[str, float]) -> Iterator[None]:
+    """Thread CPU of the ingest's parts into `spent`, while the block runs."""
+    from sqlalchemy.engine.default import DefaultDialect
+
+    from maildesk import pipeline
+    from maildesk.store.segments import Segments
+
+    targets = [(pipeline, "prepare", "parse"), (pipeline.Prepared, "attempt", "database work"),
+               (Segments, "store", "segment file"), (DefaultDialect, "do_commit", "COMMIT")]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in targets]
+
+    def timed(fn: Callable[..., object], label: str) -> Callable[..., object]:
+        @functools.wraps(fn)
+        def run(*args: object, **kwargs: object) -> object:
+            started = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.thread_time() - started
+        return run
+
+    for (owner, name, label), (_, _, fn) in zip(targets, saved, strict=True):
+        setattr(owner, name, timed(fn, label))
+    try:
+        yield
+    finally:
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+
+
+def lone(batcher: Batcher, mails: list[MailSource]) -> None:
+    """Rounds of lone mails and of batches of 8 alternating; CPU a mail by part."""
+    for round_ in range(ROUNDS):
+        for per in (1, BATCH):
+            batch = batch_runner(batcher, mails, per)
+            count = BATCHES * BATCH // per
+            spent: dict[str, float] = {}
+            with parts(spent):
+                cpu = time.thread_time()
+                for _ in range(count):
+                    batch()
+                total = time.thread_time() - cpu
+            spent["rest"] = total - sum(spent.values())
+            ms = {label: seconds / (count * per) * 1e3 for label, seconds in spent.items()}
+            print(f"round {round_ + 1}, batches of {per}: {total / (count * per) * 1e3:.2f} "
+                  "ms of CPU a mail: " + ", ".join(f"{k} {v:.2f}" for k, v in ms.items()),
+                  flush=True)
 
 
 def main() -> None:
@@ -61,6 +126,10 @@ def main() -> None:
         batch = batch_runner(batcher, mails)
         for _ in range(20):
             batch()
+        if "--lone" in sys.argv:
+            lone(batcher, mails)
+            app.close()
+            return
         profile = cProfile.Profile() if prof else None
         figures = []
         for n in range(ROUNDS):
