@@ -136,12 +136,20 @@ def pinned(cmd: list[str], cpu: int, pin: bool) -> list[str]:
     return ["taskset", "-c", str(cpu), *cmd] if pin and can_pin() else cmd
 
 
+def _status(path: Path) -> dict[str, str]:
+    """The fields of a /proc status file: name -> its value's first word."""
+    fields = {}
+    for line in path.read_text().splitlines():
+        name, _, value = line.partition(":")
+        words = value.split()
+        if words:
+            fields[name] = words[0]
+    return fields
+
+
 def proc_status(pid: int, field_name: str) -> int:
     """A kB field of /proc/PID/status (VmRSS, VmHWM) in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field_name + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field_name)
+    return int(_status(Path(f"/proc/{pid}/status"))[field_name]) * 1024
 
 
 def cpu_seconds(pid: int) -> float:
@@ -156,12 +164,11 @@ def context_switches(pid: int) -> int:
     total = 0
     for status in Path(f"/proc/{pid}/task").glob("*/status"):
         try:
-            text = status.read_text()
+            fields = _status(status)
         except OSError:  # the thread ended between the listing and the read
             continue
-        for line in text.splitlines():
-            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-                total += int(line.split()[1])
+        total += int(fields["voluntary_ctxt_switches"]) + int(
+            fields["nonvoluntary_ctxt_switches"])
     return total
 
 
