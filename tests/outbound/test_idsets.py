@@ -63,16 +63,24 @@ def test_the_same_rows_as_the_expanding_form(desk: Desk) -> None:
         app.close()
 
 
+def _queue(app: Any, count: int, *, due: int) -> None:
+    """`count` queued outbox rows: the first `due` due now and never tried, the rest tried
+    once and deferred by an hour (a relay that is down)."""
+    now = utcnow()
+    with app.db.transaction() as s:
+        for i in range(count):
+            s.add(OutboxMail(kind="notification", mail_from="bounces@example.com",
+                             rcpt_json=json.dumps([f"a{i}@example.org"]), to_addr="x",
+                             subject=f"s{i}", message_id=f"m{i}@example.com", raw=b"x",
+                             state="queued", attempts=0 if i < due else 1,
+                             next_attempt_at=now if i < due else now + timedelta(hours=1)))
+
+
 @pytest.mark.backends()
 def test_claims_take_what_the_expanding_form_took(desk: Desk) -> None:
     app = desk.app()
     try:
-        with app.db.transaction() as s:
-            for i in range(300):
-                s.add(OutboxMail(kind="notification", mail_from="bounces@example.com",
-                                 rcpt_json=json.dumps([f"a{i}@example.org"]), to_addr="x",
-                                 subject=f"s{i}", message_id=f"m{i}@example.com", raw=b"x",
-                                 state="queued", attempts=0, next_attempt_at=utcnow()))
+        _queue(app, 300, due=300)
         taken: list[int] = []
         for limit in (1, 3, 7, 64, 100, 260):  # sizes 1..256 and past LARGEST
             with app.db.transaction() as s:
@@ -93,15 +101,8 @@ def test_rows_found_by_id_past_a_backlog(desk: Desk) -> None:
     ix_outbox_due (SQLite, which has no statistics, chose that index for the `state` test:
     a claim grew 4x in 40,000 mails)."""
     app = desk.app()
-    now = utcnow()
     try:
-        with app.db.transaction() as s:
-            for i in range(2_005):
-                s.add(OutboxMail(kind="notification", mail_from="bounces@example.com",
-                                 rcpt_json=json.dumps([f"a{i}@example.org"]), to_addr="x",
-                                 subject=f"s{i}", message_id=f"b{i}@example.com", raw=b"x",
-                                 state="queued", attempts=1 if i >= 5 else 0,
-                                 next_attempt_at=now + timedelta(hours=1) if i >= 5 else now))
+        _queue(app, 2_005, due=5)
         seen: list[tuple[str, Any]] = []
 
         def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
