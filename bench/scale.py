@@ -107,8 +107,8 @@ def fill(db: Path, tickets: int) -> float:
     conn.execute("COMMIT")
     conn.execute("PRAGMA journal_mode=WAL")  # as the daemon runs it
     conn.close()
-    # Written with synchronous=OFF: flush it now, or the kernel's writeback of a gigabyte
-    # slows the fsyncs of whichever cell runs next.
+    # Written with synchronous=OFF: flushed here, so that no measured cell runs beside the
+    # writeback of a gigabyte (the medians were the same without it, bench/README).
     fd = os.open(db, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -214,6 +214,7 @@ def main() -> None:
                 print(f"\n# {n:,} tickets, round {round_ + 1}: where the wall time goes "
                       f"({folded})")
                 print(summarize_profile(folded, top=15))
+
 
 if __name__ == "__main__":
     main()
